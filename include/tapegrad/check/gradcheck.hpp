@@ -1,0 +1,56 @@
+// gradcheck: compares backprop gradients with central finite differences in double precision.
+//
+//   auto r = tapegrad::gradcheck([](std::span<const Var> x) { return x[0] * sin(x[1]); },
+//                                {1.5, 0.3});
+//   if (!r) fmt::print("{}\n", r);   // names the worst element, its analytic and numeric values
+//
+// Functions of tensors may return a Var or a Tensor; a Tensor output y is checked through the
+// scalar <y, c> for a fixed random c (that checks Jᵀc, the product backward() computes).
+// Tensor inputs are copied to float64 for the check, and f runs on a private tape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+
+namespace tapegrad {
+
+struct GradcheckOptions {
+  double eps = 1e-6;   // finite-difference step
+  double atol = 1e-7;  // an element passes when |analytic - numeric| <= atol + rtol * |numeric|
+  double rtol = 1e-5;
+  std::uint64_t seed = 0x5eed;  // for the projection c of a Tensor output
+};
+
+struct GradcheckResult {
+  bool passed = true;
+  std::size_t checked = 0;  // elements compared
+  // The worst element (largest error relative to its tolerance).
+  std::size_t input = 0;
+  std::vector<std::int64_t> index;
+  double analytic = 0, numeric = 0, abs_error = 0, rel_error = 0;
+
+  explicit operator bool() const { return passed; }
+  std::string str() const;
+};
+
+using ScalarFunction = std::function<Var(std::span<const Var>)>;
+using TensorToVar = std::function<Var(std::span<const Tensor>)>;
+using TensorToTensor = std::function<Tensor(std::span<const Tensor>)>;
+
+GradcheckResult gradcheck(const ScalarFunction& f, std::vector<double> at,
+                          const GradcheckOptions& options = {});
+GradcheckResult gradcheck(const std::function<Var(const Var&)>& f, double at,
+                          const GradcheckOptions& options = {});
+GradcheckResult gradcheck(const TensorToVar& f, std::vector<Tensor> at,
+                          const GradcheckOptions& options = {});
+GradcheckResult gradcheck(const TensorToTensor& f, std::vector<Tensor> at,
+                          const GradcheckOptions& options = {});
+
+}  // namespace tapegrad

@@ -1,0 +1,18 @@
+// GoogleTest helpers: EXPECT_GRADCHECK(f, inputs[, options]) in one line.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "tapegrad/check/gradcheck.hpp"
+
+namespace tapegrad::testing {
+inline ::testing::AssertionResult gradcheck_passed(const GradcheckResult& result) {
+  if (result) return ::testing::AssertionSuccess() << result.str();
+  return ::testing::AssertionFailure() << result.str();
+}
+}  // namespace tapegrad::testing
+
+#define EXPECT_GRADCHECK(...) \
+  EXPECT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradcheck(__VA_ARGS__)))
+#define ASSERT_GRADCHECK(...) \
+  ASSERT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradcheck(__VA_ARGS__)))

@@ -1,0 +1,35 @@
+// Element types of tensors.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+
+#include "tapegrad/core/error.hpp"
+
+namespace tapegrad {
+
+enum class DType : unsigned char { f32, f64 };
+
+constexpr std::size_t dtype_size(DType d) {
+  return d == DType::f32 ? 4 : 8;
+}
+constexpr std::string_view dtype_name(DType d) {
+  return d == DType::f32 ? "float32" : "float64";
+}
+
+template <class T>
+constexpr DType dtype_of() {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "tapegrad tensors hold float or double");
+  return std::is_same_v<T, float> ? DType::f32 : DType::f64;
+}
+
+// Calls fn.template operator()<T>() with T = float or double according to d.
+template <class Fn>
+decltype(auto) dispatch(DType d, Fn&& fn) {
+  if (d == DType::f32) return fn.template operator()<float>();
+  return fn.template operator()<double>();
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,58 @@
+// Shape: up to kMaxDims extents stored inline (no heap), plus NumPy broadcasting.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+
+namespace tapegrad {
+
+class Shape {
+ public:
+  static constexpr int kMaxDims = 8;
+
+  constexpr Shape() = default;
+  Shape(std::initializer_list<std::int64_t> dims);
+  explicit Shape(std::span<const std::int64_t> dims);
+
+  int rank() const { return rank_; }
+  std::int64_t numel() const;
+  // Negative i counts from the back, as in Python.
+  std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(norm(i))]; }
+  std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(norm(i))]; }
+  const std::int64_t* begin() const { return dims_.data(); }
+  const std::int64_t* end() const { return dims_.data() + rank_; }
+  std::span<const std::int64_t> dims() const {
+    return {dims_.data(), static_cast<std::size_t>(rank_)};
+  }
+
+  void push_back(std::int64_t d);
+  // Row-major strides in elements.
+  std::array<std::int64_t, kMaxDims> strides() const;
+  // Normalises a possibly negative axis for this rank; throws IndexError naming op.
+  int axis(int a, const char* op) const;
+  std::string str() const;  // "(2, 3)"
+
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i)
+      if (a.dims_[static_cast<std::size_t>(i)] != b.dims_[static_cast<std::size_t>(i)])
+        return false;
+    return true;
+  }
+
+ private:
+  int norm(int i) const { return i < 0 ? i + rank_ : i; }
+  std::array<std::int64_t, kMaxDims> dims_{};
+  int rank_ = 0;
+};
+
+// The NumPy broadcast of a and b; throws ShapeError naming op and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+// Strides of `from` seen through the broadcast shape `to` (0 on broadcast axes), aligned right.
+std::array<std::int64_t, Shape::kMaxDims> broadcast_strides(const Shape& from, const Shape& to);
+
+}  // namespace tapegrad

@@ -1,0 +1,179 @@
+// The tape: every op appends one node as it is recorded, so creation order is a topological
+// order and backward() is a flat loop from the root down to the start of the tape.
+//
+// Scalar nodes (Var) are stored Adept-style in flat arrays: slot s has an adjoint and the end of
+// its operand list; operand k is (input slot, local partial). No closures, no allocation per op
+// beyond amortised vector growth. Tensor nodes hold one backward function pointer plus a small,
+// trivially destructible context allocated in the tape's arena. A tensor node remembers how many
+// scalar nodes existed when it was recorded, so the sweep interleaves both kinds newest first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <vector>
+
+namespace tapegrad {
+
+class Tape;
+struct TensorImpl;
+
+inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
+
+// A tensor node: recorded by a tensor op (or by an op crossing between Var and Tensor).
+struct TensorNode {
+  using Backward = void (*)(const TensorNode& node, Tape& tape);
+  Backward backward = nullptr;
+  const void* ctx = nullptr;         // the op's saved state, in the tape's arena
+  TensorImpl* out = nullptr;         // tensor output, or nullptr when the output is a Var
+  std::uint32_t out_slot = kNoSlot;  // scalar output slot, or kNoSlot
+  std::uint32_t scalar_count = 0;    // scalar nodes recorded before this node
+  const char* name = "";             // op name, for messages and graph dumps
+};
+
+namespace detail {
+// Bump allocator in fixed chunks. reset() keeps the chunks for the next step.
+class Arena {
+ public:
+  Arena() = default;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  void* allocate(std::size_t bytes, std::size_t align);
+  void reset();
+  std::size_t capacity() const;
+
+ private:
+  struct Chunk {
+    std::unique_ptr<std::byte[]> data;
+    std::size_t size;
+  };
+  std::vector<Chunk> chunks_;
+  std::size_t chunk_ = 0;   // chunk being filled
+  std::size_t offset_ = 0;  // first free byte in it
+};
+}  // namespace detail
+
+class Tape {
+ public:
+  Tape();
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  // Forgets every node in O(1) for scalars (tensor nodes release their buffers) and keeps the
+  // memory for the next step. Vars and non-leaf Tensors recorded before become invalid: using
+  // them throws TapeError. Leaf tensors (parameters) and their gradients are not touched.
+  void reset();
+  // Zeroes every scalar adjoint on this tape (leaf Vars included).
+  void zero_grad();
+
+  std::size_t scalar_nodes() const { return operand_end_.size(); }
+  std::size_t operands() const { return operand_slot_.size(); }
+  std::size_t tensor_nodes() const { return nodes_.size(); }
+  // Bytes reserved by the tape's arrays and arena (capacity, not size).
+  std::size_t bytes_reserved() const;
+  std::uint32_t generation() const { return generation_; }
+
+  // ---- Recording: used by ops, not by user code -------------------------------------------
+  std::uint32_t leaf() { return push_slot(); }
+  // A node with any number of operands: push_operand() for each, then finish_node().
+  void push_operand(std::uint32_t in, double partial) {
+    operand_slot_.push_back(in);
+    operand_partial_.push_back(partial);
+  }
+  std::uint32_t finish_node() { return push_slot(); }
+  std::uint32_t record(std::uint32_t a, double da) {
+    operand_slot_.push_back(a);
+    operand_partial_.push_back(da);
+    return push_slot();
+  }
+  std::uint32_t record(std::uint32_t a, double da, std::uint32_t b, double db) {
+    operand_slot_.push_back(a);
+    operand_slot_.push_back(b);
+    operand_partial_.push_back(da);
+    operand_partial_.push_back(db);
+    return push_slot();
+  }
+  // Appends a tensor node; returns its index.
+  std::uint32_t push(TensorNode node);
+  // Keeps a tensor alive until reset(): nodes refer to their inputs and outputs by raw pointer.
+  void keep_alive(std::shared_ptr<TensorImpl> impl) { alive_.push_back(std::move(impl)); }
+  // Copies a trivially destructible context into the arena.
+  template <class T>
+  const T* save(const T& value) {
+    static_assert(std::is_trivially_destructible_v<T>, "tape contexts are never destroyed");
+    return ::new (arena_.allocate(sizeof(T), alignof(T))) T(value);
+  }
+  void* allocate(std::size_t bytes, std::size_t align) { return arena_.allocate(bytes, align); }
+
+  double& adjoint(std::uint32_t slot) { return adjoint_[slot]; }
+  double adjoint(std::uint32_t slot) const { return adjoint_[slot]; }
+  const TensorNode& node(std::uint32_t i) const { return nodes_[i]; }
+
+  // ---- The reverse sweep ------------------------------------------------------------------
+  // Both take the root; they zero the adjoints of every intermediate node older than the root
+  // (leaves keep accumulating), seed the root with 1 (or the seed already stored by the caller
+  // for tensors) and sweep from the root down to the start of the tape.
+  void backward_from_slot(std::uint32_t slot);
+  // For a tensor root, `seed` is called after the intermediates are zeroed to store dout.
+  template <class Seed>
+  void backward_from_node(std::uint32_t node, Seed&& seed) {
+    const std::uint32_t slots = nodes_[node].scalar_count;
+    zero_intermediates(slots, node + 1);
+    seed();
+    sweep(slots, node + 1);
+  }
+
+ private:
+  std::uint32_t push_slot();
+  void zero_intermediates(std::uint32_t slots, std::uint32_t nodes);
+  void sweep(std::uint32_t slots, std::uint32_t nodes);
+
+  std::vector<double> adjoint_;              // per scalar slot
+  std::vector<std::uint32_t> operand_end_;   // per scalar slot: end of its operands
+  std::vector<std::uint32_t> operand_slot_;  // per operand: input slot
+  std::vector<double> operand_partial_;      // per operand: d out / d input
+  std::vector<TensorNode> nodes_;
+  std::vector<std::shared_ptr<TensorImpl>> alive_;
+  detail::Arena arena_;
+  std::uint32_t generation_;
+};
+
+// The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
+Tape& current_tape();
+
+// Makes `tape` the current tape of this thread for the guard's lifetime.
+class TapeGuard {
+ public:
+  explicit TapeGuard(Tape& tape);
+  ~TapeGuard();
+  TapeGuard(const TapeGuard&) = delete;
+  TapeGuard& operator=(const TapeGuard&) = delete;
+
+ private:
+  Tape* previous_;
+};
+
+namespace detail {
+extern thread_local bool grad_mode;
+}
+// False inside a NoGradGuard: ops then compute values only and record nothing.
+inline bool grad_enabled() {
+  return detail::grad_mode;
+}
+
+// Records nothing while alive: results are constants (Var) or leaves without grad (Tensor).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(detail::grad_mode) { detail::grad_mode = false; }
+  ~NoGradGuard() { detail::grad_mode = previous_; }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace tapegrad

@@ -1,0 +1,175 @@
+// Tensor: a dense, contiguous, row-major float32 or float64 array, shared by handle.
+//
+// Leaves (made by creation functions, from(), detach()) live outside any tape: a parameter
+// keeps its value and its accumulated gradient across tape resets. A tensor made by an op on
+// values that need a gradient is recorded on a tape and is valid until that tape is reset.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "tapegrad/core/dtype.hpp"
+#include "tapegrad/core/shape.hpp"
+#include "tapegrad/core/tape.hpp"
+#include "tapegrad/core/var.hpp"
+
+namespace tapegrad {
+
+namespace detail {
+// 64-byte aligned bytes; empty until allocated.
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t bytes);
+  std::byte* data() const { return data_.get(); }
+  std::size_t bytes() const { return bytes_; }
+  explicit operator bool() const { return data_ != nullptr; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte[], Free> data_;
+  std::size_t bytes_ = 0;
+};
+}  // namespace detail
+
+struct TensorImpl {
+  TensorImpl(Shape shape_, DType dtype_);  // value allocated, not initialised
+
+  Shape shape;
+  DType dtype;
+  detail::Buffer value;
+  detail::Buffer grad;  // allocated (zeroed) the first time a gradient reaches this tensor
+  bool requires_grad = false;
+  Tape* tape = nullptr;  // set when recorded by an op
+  std::uint32_t generation = 0;
+  std::uint32_t node = kNoSlot;
+
+  std::int64_t numel() const { return shape.numel(); }
+  std::size_t bytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
+  template <class T>
+  T* data() const {
+    return reinterpret_cast<T*>(value.data());
+  }
+  // The gradient buffer, allocated and zeroed on first use.
+  std::byte* grad_for_accumulate();
+  template <class T>
+  T* grad_data() {
+    return reinterpret_cast<T*>(grad_for_accumulate());
+  }
+  bool recorded() const { return node != kNoSlot; }
+};
+
+class Tensor {
+ public:
+  // An empty handle; every op on it throws ValueError.
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // Leaves from nested lists, e.g. Tensor::from({{1., 2.}, {3., 4.}}) is (2, 2).
+  static Tensor from(std::initializer_list<double> values, DType dtype = DType::f64);
+  static Tensor from(std::initializer_list<std::initializer_list<double>> rows,
+                     DType dtype = DType::f64);
+  static Tensor from(
+      std::initializer_list<std::initializer_list<std::initializer_list<double>>> planes,
+      DType dtype = DType::f64);
+  // A leaf copied from a buffer; throws ShapeError when its size does not match the shape.
+  static Tensor from(std::span<const double> values, const Shape& shape, DType dtype = DType::f64);
+  static Tensor from(std::span<const float> values, const Shape& shape, DType dtype = DType::f32);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  DType dtype() const;
+  std::int64_t numel() const { return shape().numel(); }
+  int dim() const { return shape().rank(); }
+
+  // Marks a leaf as a parameter whose gradient backward() accumulates; returns the same tensor.
+  // Throws TapeError on a tensor recorded by an op (its gradient flows already).
+  Tensor requires_grad(bool on = true) const;
+  // Whether backward() computes a gradient for this tensor.
+  bool needs_grad() const;
+  bool is_leaf() const;
+
+  // The gradient accumulated so far (zeros before any backward()), as a new leaf.
+  Tensor grad() const;
+  void zero_grad() const;
+  // backward() needs a single-element tensor; backward(seed) takes dout of this tensor's shape.
+  void backward() const;
+  void backward(const Tensor& seed) const;
+
+  // The single element as a number; throws ShapeError when numel() != 1.
+  double item() const;
+  // One element as a Var that stays connected to this tensor (gradients flow back).
+  Var at(std::span<const std::int64_t> index) const;
+  template <class... I>
+  Var at(I... index) const {
+    const std::array<std::int64_t, sizeof...(I)> idx{static_cast<std::int64_t>(index)...};
+    return at(std::span<const std::int64_t>(idx.data(), idx.size()));
+  }
+  // One element's value, without recording anything.
+  double get(std::span<const std::int64_t> index) const;
+  template <class... I>
+  double get(I... index) const {
+    const std::array<std::int64_t, sizeof...(I)> idx{static_cast<std::int64_t>(index)...};
+    return get(std::span<const std::int64_t>(idx.data(), idx.size()));
+  }
+  std::vector<double> to_vector() const;
+  // The elements; throws DTypeError when T does not match dtype().
+  template <class T>
+  std::span<const T> data() const {
+    check_dtype(dtype_of<T>());
+    return {impl_->data<T>(), static_cast<std::size_t>(numel())};
+  }
+  // Writable elements of a leaf, for in-place updates such as an optimiser step. Throws
+  // TapeError on a recorded tensor: changing it would corrupt its backward.
+  template <class T>
+  std::span<T> mutable_data() const {
+    check_dtype(dtype_of<T>());
+    check_mutable();
+    return {impl_->data<T>(), static_cast<std::size_t>(numel())};
+  }
+  template <class T>
+  std::span<const T> grad_data() const {
+    check_dtype(dtype_of<T>());
+    return {impl_->grad_data<T>(), static_cast<std::size_t>(numel())};
+  }
+
+  // A leaf copy of the values, cut from the graph.
+  Tensor detach() const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& shared_impl() const { return impl_; }
+
+ private:
+  void check_dtype(DType want) const;
+  void check_mutable() const;
+  Tensor full_seed_one() const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+namespace detail {
+[[noreturn]] void throw_mixed_tapes(const char* op);
+// Validates an op input: defined, and not recorded on a tape that was reset since.
+TensorImpl& input(const Tensor& t, const char* op);
+// A fresh output tensor (not yet recorded).
+std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
+// The tape an op on these inputs records on (the inputs' tape, else the current one), or
+// nullptr when nothing needs a gradient or grad mode is off. Throws on mixed or stale tapes.
+Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op);
+// Records `node` producing `out` on `tape`, keeping `inputs` alive until the tape is reset.
+Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
+              std::span<const Tensor* const> inputs);
+// Records `node` whose output is a new Var (a crossing from tensors to scalars).
+Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
+                  std::span<const Tensor* const> inputs);
+// Both operands must have the same dtype.
+DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op);
+}  // namespace detail
+
+}  // namespace tapegrad

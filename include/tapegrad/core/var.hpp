@@ -1,0 +1,105 @@
+// Var: a double-valued scalar node. It holds its value inline and, when it is recorded, the
+// slot of its node on a tape (the adjoint lives on the tape).
+#pragma once
+
+#include <cstdint>
+
+#include "tapegrad/core/tape.hpp"
+
+namespace tapegrad {
+
+class Var {
+ public:
+  // A constant 0: records nothing.
+  Var() = default;
+  // A leaf on the current tape (a constant under NoGradGuard). Implicit, so `Var x = 1.5;`.
+  Var(double value);  // NOLINT(google-explicit-constructor)
+  // A leaf on an explicit tape.
+  Var(double value, Tape& tape);
+  // A constant: takes part in expressions but never gets a gradient.
+  static Var constant(double value) { return Var(value, nullptr, kNoSlot, 0); }
+
+  double value() const { return value_; }
+  // d(root)/d(this) accumulated by backward() calls since the last zero_grad().
+  double grad() const;
+  // Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
+  // recomputed from zero, so a second backward() adds the same gradient to the leaves again.
+  void backward() const;
+  void zero_grad() const;
+
+  // True when this Var is recorded on a tape (not a constant).
+  bool requires_grad() const { return slot_ != kNoSlot; }
+  Tape* tape() const { return tape_; }
+  std::uint32_t slot() const { return slot_; }
+
+  // Throws TapeError when the tape was reset after this Var was recorded.
+  void check_live(const char* op) const {
+    if (tape_ != nullptr && tape_->generation() != generation_) throw_stale(op);
+  }
+
+  // Wraps a slot just recorded on `tape`.
+  static Var recorded(Tape& tape, double value, std::uint32_t slot) {
+    return Var(value, &tape, slot, tape.generation());
+  }
+
+ private:
+  Var(double value, Tape* tape, std::uint32_t slot, std::uint32_t generation)
+      : value_(value), tape_(tape), slot_(slot), generation_(generation) {}
+  [[noreturn]] void throw_stale(const char* op) const;
+  void require_recorded(const char* what) const;
+
+  double value_ = 0.0;
+  Tape* tape_ = nullptr;
+  std::uint32_t slot_ = kNoSlot;
+  std::uint32_t generation_ = 0;
+};
+
+namespace detail {
+[[noreturn]] void throw_mixed_tapes(const char* op);
+
+// The tape shared by a and b for a binary op; throws TapeError when they come from two tapes
+// or one of them is stale. Returns nullptr when neither is recorded.
+inline Tape* common_tape(const Var& a, const Var& b, const char* op) {
+  if (!a.requires_grad()) {
+    if (!b.requires_grad()) return nullptr;
+    b.check_live(op);
+    return b.tape();
+  }
+  a.check_live(op);
+  if (b.requires_grad()) {
+    if (b.tape() != a.tape()) throw_mixed_tapes(op);
+    b.check_live(op);
+  }
+  return a.tape();
+}
+
+// Records y = rule(x) with the rule's partial. Rules are documented in ops/elementwise.hpp.
+template <class Rule>
+Var apply(const Rule& rule, const Var& x) {
+  const double out = rule.f(x.value());
+  if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
+  x.check_live(Rule::name);
+  Tape& tape = *x.tape();
+  return Var::recorded(tape, out, tape.record(x.slot(), rule.df(x.value(), out)));
+}
+
+template <class Rule>
+Var apply(const Rule& rule, const Var& x, const Var& y) {
+  const double a = x.value(), b = y.value();
+  const double out = rule.f(a, b);
+  if (!grad_enabled()) return Var::constant(out);
+  Tape* tape = common_tape(x, y, Rule::name);
+  if (tape == nullptr) return Var::constant(out);
+  std::uint32_t slot;
+  if (!y.requires_grad()) {
+    slot = tape->record(x.slot(), rule.dx(a, b, out));
+  } else if (!x.requires_grad()) {
+    slot = tape->record(y.slot(), rule.dy(a, b, out));
+  } else {
+    slot = tape->record(x.slot(), rule.dx(a, b, out), y.slot(), rule.dy(a, b, out));
+  }
+  return Var::recorded(*tape, out, slot);
+}
+}  // namespace detail
+
+}  // namespace tapegrad

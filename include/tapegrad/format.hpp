@@ -1,0 +1,57 @@
+// fmt formatters: fmt::print("{}", x) for Shape, DType, Var, Tensor and GradcheckResult.
+// A Var's format spec applies to its value ("{:.3f}"). Tensors print their shape, dtype and
+// values; past 1000 elements only the first and last three of each axis are shown.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "tapegrad/check/gradcheck.hpp"
+#include "tapegrad/core/dtype.hpp"
+#include "tapegrad/core/shape.hpp"
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+
+namespace tapegrad {
+std::string to_string(const Tensor& x);
+}  // namespace tapegrad
+
+template <>
+struct fmt::formatter<tapegrad::Shape> : fmt::formatter<std::string_view> {
+  auto format(const tapegrad::Shape& s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(s.str(), ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<tapegrad::DType> : fmt::formatter<std::string_view> {
+  auto format(tapegrad::DType d, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(tapegrad::dtype_name(d), ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<tapegrad::Var> : fmt::formatter<double> {
+  auto format(const tapegrad::Var& v, fmt::format_context& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "Var(");
+    ctx.advance_to(out);
+    out = fmt::formatter<double>::format(v.value(), ctx);
+    return fmt::format_to(out, ")");
+  }
+};
+
+template <>
+struct fmt::formatter<tapegrad::Tensor> : fmt::formatter<std::string_view> {
+  auto format(const tapegrad::Tensor& t, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(tapegrad::to_string(t), ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<tapegrad::GradcheckResult> : fmt::formatter<std::string_view> {
+  auto format(const tapegrad::GradcheckResult& r, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(r.str(), ctx);
+  }
+};

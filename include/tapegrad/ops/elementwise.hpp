@@ -1,0 +1,535 @@
+// Elementwise ops on Var and Tensor. Each op is one block: its derivative in a comment, then its
+// rule (value f and partials, written generically so that a later higher-order mode can run the
+// same rule on recorded values), then the one line that makes it a Var op and a Tensor op.
+// Tensor operands broadcast as in NumPy; their gradients are reduced back to each input's shape
+// by the binary driver (src/ops/map.cpp), once for every op.
+#pragma once
+
+#include <cmath>
+#include <compare>
+#include <limits>
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+#include "tapegrad/ops/map.hpp"
+
+namespace tapegrad {
+
+namespace detail {
+inline double sigmoid_value(double x) {
+  // Two forms so that exp never overflows.
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+template <class T>
+T sigmoid_of(const T& x) {
+  if constexpr (std::is_arithmetic_v<T>) {
+    return static_cast<T>(sigmoid_value(static_cast<double>(x)));
+  } else {
+    return sigmoid(x);
+  }
+}
+}  // namespace detail
+
+#define TAPEGRAD_UNARY_OP(fn, Rule)   \
+  inline Var fn(const Var& x) {       \
+    return detail::map(Rule{}, x);    \
+  }                                   \
+  inline Tensor fn(const Tensor& x) { \
+    return detail::map(Rule{}, x);    \
+  }
+
+#define TAPEGRAD_BINARY_OP(fn, Rule)                          \
+  inline Var fn(const Var& x, const Var& y) {                 \
+    return detail::map(Rule{}, x, y);                         \
+  }                                                           \
+  inline Var fn(const Var& x, double y) {                     \
+    return detail::map(Rule{}, x, Var::constant(y));          \
+  }                                                           \
+  inline Var fn(double x, const Var& y) {                     \
+    return detail::map(Rule{}, Var::constant(x), y);          \
+  }                                                           \
+  inline Tensor fn(const Tensor& x, const Tensor& y) {        \
+    return detail::map(Rule{}, x, y);                         \
+  }                                                           \
+  inline Tensor fn(const Tensor& x, double y) {               \
+    return detail::map(Rule{}, x, detail::scalar_like(x, y)); \
+  }                                                           \
+  inline Tensor fn(double x, const Tensor& y) {               \
+    return detail::map(Rule{}, detail::scalar_like(y, x), y); \
+  }
+
+namespace rules {
+using detail::lit;
+using detail::value_of;
+
+// ---- arithmetic ----------------------------------------------------------------------------
+// Subtraction and division are primitives rather than x + (-y) and x * (1/y): they are the most
+// common scalar ops, and composing them would double their tape entries.
+
+// d(x+y) = dx + dy
+struct Add {
+  static constexpr const char* name = "add";
+  template <class T>
+  T f(T x, T y) const {
+    return x + y;
+  }
+  template <class T>
+  T dx(const T&, const T&, const T&) const {
+    return lit<T>(1);
+  }
+  template <class T>
+  T dy(const T&, const T&, const T&) const {
+    return lit<T>(1);
+  }
+};
+
+// d(x-y) = dx - dy
+struct Sub {
+  static constexpr const char* name = "sub";
+  template <class T>
+  T f(T x, T y) const {
+    return x - y;
+  }
+  template <class T>
+  T dx(const T&, const T&, const T&) const {
+    return lit<T>(1);
+  }
+  template <class T>
+  T dy(const T&, const T&, const T&) const {
+    return lit<T>(-1);
+  }
+};
+
+// d(xy) = y dx + x dy
+struct Mul {
+  static constexpr const char* name = "mul";
+  template <class T>
+  T f(T x, T y) const {
+    return x * y;
+  }
+  template <class T>
+  T dx(const T&, const T& y, const T&) const {
+    return y;
+  }
+  template <class T>
+  T dy(const T& x, const T&, const T&) const {
+    return x;
+  }
+};
+
+// d(x/y) = dx / y - (x/y) dy / y. Division by zero is an error, not a silent inf or NaN.
+struct Div {
+  static constexpr const char* name = "div";
+  static constexpr const char* domain = "a divisor different from 0";
+  bool ok(double, double y, bool) const { return y != 0; }
+  template <class T>
+  T f(T x, T y) const {
+    return x / y;
+  }
+  template <class T>
+  T dx(const T&, const T& y, const T&) const {
+    return 1 / y;
+  }
+  template <class T>
+  T dy(const T&, const T& y, const T& out) const {
+    return -out / y;
+  }
+};
+
+// d(-x) = -dx
+struct Neg {
+  static constexpr const char* name = "neg";
+  template <class T>
+  T f(T x) const {
+    return -x;
+  }
+  template <class T>
+  T df(const T&, const T&) const {
+    return lit<T>(-1);
+  }
+};
+
+// d(x^y) = y x^(y-1) dx + x^y log(x) dy. A negative base needs an integer, constant exponent
+// (the derivative in y needs log x); at x = 0 the derivative in y is taken as 0 (x^y is 0 there
+// for every y > 0).
+struct Pow {
+  static constexpr const char* name = "pow";
+  static constexpr const char* domain =
+      "a base >= 0, or a negative base with an integer exponent that is not differentiated";
+  bool ok(double x, double y, bool y_recorded) const {
+    return x >= 0 || std::isnan(x) || (!y_recorded && std::nearbyint(y) == y);
+  }
+  template <class T>
+  T f(T x, T y) const {
+    using std::pow;
+    return pow(x, y);
+  }
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    using std::pow;
+    return y * pow(x, y - 1);
+  }
+  template <class T>
+  T dy(const T& x, const T&, const T& out) const {
+    using std::log;
+    if (value_of(x) == 0) return lit<T>(0);
+    return out * log(x);
+  }
+};
+
+// ---- exponentials and powers -----------------------------------------------------------------
+
+// d exp(x) = exp(x) dx: reuses the output.
+struct Exp {
+  static constexpr const char* name = "exp";
+  template <class T>
+  T f(T x) const {
+    using std::exp;
+    return exp(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return out;
+  }
+};
+
+// d log(x) = dx / x. log(0) = -inf; a negative argument is an error.
+struct Log {
+  static constexpr const char* name = "log";
+  static constexpr const char* domain = "x >= 0";
+  bool ok(double x) const { return !(x < 0); }
+  template <class T>
+  T f(T x) const {
+    using std::log;
+    return log(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return 1 / x;
+  }
+};
+
+// d sqrt(x) = dx / (2 sqrt(x)): from the output; +inf at 0, a negative argument is an error.
+struct Sqrt {
+  static constexpr const char* name = "sqrt";
+  static constexpr const char* domain = "x >= 0";
+  bool ok(double x) const { return !(x < 0); }
+  template <class T>
+  T f(T x) const {
+    using std::sqrt;
+    return sqrt(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return 0.5 / out;
+  }
+};
+
+// ---- trigonometric ---------------------------------------------------------------------------
+
+// d sin(x) = cos(x) dx
+struct Sin {
+  static constexpr const char* name = "sin";
+  template <class T>
+  T f(T x) const {
+    using std::sin;
+    return sin(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::cos;
+    return cos(x);
+  }
+};
+
+// d cos(x) = -sin(x) dx
+struct Cos {
+  static constexpr const char* name = "cos";
+  template <class T>
+  T f(T x) const {
+    using std::cos;
+    return cos(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::sin;
+    return -sin(x);
+  }
+};
+
+// d tan(x) = (1 + tan²(x)) dx: from the output.
+struct Tan {
+  static constexpr const char* name = "tan";
+  template <class T>
+  T f(T x) const {
+    using std::tan;
+    return tan(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return 1 + out * out;
+  }
+};
+
+// ---- activations -----------------------------------------------------------------------------
+
+// d tanh(x) = (1 - tanh²(x)) dx: from the output.
+struct Tanh {
+  static constexpr const char* name = "tanh";
+  template <class T>
+  T f(T x) const {
+    using std::tanh;
+    return tanh(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return 1 - out * out;
+  }
+};
+
+// d s(x) = s(1 - s) dx with s = sigmoid(x): from the output. Never overflows.
+struct Sigmoid {
+  static constexpr const char* name = "sigmoid";
+  template <class T>
+  T f(T x) const {
+    return detail::sigmoid_of(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return out * (1 - out);
+  }
+};
+
+// d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient).
+struct Abs {
+  static constexpr const char* name = "abs";
+  template <class T>
+  T f(T x) const {
+    using std::abs;
+    return abs(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    const double v = value_of(x);
+    return lit<T>(v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0);
+  }
+};
+
+// d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0.
+struct Relu {
+  static constexpr const char* name = "relu";
+  template <class T>
+  T f(T x) const {
+    return x > 0 ? x : T(0);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return lit<T>(value_of(x) > 0 ? 1.0 : 0.0);
+  }
+};
+
+// softplus(x) = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so it never overflows;
+// d softplus(x) = sigmoid(x) dx.
+struct Softplus {
+  static constexpr const char* name = "softplus";
+  template <class T>
+  T f(T x) const {
+    using std::abs;
+    using std::exp;
+    using std::log1p;
+    return (x > 0 ? x : T(0)) + log1p(exp(-abs(x)));
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return detail::sigmoid_of(x);
+  }
+};
+
+// ---- selection -------------------------------------------------------------------------------
+
+// d max(x, y) = [x > y] dx + [y > x] dy; at a tie each side gets half (a subgradient that is
+// symmetric in x and y).
+struct Max {
+  static constexpr const char* name = "max";
+  template <class T>
+  T f(T x, T y) const {
+    return x < y ? y : x;
+  }
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    const double a = value_of(x), b = value_of(y);
+    return lit<T>(a > b ? 1.0 : a == b ? 0.5 : 0.0);
+  }
+  template <class T>
+  T dy(const T& x, const T& y, const T&) const {
+    const double a = value_of(x), b = value_of(y);
+    return lit<T>(b > a ? 1.0 : a == b ? 0.5 : 0.0);
+  }
+};
+
+// d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half.
+struct Min {
+  static constexpr const char* name = "min";
+  template <class T>
+  T f(T x, T y) const {
+    return y < x ? y : x;
+  }
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    const double a = value_of(x), b = value_of(y);
+    return lit<T>(a < b ? 1.0 : a == b ? 0.5 : 0.0);
+  }
+  template <class T>
+  T dy(const T& x, const T& y, const T&) const {
+    const double a = value_of(x), b = value_of(y);
+    return lit<T>(b < a ? 1.0 : a == b ? 0.5 : 0.0);
+  }
+};
+
+// d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves.
+struct Clamp {
+  static constexpr const char* name = "clamp";
+  double lo, hi;
+  template <class T>
+  T f(T x) const {
+    return x < static_cast<T>(lo)   ? static_cast<T>(lo)
+           : x > static_cast<T>(hi) ? static_cast<T>(hi)
+                                    : x;
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    const double v = value_of(x);
+    return lit<T>(lo <= v && v <= hi ? 1.0 : 0.0);
+  }
+};
+}  // namespace rules
+
+TAPEGRAD_BINARY_OP(add, rules::Add)
+TAPEGRAD_BINARY_OP(sub, rules::Sub)
+TAPEGRAD_BINARY_OP(mul, rules::Mul)
+TAPEGRAD_BINARY_OP(div, rules::Div)
+TAPEGRAD_BINARY_OP(pow, rules::Pow)
+TAPEGRAD_BINARY_OP(max, rules::Max)
+TAPEGRAD_BINARY_OP(min, rules::Min)
+TAPEGRAD_UNARY_OP(neg, rules::Neg)
+TAPEGRAD_UNARY_OP(exp, rules::Exp)
+TAPEGRAD_UNARY_OP(log, rules::Log)
+TAPEGRAD_UNARY_OP(sqrt, rules::Sqrt)
+TAPEGRAD_UNARY_OP(sin, rules::Sin)
+TAPEGRAD_UNARY_OP(cos, rules::Cos)
+TAPEGRAD_UNARY_OP(tan, rules::Tan)
+TAPEGRAD_UNARY_OP(tanh, rules::Tanh)
+TAPEGRAD_UNARY_OP(sigmoid, rules::Sigmoid)
+TAPEGRAD_UNARY_OP(abs, rules::Abs)
+TAPEGRAD_UNARY_OP(relu, rules::Relu)
+TAPEGRAD_UNARY_OP(softplus, rules::Softplus)
+
+// clamp(x, lo, hi); throws ValueError when lo > hi.
+Var clamp(const Var& x, double lo, double hi);
+Tensor clamp(const Tensor& x, double lo, double hi);
+
+#undef TAPEGRAD_UNARY_OP
+
+// ---- operators -------------------------------------------------------------------------------
+#define TAPEGRAD_OPERATOR(op, fn)                               \
+  inline Var operator op(const Var& x, const Var& y) {          \
+    return fn(x, y);                                            \
+  }                                                             \
+  inline Var operator op(const Var& x, double y) {              \
+    return fn(x, y);                                            \
+  }                                                             \
+  inline Var operator op(double x, const Var& y) {              \
+    return fn(x, y);                                            \
+  }                                                             \
+  inline Tensor operator op(const Tensor& x, const Tensor& y) { \
+    return fn(x, y);                                            \
+  }                                                             \
+  inline Tensor operator op(const Tensor& x, double y) {        \
+    return fn(x, y);                                            \
+  }                                                             \
+  inline Tensor operator op(double x, const Tensor& y) {        \
+    return fn(x, y);                                            \
+  }                                                             \
+  inline Var& operator op##=(Var& x, const Var& y) {            \
+    return x = fn(x, y);                                        \
+  }                                                             \
+  inline Var& operator op##=(Var& x, double y) {                \
+    return x = fn(x, y);                                        \
+  }                                                             \
+  inline Tensor& operator op##=(Tensor& x, const Tensor& y) {   \
+    return x = fn(x, y);                                        \
+  }                                                             \
+  inline Tensor& operator op##=(Tensor& x, double y) {          \
+    return x = fn(x, y);                                        \
+  }
+
+TAPEGRAD_OPERATOR(+, add)
+TAPEGRAD_OPERATOR(-, sub)
+TAPEGRAD_OPERATOR(*, mul)
+TAPEGRAD_OPERATOR(/, div)
+#undef TAPEGRAD_OPERATOR
+#undef TAPEGRAD_BINARY_OP
+
+inline Var operator-(const Var& x) {
+  return neg(x);
+}
+inline Tensor operator-(const Tensor& x) {
+  return neg(x);
+}
+inline Var operator+(const Var& x) {
+  return x;
+}
+
+// ---- comparisons: plain bools for Var, 0/1 masks (no gradient) for Tensor --------------------
+inline std::partial_ordering operator<=>(const Var& x, const Var& y) {
+  return x.value() <=> y.value();
+}
+inline std::partial_ordering operator<=>(const Var& x, double y) {
+  return x.value() <=> y;
+}
+inline bool operator==(const Var& x, const Var& y) {
+  return x.value() == y.value();
+}
+inline bool operator==(const Var& x, double y) {
+  return x.value() == y;
+}
+
+enum class Compare { lt, le, gt, ge, eq, ne };
+// 1 where `x cmp y` holds, else 0; same dtype as the operands, never recorded.
+Tensor compare(const Tensor& x, const Tensor& y, Compare cmp);
+Tensor compare(const Tensor& x, double y, Compare cmp);
+inline Tensor operator<(const Tensor& x, const Tensor& y) {
+  return compare(x, y, Compare::lt);
+}
+inline Tensor operator<=(const Tensor& x, const Tensor& y) {
+  return compare(x, y, Compare::le);
+}
+inline Tensor operator>(const Tensor& x, const Tensor& y) {
+  return compare(x, y, Compare::gt);
+}
+inline Tensor operator>=(const Tensor& x, const Tensor& y) {
+  return compare(x, y, Compare::ge);
+}
+inline Tensor operator<(const Tensor& x, double y) {
+  return compare(x, y, Compare::lt);
+}
+inline Tensor operator<=(const Tensor& x, double y) {
+  return compare(x, y, Compare::le);
+}
+inline Tensor operator>(const Tensor& x, double y) {
+  return compare(x, y, Compare::gt);
+}
+inline Tensor operator>=(const Tensor& x, double y) {
+  return compare(x, y, Compare::ge);
+}
+// eq/ne on tensors are functions: operator== on handles would be read as identity.
+inline Tensor eq(const Tensor& x, const Tensor& y) {
+  return compare(x, y, Compare::eq);
+}
+inline Tensor ne(const Tensor& x, const Tensor& y) {
+  return compare(x, y, Compare::ne);
+}
+
+}  // namespace tapegrad

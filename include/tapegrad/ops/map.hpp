@@ -1,0 +1,190 @@
+// How an elementwise rule becomes a tensor op: the rule's value and partials are evaluated in
+// tight typed loops generated here; broadcasting, recording and the backward driver live once in
+// src/ops/map.cpp. A rule is a small trivially copyable struct:
+//   unary:  f(x) -> value,  df(x, out) -> d out/dx
+//   binary: f(x, y),  dx(x, y, out),  dy(x, y, out)
+// optionally with ok(...) and a `domain` text, checked on every element before computing.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <type_traits>
+
+#include "tapegrad/core/dtype.hpp"
+#include "tapegrad/core/tensor.hpp"
+
+namespace tapegrad::detail {
+
+// A rule's constant as a value of type T: plain numbers for the numeric path, constants (not
+// leaves) for recorded types.
+template <class T>
+T lit(double c) {
+  if constexpr (std::is_arithmetic_v<T>) {
+    return static_cast<T>(c);
+  } else {
+    return T::constant(c);
+  }
+}
+
+inline double value_of(double x) {
+  return x;
+}
+inline double value_of(float x) {
+  return x;
+}
+inline double value_of(const Var& x) {
+  return x.value();
+}
+
+struct UnaryKernels {
+  // Returns -1, or the index of the first element outside the rule's domain (nothing written).
+  std::int64_t (*forward)(const void* rule, DType dtype, const void* x, void* out, std::int64_t n);
+  void (*backward)(const void* rule, DType dtype, const void* dout, const void* x, const void* out,
+                   void* dx, std::int64_t n);
+};
+
+// Operand k of a binary run starts at its pointer and moves by its stride (0 or 1).
+struct BinaryKernels {
+  std::int64_t (*forward)(const void* rule, DType dtype, const void* x, std::int64_t xs,
+                          const void* y, std::int64_t ys, void* out, std::int64_t n,
+                          bool y_recorded);
+  void (*backward)(const void* rule, DType dtype, const void* dout, const void* x, std::int64_t xs,
+                   const void* y, std::int64_t ys, const void* out, void* dx, void* dy,
+                   std::int64_t n);
+};
+
+struct RuleInfo {
+  const void* rule;
+  std::size_t size;
+  std::size_t align;
+  const char* name;
+  const char* domain;
+};
+
+Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& kernels);
+Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
+                     const BinaryKernels& kernels);
+// A 0-d constant with x's dtype, for mixing plain numbers into tensor ops.
+Tensor scalar_like(const Tensor& x, double value);
+
+template <class Rule>
+RuleInfo rule_info(const Rule& rule) {
+  static_assert(std::is_trivially_copyable_v<Rule>, "rules are copied into the tape");
+  const char* domain = "";
+  if constexpr (requires { Rule::domain; }) domain = Rule::domain;
+  return {&rule, sizeof(Rule), alignof(Rule), Rule::name, domain};
+}
+
+template <class Rule>
+struct UnaryLoops {
+  static std::int64_t forward(const void* r, DType dtype, const void* x, void* out,
+                              std::int64_t n) {
+    const Rule& rule = *static_cast<const Rule*>(r);
+    return dispatch(dtype, [&]<class T>() -> std::int64_t {
+      const T* xv = static_cast<const T*>(x);
+      if constexpr (requires { rule.ok(0.0); }) {
+        for (std::int64_t i = 0; i < n; ++i)
+          if (!rule.ok(static_cast<double>(xv[i]))) return i;
+      }
+      T* o = static_cast<T*>(out);
+      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
+      return -1;
+    });
+  }
+  static void backward(const void* r, DType dtype, const void* dout, const void* x, const void* out,
+                       void* dx, std::int64_t n) {
+    const Rule& rule = *static_cast<const Rule*>(r);
+    dispatch(dtype, [&]<class T>() {
+      const T* g = static_cast<const T*>(dout);
+      const T* xv = static_cast<const T*>(x);
+      const T* o = static_cast<const T*>(out);
+      T* d = static_cast<T*>(dx);
+      for (std::int64_t i = 0; i < n; ++i) d[i] += g[i] * static_cast<T>(rule.df(xv[i], o[i]));
+    });
+  }
+  static constexpr UnaryKernels kernels{&forward, &backward};
+};
+
+template <class Rule>
+struct BinaryLoops {
+  static std::int64_t forward(const void* r, DType dtype, const void* x, std::int64_t xs,
+                              const void* y, std::int64_t ys, void* out, std::int64_t n,
+                              bool y_recorded) {
+    const Rule& rule = *static_cast<const Rule*>(r);
+    return dispatch(dtype, [&]<class T>() -> std::int64_t {
+      const T* a = static_cast<const T*>(x);
+      const T* b = static_cast<const T*>(y);
+      if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
+        for (std::int64_t i = 0; i < n; ++i)
+          if (!rule.ok(static_cast<double>(a[i * xs]), static_cast<double>(b[i * ys]), y_recorded))
+            return i;
+      } else {
+        (void)y_recorded;
+      }
+      T* o = static_cast<T*>(out);
+      if (xs == 1 && ys == 1) {
+        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i], b[i]));
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i * xs], b[i * ys]));
+      }
+      return -1;
+    });
+  }
+  static void backward(const void* r, DType dtype, const void* dout, const void* x, std::int64_t xs,
+                       const void* y, std::int64_t ys, const void* out, void* dx, void* dy,
+                       std::int64_t n) {
+    const Rule& rule = *static_cast<const Rule*>(r);
+    dispatch(dtype, [&]<class T>() {
+      const T* g = static_cast<const T*>(dout);
+      const T* a = static_cast<const T*>(x);
+      const T* b = static_cast<const T*>(y);
+      const T* o = static_cast<const T*>(out);
+      // A stride of 0 accumulates the whole row into one element: that is the broadcast
+      // reduction, done here for every binary op.
+      if (dx != nullptr) {
+        T* d = static_cast<T*>(dx);
+        for (std::int64_t i = 0; i < n; ++i)
+          d[i * xs] += g[i] * static_cast<T>(rule.dx(a[i * xs], b[i * ys], o[i]));
+      }
+      if (dy != nullptr) {
+        T* d = static_cast<T*>(dy);
+        for (std::int64_t i = 0; i < n; ++i)
+          d[i * ys] += g[i] * static_cast<T>(rule.dy(a[i * xs], b[i * ys], o[i]));
+      }
+    });
+  }
+  static constexpr BinaryKernels kernels{&forward, &backward};
+};
+
+template <class Rule>
+Tensor map(const Rule& rule, const Tensor& x) {
+  return record_unary(x, rule_info(rule), UnaryLoops<Rule>::kernels);
+}
+
+template <class Rule>
+Tensor map(const Rule& rule, const Tensor& x, const Tensor& y) {
+  return record_binary(x, y, rule_info(rule), BinaryLoops<Rule>::kernels);
+}
+
+[[noreturn]] void throw_domain(const char* op, const char* domain, double x);
+[[noreturn]] void throw_domain(const char* op, const char* domain, double x, double y);
+
+// The scalar path: checks the rule's domain, then records on the Var tape.
+template <class Rule>
+Var map(const Rule& rule, const Var& x) {
+  if constexpr (requires { rule.ok(0.0); }) {
+    if (!rule.ok(x.value())) throw_domain(Rule::name, Rule::domain, x.value());
+  }
+  return apply(rule, x);
+}
+
+template <class Rule>
+Var map(const Rule& rule, const Var& x, const Var& y) {
+  if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
+    if (!rule.ok(x.value(), y.value(), y.requires_grad() && grad_enabled()))
+      throw_domain(Rule::name, Rule::domain, x.value(), y.value());
+  }
+  return apply(rule, x, y);
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,42 @@
+// Reductions: over all elements (giving a Var, connected to the tensor) or over given axes
+// (giving a Tensor, with keepdim keeping the reduced axes as size 1).
+#pragma once
+
+#include <array>
+#include <initializer_list>
+#include <span>
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+
+namespace tapegrad {
+
+// A list of axes; negative axes count from the back. Not convertible from a single int, so that
+// max(x, 1) stays the elementwise max with 1 and max(x, {1}) is the reduction over axis 1.
+class Axes {
+ public:
+  Axes(std::initializer_list<int> axes);
+  Axes(std::span<const int> axes);
+  std::span<const int> list() const { return {axes_.data(), static_cast<std::size_t>(size_)}; }
+
+ private:
+  std::array<int, Shape::kMaxDims> axes_{};
+  int size_ = 0;
+};
+
+// d sum = dout broadcast back over the reduced axes.
+Var sum(const Tensor& x);
+Tensor sum(const Tensor& x, const Axes& axes, bool keepdim = false);
+// mean = sum / count.
+Var mean(const Tensor& x);
+Tensor mean(const Tensor& x, const Axes& axes, bool keepdim = false);
+// d max: dout goes to the maximal elements; tied maxima share it equally. Same for min.
+Var max(const Tensor& x);
+Tensor max(const Tensor& x, const Axes& axes, bool keepdim = false);
+Var min(const Tensor& x);
+Tensor min(const Tensor& x, const Axes& axes, bool keepdim = false);
+
+// The sum of a list of Vars, as one node.
+Var sum(std::span<const Var> xs);
+
+}  // namespace tapegrad

@@ -1,0 +1,235 @@
+#include "tapegrad/core/tape.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+
+namespace tapegrad {
+
+// ---- Arena -----------------------------------------------------------------------------------
+namespace detail {
+namespace {
+constexpr std::size_t kChunkBytes = std::size_t{64} << 10;
+}
+
+void* Arena::allocate(std::size_t bytes, std::size_t align) {
+  while (true) {
+    if (chunk_ < chunks_.size()) {
+      Chunk& c = chunks_[chunk_];
+      const std::size_t start = (offset_ + align - 1) / align * align;
+      if (start + bytes <= c.size) {
+        offset_ = start + bytes;
+        return c.data.get() + start;
+      }
+      if (chunk_ + 1 < chunks_.size()) {
+        ++chunk_;
+        offset_ = 0;
+        continue;
+      }
+    }
+    const std::size_t size = std::max(kChunkBytes, bytes + align);
+    chunks_.push_back({std::make_unique<std::byte[]>(size), size});
+    chunk_ = chunks_.size() - 1;
+    offset_ = 0;
+  }
+}
+
+void Arena::reset() {
+  chunk_ = 0;
+  offset_ = 0;
+}
+
+std::size_t Arena::capacity() const {
+  std::size_t n = 0;
+  for (const Chunk& c : chunks_) n += c.size;
+  return n;
+}
+
+thread_local bool grad_mode = true;
+}  // namespace detail
+
+// ---- Tape ------------------------------------------------------------------------------------
+namespace {
+// Distinct across tapes too, so that a recycled Tape address never revives old handles.
+std::uint32_t next_generation() {
+  static std::atomic<std::uint32_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+Tape::Tape() : generation_(next_generation()) {}
+Tape::~Tape() = default;
+
+void Tape::reset() {
+  adjoint_.clear();
+  operand_end_.clear();
+  operand_slot_.clear();
+  operand_partial_.clear();
+  nodes_.clear();
+  alive_.clear();
+  arena_.reset();
+  generation_ = next_generation();
+}
+
+void Tape::zero_grad() {
+  std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
+}
+
+std::size_t Tape::bytes_reserved() const {
+  return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
+         operand_slot_.capacity() * sizeof(std::uint32_t) +
+         operand_partial_.capacity() * sizeof(double) + nodes_.capacity() * sizeof(TensorNode) +
+         alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) + arena_.capacity();
+}
+
+std::uint32_t Tape::push_slot() {
+  const std::size_t slot = adjoint_.size();
+  if (slot >= std::numeric_limits<std::uint32_t>::max() - 1) {
+    throw TapeError(
+        fmt::format("the tape is full ({} scalar nodes): reset() it between steps", slot));
+  }
+  adjoint_.push_back(0.0);
+  operand_end_.push_back(static_cast<std::uint32_t>(operand_slot_.size()));
+  return static_cast<std::uint32_t>(slot);
+}
+
+std::uint32_t Tape::push(TensorNode node) {
+  nodes_.push_back(node);
+  return static_cast<std::uint32_t>(nodes_.size() - 1);
+}
+
+void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
+  std::uint32_t begin = 0;
+  for (std::uint32_t s = 0; s < slots; ++s) {
+    const std::uint32_t end = operand_end_[s];
+    if (end != begin) adjoint_[s] = 0.0;
+    begin = end;
+  }
+  for (std::uint32_t n = 0; n < nodes; ++n) {
+    const TensorNode& node = nodes_[n];
+    if (node.out != nullptr && node.out->grad) {
+      std::memset(node.out->grad.data(), 0, node.out->grad.bytes());
+    }
+    if (node.out_slot != kNoSlot) adjoint_[node.out_slot] = 0.0;
+  }
+}
+
+void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
+  std::uint32_t s = slots;
+  std::uint32_t n = nodes;
+  const double* partial = operand_partial_.data();
+  const std::uint32_t* in = operand_slot_.data();
+  double* adjoint = adjoint_.data();
+  while (true) {
+    const std::uint32_t stop = n > 0 ? nodes_[n - 1].scalar_count : 0;
+    for (; s > stop; --s) {
+      const std::uint32_t slot = s - 1;
+      const double a = adjoint[slot];
+      const std::uint32_t end = operand_end_[slot];
+      const std::uint32_t begin = slot > 0 ? operand_end_[slot - 1] : 0;
+      if (a == 0.0) continue;  // also keeps an inf or NaN partial out of unreached inputs
+      for (std::uint32_t k = begin; k < end; ++k) adjoint[in[k]] += a * partial[k];
+    }
+    if (n == 0) break;
+    --n;
+    const TensorNode& node = nodes_[n];
+    node.backward(node, *this);
+  }
+}
+
+void Tape::backward_from_slot(std::uint32_t slot) {
+  // Tensor nodes recorded before the slot (crossings into it included) take part.
+  const auto it = std::upper_bound(
+      nodes_.begin(), nodes_.end(), slot,
+      [](std::uint32_t s, const TensorNode& node) { return s < node.scalar_count; });
+  const auto nodes = static_cast<std::uint32_t>(it - nodes_.begin());
+  zero_intermediates(slot + 1, nodes);
+  adjoint_[slot] += 1.0;
+  sweep(slot + 1, nodes);
+}
+
+// ---- current tape and grad mode ----------------------------------------------------------------
+namespace {
+thread_local Tape* current = nullptr;
+}
+
+Tape& current_tape() {
+  if (current != nullptr) return *current;
+  thread_local Tape own;
+  return own;
+}
+
+TapeGuard::TapeGuard(Tape& tape) : previous_(current) {
+  current = &tape;
+}
+TapeGuard::~TapeGuard() {
+  current = previous_;
+}
+
+// ---- Var -------------------------------------------------------------------------------------
+Var::Var(double value) : value_(value) {
+  if (grad_enabled()) {
+    Tape& tape = current_tape();
+    tape_ = &tape;
+    slot_ = tape.leaf();
+    generation_ = tape.generation();
+  }
+}
+
+Var::Var(double value, Tape& tape) : value_(value) {
+  if (grad_enabled()) {
+    tape_ = &tape;
+    slot_ = tape.leaf();
+    generation_ = tape.generation();
+  }
+}
+
+void Var::throw_stale(const char* op) const {
+  throw TapeError(fmt::format(
+      "{}: this Var (value {}) was recorded on a tape that has been reset since; a Var is valid "
+      "until its tape's reset() — record it again in the new step",
+      op, value_));
+}
+
+void Var::require_recorded(const char* what) const {
+  if (!requires_grad()) {
+    throw TapeError(fmt::format(
+        "{} of a constant Var (value {}): it was made from plain numbers or under NoGradGuard, so "
+        "nothing about it is recorded",
+        what, value_));
+  }
+  check_live(what);
+}
+
+double Var::grad() const {
+  require_recorded("grad()");
+  return tape_->adjoint(slot_);
+}
+
+void Var::backward() const {
+  require_recorded("backward()");
+  tape_->backward_from_slot(slot_);
+}
+
+void Var::zero_grad() const {
+  require_recorded("zero_grad()");
+  tape_->adjoint(slot_) = 0.0;
+}
+
+namespace detail {
+void throw_mixed_tapes(const char* op) {
+  throw TapeError(fmt::format(
+      "{}: the operands were recorded on two different tapes; every input of an op must come "
+      "from the same tape (use one TapeGuard for the whole computation)",
+      op));
+}
+}  // namespace detail
+
+}  // namespace tapegrad

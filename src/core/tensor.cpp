@@ -1,0 +1,367 @@
+#include "tapegrad/core/tensor.hpp"
+
+#include <cstring>
+#include <new>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+
+namespace tapegrad {
+
+// ---- Buffer and TensorImpl -------------------------------------------------------------------
+namespace detail {
+namespace {
+constexpr std::align_val_t kAlign{64};
+}
+
+Buffer::Buffer(std::size_t bytes)
+    : data_(static_cast<std::byte*>(::operator new[](bytes == 0 ? 1 : bytes, kAlign))),
+      bytes_(bytes) {}
+
+void Buffer::Free::operator()(std::byte* p) const {
+  ::operator delete[](p, kAlign);
+}
+}  // namespace detail
+
+TensorImpl::TensorImpl(Shape shape_, DType dtype_)
+    : shape(shape_),
+      dtype(dtype_),
+      value(static_cast<std::size_t>(shape_.numel()) * dtype_size(dtype_)) {}
+
+std::byte* TensorImpl::grad_for_accumulate() {
+  if (!grad) {
+    grad = detail::Buffer(bytes());
+    std::memset(grad.data(), 0, bytes());
+  }
+  return grad.data();
+}
+
+// ---- detail helpers --------------------------------------------------------------------------
+namespace detail {
+
+TensorImpl& input(const Tensor& t, const char* op) {
+  TensorImpl* impl = t.impl();
+  if (impl == nullptr) {
+    throw ValueError(fmt::format("{}: the tensor is empty (a default-constructed Tensor)", op));
+  }
+  if (impl->recorded() && impl->tape->generation() != impl->generation) {
+    throw TapeError(fmt::format(
+        "{}: this tensor of shape {} was computed on a tape that has been reset since; compute it "
+        "again in the new step, or detach() it before the reset to keep its values as a constant",
+        op, impl->shape.str()));
+  }
+  return *impl;
+}
+
+std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype) {
+  for (std::int64_t d : shape) {
+    if (d < 0) throw ShapeError(fmt::format("negative extent in shape {}", shape.str()));
+  }
+  return std::make_shared<TensorImpl>(shape, dtype);
+}
+
+Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op) {
+  Tape* tape = nullptr;
+  bool needed = false;
+  for (TensorImpl* in : inputs) {
+    if (in->recorded()) {
+      if (tape != nullptr && tape != in->tape) throw_mixed_tapes(op);
+      tape = in->tape;
+    }
+    needed = needed || in->requires_grad;
+  }
+  if (!needed || !grad_enabled()) return nullptr;
+  return tape != nullptr ? tape : &current_tape();
+}
+
+Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
+              std::span<const Tensor* const> inputs) {
+  node.out = out.get();
+  node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
+  out->node = tape.push(node);
+  out->tape = &tape;
+  out->generation = tape.generation();
+  out->requires_grad = true;
+  for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
+  tape.keep_alive(out);
+  return Tensor(std::move(out));
+}
+
+DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op) {
+  if (a.dtype != b.dtype) {
+    throw DTypeError(fmt::format(
+        "{}: operands have different dtypes ({} of shape {} and {} of shape {}); convert one "
+        "with cast()",
+        op, dtype_name(a.dtype), a.shape.str(), dtype_name(b.dtype), b.shape.str()));
+  }
+  return a.dtype;
+}
+
+namespace {
+std::int64_t flat_index(const Shape& shape, std::span<const std::int64_t> index, const char* op) {
+  if (static_cast<int>(index.size()) != shape.rank()) {
+    throw IndexError(fmt::format("{}: {} indices given for a tensor of shape {} ({} axes)", op,
+                                 index.size(), shape.str(), shape.rank()));
+  }
+  std::int64_t flat = 0;
+  for (int i = 0; i < shape.rank(); ++i) {
+    std::int64_t k = index[static_cast<std::size_t>(i)];
+    if (k < 0) k += shape[i];
+    if (k < 0 || k >= shape[i]) {
+      throw IndexError(fmt::format("{}: index {} is out of range for axis {} of shape {}", op,
+                                   index[static_cast<std::size_t>(i)], i, shape.str()));
+    }
+    flat = flat * shape[i] + k;
+  }
+  return flat;
+}
+
+double load(const TensorImpl& t, std::int64_t i) {
+  return t.dtype == DType::f32 ? static_cast<double>(t.data<float>()[i]) : t.data<double>()[i];
+}
+
+template <class T>
+Tensor leaf_from(std::span<const T> values, const Shape& shape, DType dtype) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel()) {
+    throw ShapeError(fmt::format("Tensor::from: {} values cannot fill shape {} ({} elements)",
+                                 values.size(), shape.str(), shape.numel()));
+  }
+  auto out = make_output(shape, dtype);
+  dispatch(dtype, [&]<class U>() {
+    U* o = out->data<U>();
+    for (std::size_t i = 0; i < values.size(); ++i) o[i] = static_cast<U>(values[i]);
+  });
+  return Tensor(std::move(out));
+}
+}  // namespace
+}  // namespace detail
+
+// ---- Tensor ----------------------------------------------------------------------------------
+Tensor Tensor::from(std::initializer_list<double> values, DType dtype) {
+  return from(std::span<const double>(values.begin(), values.size()),
+              Shape{static_cast<std::int64_t>(values.size())}, dtype);
+}
+
+Tensor Tensor::from(std::initializer_list<std::initializer_list<double>> rows, DType dtype) {
+  std::vector<double> flat;
+  const std::size_t cols = rows.size() > 0 ? rows.begin()->size() : 0;
+  for (const auto& row : rows) {
+    if (row.size() != cols) {
+      throw ShapeError(
+          fmt::format("Tensor::from: ragged nested list (a row of {} values after rows of {})",
+                      row.size(), cols));
+    }
+    flat.insert(flat.end(), row.begin(), row.end());
+  }
+  return from(flat, Shape{static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(cols)},
+              dtype);
+}
+
+Tensor Tensor::from(
+    std::initializer_list<std::initializer_list<std::initializer_list<double>>> planes,
+    DType dtype) {
+  std::vector<double> flat;
+  const std::size_t rows = planes.size() > 0 ? planes.begin()->size() : 0;
+  const std::size_t cols = rows > 0 ? planes.begin()->begin()->size() : 0;
+  for (const auto& plane : planes) {
+    if (plane.size() != rows) throw ShapeError("Tensor::from: ragged nested list");
+    for (const auto& row : plane) {
+      if (row.size() != cols) throw ShapeError("Tensor::from: ragged nested list");
+      flat.insert(flat.end(), row.begin(), row.end());
+    }
+  }
+  return from(flat,
+              Shape{static_cast<std::int64_t>(planes.size()), static_cast<std::int64_t>(rows),
+                    static_cast<std::int64_t>(cols)},
+              dtype);
+}
+
+Tensor Tensor::from(std::span<const double> values, const Shape& shape, DType dtype) {
+  return detail::leaf_from(values, shape, dtype);
+}
+
+Tensor Tensor::from(std::span<const float> values, const Shape& shape, DType dtype) {
+  return detail::leaf_from(values, shape, dtype);
+}
+
+const Shape& Tensor::shape() const {
+  return detail::input(*this, "shape()").shape;
+}
+DType Tensor::dtype() const {
+  return detail::input(*this, "dtype()").dtype;
+}
+
+Tensor Tensor::requires_grad(bool on) const {
+  TensorImpl& impl = detail::input(*this, "requires_grad()");
+  if (impl.recorded()) {
+    throw TapeError(fmt::format(
+        "requires_grad(): the tensor of shape {} was computed by an op, and gradients already "
+        "flow through it; only leaves (parameters, inputs) can be marked",
+        impl.shape.str()));
+  }
+  impl.requires_grad = on;
+  return *this;
+}
+
+bool Tensor::needs_grad() const {
+  return detail::input(*this, "needs_grad()").requires_grad;
+}
+bool Tensor::is_leaf() const {
+  return !detail::input(*this, "is_leaf()").recorded();
+}
+
+Tensor Tensor::grad() const {
+  if (impl_ == nullptr) throw ValueError("grad(): the tensor is empty");
+  TensorImpl& impl = *impl_;
+  if (!impl.requires_grad) {
+    throw TapeError(
+        fmt::format("grad(): the tensor of shape {} does not require a gradient; mark a leaf with "
+                    "requires_grad() before recording",
+                    impl.shape.str()));
+  }
+  auto out = detail::make_output(impl.shape, impl.dtype);
+  if (impl.grad) {
+    std::memcpy(out->value.data(), impl.grad.data(), impl.bytes());
+  } else {
+    std::memset(out->value.data(), 0, impl.bytes());
+  }
+  return Tensor(std::move(out));
+}
+
+void Tensor::zero_grad() const {
+  TensorImpl* impl = impl_.get();
+  if (impl != nullptr && impl->grad) std::memset(impl->grad.data(), 0, impl->bytes());
+}
+
+void Tensor::backward() const {
+  TensorImpl& impl = detail::input(*this, "backward()");
+  if (impl.numel() != 1) {
+    throw TapeError(fmt::format(
+        "backward() needs a single-element output or an explicit seed gradient of shape {}; "
+        "call backward(seed), or reduce the output with sum() or mean() first",
+        impl.shape.str()));
+  }
+  backward(full_seed_one());
+}
+
+void Tensor::backward(const Tensor& seed) const {
+  TensorImpl& impl = detail::input(*this, "backward()");
+  const TensorImpl& s = detail::input(seed, "backward()");
+  if (!(s.shape == impl.shape) || s.dtype != impl.dtype) {
+    throw ShapeError(
+        fmt::format("backward(seed): the seed must match the output: got {} {}, expected {} {}",
+                    dtype_name(s.dtype), s.shape.str(), dtype_name(impl.dtype), impl.shape.str()));
+  }
+  if (!impl.requires_grad) {
+    throw TapeError(fmt::format(
+        "backward(): the tensor of shape {} does not depend on anything that requires a gradient "
+        "(or it was computed under NoGradGuard)",
+        impl.shape.str()));
+  }
+  auto add_seed = [&] {
+    dispatch(impl.dtype, [&]<class T>() {
+      T* g = impl.grad_data<T>();
+      const T* d = s.data<T>();
+      for (std::int64_t i = 0; i < impl.numel(); ++i) g[i] += d[i];
+    });
+  };
+  if (!impl.recorded()) {
+    add_seed();
+    return;
+  }
+  impl.tape->backward_from_node(impl.node, add_seed);
+}
+
+Tensor Tensor::full_seed_one() const {
+  auto out = detail::make_output(impl_->shape, impl_->dtype);
+  dispatch(impl_->dtype, [&]<class T>() { out->data<T>()[0] = T(1); });
+  return Tensor(std::move(out));
+}
+
+double Tensor::item() const {
+  TensorImpl& impl = detail::input(*this, "item()");
+  if (impl.numel() != 1) {
+    throw ShapeError(fmt::format("item(): needs a single-element tensor; this one has shape {}",
+                                 impl.shape.str()));
+  }
+  return detail::load(impl, 0);
+}
+
+double Tensor::get(std::span<const std::int64_t> index) const {
+  TensorImpl& impl = detail::input(*this, "get()");
+  return detail::load(impl, detail::flat_index(impl.shape, index, "get()"));
+}
+
+namespace {
+struct AtCtx {
+  TensorImpl* x;
+  std::int64_t flat;
+};
+
+void at_backward(const TensorNode& node, Tape& tape) {
+  const auto& c = *static_cast<const AtCtx*>(node.ctx);
+  const double g = tape.adjoint(node.out_slot);
+  if (g == 0.0) return;
+  dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
+}
+}  // namespace
+
+Var Tensor::at(std::span<const std::int64_t> index) const {
+  TensorImpl& impl = detail::input(*this, "at()");
+  const std::int64_t flat = detail::flat_index(impl.shape, index, "at()");
+  const double value = detail::load(impl, flat);
+  TensorImpl* inputs[] = {&impl};
+  Tape* tape = detail::recording_tape(inputs, "at()");
+  if (tape == nullptr) return Var::constant(value);
+  const Tensor* keep[] = {this};
+  return detail::record_to_var(*tape, value, {at_backward, tape->save(AtCtx{&impl, flat})}, "at",
+                               keep);
+}
+
+std::vector<double> Tensor::to_vector() const {
+  TensorImpl& impl = detail::input(*this, "to_vector()");
+  std::vector<double> out(static_cast<std::size_t>(impl.numel()));
+  for (std::int64_t i = 0; i < impl.numel(); ++i)
+    out[static_cast<std::size_t>(i)] = detail::load(impl, i);
+  return out;
+}
+
+Tensor Tensor::detach() const {
+  TensorImpl& impl = detail::input(*this, "detach()");
+  auto out = detail::make_output(impl.shape, impl.dtype);
+  std::memcpy(out->value.data(), impl.value.data(), impl.bytes());
+  return Tensor(std::move(out));
+}
+
+void Tensor::check_dtype(DType want) const {
+  TensorImpl& impl = detail::input(*this, "data()");
+  if (impl.dtype != want) {
+    throw DTypeError(fmt::format("data<{}>() on a {} tensor of shape {}", dtype_name(want),
+                                 dtype_name(impl.dtype), impl.shape.str()));
+  }
+}
+
+void Tensor::check_mutable() const {
+  if (impl_->recorded()) {
+    throw TapeError(fmt::format(
+        "mutable_data(): the tensor of shape {} was computed by an op and its backward may read "
+        "it; only leaves can be changed in place",
+        impl_->shape.str()));
+  }
+}
+
+namespace detail {
+Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
+                  std::span<const Tensor* const> inputs) {
+  node.name = name;
+  node.out = nullptr;
+  node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
+  node.out_slot = node.scalar_count;
+  tape.push(node);
+  for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
+  return Var::recorded(tape, value, tape.leaf());
+}
+}  // namespace detail
+
+}  // namespace tapegrad

@@ -1,0 +1,13 @@
+// GEMM through CBLAS: C = alpha op(A) op(B) + beta C, row-major.
+#pragma once
+
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+          const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
+          std::int64_t ldc);
+
+}  // namespace tapegrad::kernels

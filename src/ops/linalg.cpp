@@ -1,0 +1,119 @@
+#include "tapegrad/ops/linalg.hpp"
+
+#include <fmt/format.h>
+
+#include "kernels/blas.hpp"
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/strided.hpp"
+
+namespace tapegrad {
+namespace {
+
+struct MatmulDims {
+  Shape batch;  // broadcast batch shape
+  std::int64_t m, k, n;
+  std::array<detail::Strides, 3> strides;  // a, b, out: matrix offsets per batch index
+};
+
+Shape batch_of(const Shape& s) {
+  Shape b;
+  for (int i = 0; i < s.rank() - 2; ++i) b.push_back(s[i]);
+  return b;
+}
+
+MatmulDims matmul_dims(const Shape& a, const Shape& b) {
+  if (a.rank() < 2 || b.rank() < 2) {
+    throw ShapeError(fmt::format(
+        "matmul: operands need at least 2 axes, got {} @ {}; reshape a vector to (1, K) or (K, 1)",
+        a.str(), b.str()));
+  }
+  if (a[-1] != b[-2]) {
+    throw ShapeError(fmt::format("matmul: inner extents differ in {} @ {} ({} vs {})", a.str(),
+                                 b.str(), a[-1], b[-2]));
+  }
+  MatmulDims d;
+  const Shape ba = batch_of(a), bb = batch_of(b);
+  d.batch = broadcast_shapes(ba, bb, "matmul");
+  d.m = a[-2];
+  d.k = a[-1];
+  d.n = b[-1];
+  d.strides = {broadcast_strides(ba, d.batch), broadcast_strides(bb, d.batch), d.batch.strides()};
+  for (auto& s : d.strides[0]) s *= d.m * d.k;
+  for (auto& s : d.strides[1]) s *= d.k * d.n;
+  for (auto& s : d.strides[2]) s *= d.m * d.n;
+  return d;
+}
+
+// Calls f(a offset, b offset, out offset) for every matrix of the batch.
+template <class F>
+void for_each_matrix(const MatmulDims& d, F&& f) {
+  const int last = d.batch.rank() - 1;
+  const auto step = [&](int k) {
+    return last >= 0 ? d.strides[static_cast<std::size_t>(k)][static_cast<std::size_t>(last)] : 0;
+  };
+  const std::int64_t sa = step(0), sb = step(1), so = step(2);
+  detail::walk(d.batch, d.strides, [&](const std::array<std::int64_t, 3>& off, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) f(off[0] + i * sa, off[1] + i * sb, off[2] + i * so);
+  });
+}
+
+struct MatmulCtx {
+  TensorImpl* a;
+  TensorImpl* b;
+  MatmulDims dims;
+};
+
+void matmul_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const MatmulCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  const MatmulDims& d = c.dims;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    const T* a = c.a->data<T>();
+    const T* b = c.b->data<T>();
+    T* da = c.a->requires_grad ? c.a->grad_data<T>() : nullptr;
+    T* db = c.b->requires_grad ? c.b->grad_data<T>() : nullptr;
+    for_each_matrix(d, [&](std::int64_t oa, std::int64_t ob, std::int64_t oo) {
+      // da (M, K) += dout (M, N) · bᵀ;  db (K, N) += aᵀ · dout (M, N)
+      if (da)
+        kernels::gemm<T>(false, true, d.m, d.k, d.n, 1, g + oo, d.n, b + ob, d.n, 1, da + oa, d.k);
+      if (db)
+        kernels::gemm<T>(true, false, d.k, d.n, d.m, 1, a + oa, d.k, g + oo, d.n, 1, db + ob, d.n);
+    });
+  });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  TensorImpl& ai = detail::input(a, "matmul");
+  TensorImpl& bi = detail::input(b, "matmul");
+  const DType dtype = detail::common_dtype(ai, bi, "matmul");
+  const MatmulDims d = matmul_dims(ai.shape, bi.shape);
+  Shape shape = d.batch;
+  shape.push_back(d.m);
+  shape.push_back(d.n);
+  auto out = detail::make_output(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    const T* av = ai.data<T>();
+    const T* bv = bi.data<T>();
+    T* o = out->data<T>();
+    if (d.k == 0) {
+      for (std::int64_t i = 0; i < out->numel(); ++i) o[i] = 0;
+      return;
+    }
+    for_each_matrix(d, [&](std::int64_t oa, std::int64_t ob, std::int64_t oo) {
+      kernels::gemm<T>(false, false, d.m, d.n, d.k, 1, av + oa, d.k, bv + ob, d.n, 0, o + oo, d.n);
+    });
+  });
+  TensorImpl* inputs[] = {&ai, &bi};
+  Tape* tape = detail::recording_tape(inputs, "matmul");
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&a, &b};
+  return detail::record(
+      *tape, std::move(out),
+      {matmul_backward, tape->save(MatmulCtx{&ai, &bi, d}), nullptr, kNoSlot, 0, "matmul"}, keep);
+}
+
+}  // namespace tapegrad

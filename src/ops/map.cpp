@@ -1,0 +1,234 @@
+// The drivers behind every elementwise op: broadcasting, domain errors, recording, and the
+// backward that hands each run of elements to the rule's typed loops
+// (include/tapegrad/ops/map.hpp).
+#include "tapegrad/ops/map.hpp"
+
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/strided.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+
+namespace tapegrad {
+namespace detail {
+namespace {
+
+std::string unravel(const Shape& shape, std::int64_t flat) {
+  std::vector<std::int64_t> index(static_cast<std::size_t>(shape.rank()));
+  for (int i = shape.rank() - 1; i >= 0; --i) {
+    index[static_cast<std::size_t>(i)] = flat % shape[i];
+    flat /= shape[i];
+  }
+  return fmt::format("[{}]", fmt::join(index, ", "));
+}
+
+double load(const std::byte* base, DType dtype, std::int64_t i) {
+  return dtype == DType::f32 ? static_cast<double>(reinterpret_cast<const float*>(base)[i])
+                             : reinterpret_cast<const double*>(base)[i];
+}
+
+const void* copy_rule(Tape& tape, const RuleInfo& rule) {
+  void* r = tape.allocate(rule.size, rule.align);
+  std::memcpy(r, rule.rule, rule.size);
+  return r;
+}
+
+// ---- unary -----------------------------------------------------------------------------------
+struct UnaryCtx {
+  const void* rule;
+  TensorImpl* x;
+  const UnaryKernels* kernels;
+};
+
+void unary_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const UnaryCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;  // no gradient reached this node
+  c.kernels->backward(c.rule, out.dtype, out.grad.data(), c.x->value.data(), out.value.data(),
+                      c.x->grad_for_accumulate(), out.numel());
+}
+
+// ---- binary ----------------------------------------------------------------------------------
+// Calls run(x offset, x stride, y offset, y stride, out offset, n) over runs covering `shape`.
+template <class Run>
+void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, Run&& run) {
+  const std::int64_t n = shape.numel();
+  const bool x_full = xs == shape, y_full = ys == shape;
+  if ((x_full || xs.numel() == 1) && (y_full || ys.numel() == 1)) {
+    run(0, x_full ? 1 : 0, 0, y_full ? 1 : 0, 0, n);  // one contiguous run
+    return;
+  }
+  const int last = shape.rank() - 1;
+  const std::array<Strides, 3> strides{broadcast_strides(xs, shape), broadcast_strides(ys, shape),
+                                       shape.strides()};
+  const std::int64_t sx = strides[0][static_cast<std::size_t>(last)];
+  const std::int64_t sy = strides[1][static_cast<std::size_t>(last)];
+  walk(shape, strides, [&](const std::array<std::int64_t, 3>& off, std::int64_t len) {
+    run(off[0], sx, off[1], sy, off[2], len);
+  });
+}
+
+struct BinaryCtx {
+  const void* rule;
+  TensorImpl* x;
+  TensorImpl* y;
+  const BinaryKernels* kernels;
+};
+
+void binary_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const BinaryCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  const std::size_t es = dtype_size(out.dtype);
+  std::byte* dx = c.x->requires_grad ? c.x->grad_for_accumulate() : nullptr;
+  std::byte* dy = c.y->requires_grad ? c.y->grad_for_accumulate() : nullptr;
+  const std::byte* x = c.x->value.data();
+  const std::byte* y = c.y->value.data();
+  binary_runs(out.shape, c.x->shape, c.y->shape,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oy, std::int64_t sy,
+                  std::int64_t oo, std::int64_t n) {
+                const auto bx = static_cast<std::size_t>(ox) * es;
+                const auto by = static_cast<std::size_t>(oy) * es;
+                const auto bo = static_cast<std::size_t>(oo) * es;
+                c.kernels->backward(c.rule, out.dtype, out.grad.data() + bo, x + bx, sx, y + by, sy,
+                                    out.value.data() + bo, dx ? dx + bx : nullptr,
+                                    dy ? dy + by : nullptr, n);
+              });
+}
+
+}  // namespace
+
+Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& kernels) {
+  TensorImpl& xi = input(x, rule.name);
+  auto out = make_output(xi.shape, xi.dtype);
+  const std::int64_t bad =
+      kernels.forward(rule.rule, xi.dtype, xi.value.data(), out->value.data(), xi.numel());
+  if (bad >= 0) {
+    throw ValueError(fmt::format("{}: got {} at index {} of a tensor of shape {}; needs {}",
+                                 rule.name, load(xi.value.data(), xi.dtype, bad),
+                                 unravel(xi.shape, bad), xi.shape.str(), rule.domain));
+  }
+  TensorImpl* inputs[] = {&xi};
+  Tape* tape = recording_tape(inputs, rule.name);
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x};
+  return record(*tape, std::move(out),
+                {unary_backward, tape->save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
+                 nullptr, kNoSlot, 0, rule.name},
+                keep);
+}
+
+Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
+                     const BinaryKernels& kernels) {
+  TensorImpl& xi = input(x, rule.name);
+  TensorImpl& yi = input(y, rule.name);
+  const DType dtype = common_dtype(xi, yi, rule.name);
+  const Shape shape = broadcast_shapes(xi.shape, yi.shape, rule.name);
+  auto out = make_output(shape, dtype);
+  TensorImpl* inputs[] = {&xi, &yi};
+  Tape* tape = recording_tape(inputs, rule.name);
+  const bool y_recorded = tape != nullptr && yi.requires_grad;
+  const std::size_t es = dtype_size(dtype);
+  binary_runs(shape, xi.shape, yi.shape,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oy, std::int64_t sy,
+                  std::int64_t oo, std::int64_t n) {
+                const std::byte* xp = xi.value.data() + static_cast<std::size_t>(ox) * es;
+                const std::byte* yp = yi.value.data() + static_cast<std::size_t>(oy) * es;
+                const std::int64_t bad = kernels.forward(
+                    rule.rule, dtype, xp, sx, yp, sy,
+                    out->value.data() + static_cast<std::size_t>(oo) * es, n, y_recorded);
+                if (bad >= 0) {
+                  throw ValueError(fmt::format(
+                      "{}: got x = {}, y = {} at index {} of the broadcast shape {}; needs {}",
+                      rule.name, load(xp, dtype, bad * sx), load(yp, dtype, bad * sy),
+                      unravel(shape, oo + bad), shape.str(), rule.domain));
+                }
+              });
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x, &y};
+  return record(*tape, std::move(out),
+                {binary_backward, tape->save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}),
+                 nullptr, kNoSlot, 0, rule.name},
+                keep);
+}
+
+Tensor scalar_like(const Tensor& x, double value) {
+  auto out = make_output(Shape{}, input(x, "scalar").dtype);
+  dispatch(out->dtype, [&]<class T>() { out->data<T>()[0] = static_cast<T>(value); });
+  return Tensor(std::move(out));
+}
+
+void throw_domain(const char* op, const char* domain, double x) {
+  throw ValueError(fmt::format("{}: got {}; needs {}", op, x, domain));
+}
+
+void throw_domain(const char* op, const char* domain, double x, double y) {
+  throw ValueError(fmt::format("{}: got x = {}, y = {}; needs {}", op, x, y, domain));
+}
+
+}  // namespace detail
+
+// ---- clamp and comparisons -------------------------------------------------------------------
+namespace {
+void check_bounds(double lo, double hi) {
+  if (!(lo <= hi)) {
+    throw ValueError(fmt::format("clamp: needs lo <= hi; got lo = {}, hi = {}", lo, hi));
+  }
+}
+
+// Comparisons have no gradient: they run unrecorded and give 0/1 values.
+struct CompareRule {
+  static constexpr const char* name = "compare";
+  Compare cmp;
+  template <class T>
+  T f(T x, T y) const {
+    switch (cmp) {
+      case Compare::lt:
+        return x < y;
+      case Compare::le:
+        return x <= y;
+      case Compare::gt:
+        return x > y;
+      case Compare::ge:
+        return x >= y;
+      case Compare::eq:
+        return x == y;
+      case Compare::ne:
+        return x != y;
+    }
+    return 0;
+  }
+  template <class T>
+  T dx(const T&, const T&, const T&) const {
+    return 0;
+  }
+  template <class T>
+  T dy(const T&, const T&, const T&) const {
+    return 0;
+  }
+};
+}  // namespace
+
+Var clamp(const Var& x, double lo, double hi) {
+  check_bounds(lo, hi);
+  return detail::map(rules::Clamp{lo, hi}, x);
+}
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  check_bounds(lo, hi);
+  return detail::map(rules::Clamp{lo, hi}, x);
+}
+
+Tensor compare(const Tensor& x, const Tensor& y, Compare cmp) {
+  NoGradGuard no_grad;
+  return detail::map(CompareRule{cmp}, x, y);
+}
+
+Tensor compare(const Tensor& x, double y, Compare cmp) {
+  return compare(x, detail::scalar_like(x, y), cmp);
+}
+
+}  // namespace tapegrad

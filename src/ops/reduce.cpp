@@ -1,0 +1,227 @@
+#include "tapegrad/ops/reduce.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/strided.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+
+namespace tapegrad {
+
+Axes::Axes(std::initializer_list<int> axes)
+    : Axes(std::span<const int>(axes.begin(), axes.size())) {}
+
+Axes::Axes(std::span<const int> axes) {
+  if (axes.size() > static_cast<std::size_t>(Shape::kMaxDims)) {
+    throw IndexError(fmt::format("at most {} axes; got {}", Shape::kMaxDims, axes.size()));
+  }
+  for (int a : axes) axes_[static_cast<std::size_t>(size_++)] = a;
+}
+
+namespace {
+
+enum class Reduction { sum, max, min };
+
+const char* name_of(Reduction r) {
+  return r == Reduction::sum ? "sum" : r == Reduction::max ? "max" : "min";
+}
+
+// The reduced shape with the reduced axes kept as 1.
+Shape kept_shape(const Shape& shape, const Axes& axes, const char* op) {
+  Shape kept = shape;
+  std::array<bool, Shape::kMaxDims> seen{};
+  for (int a : axes.list()) {
+    const int n = shape.axis(a, op);
+    if (seen[static_cast<std::size_t>(n)]) {
+      throw IndexError(fmt::format("{}: axis {} is listed twice for shape {}", op, a, shape.str()));
+    }
+    seen[static_cast<std::size_t>(n)] = true;
+    kept[n] = 1;
+  }
+  return kept;
+}
+
+Shape dropped_shape(const Shape& shape, const Axes& axes, const char* op) {
+  std::array<bool, Shape::kMaxDims> reduced{};
+  for (int a : axes.list()) reduced[static_cast<std::size_t>(shape.axis(a, op))] = true;
+  Shape out;
+  for (int i = 0; i < shape.rank(); ++i)
+    if (!reduced[static_cast<std::size_t>(i)]) out.push_back(shape[i]);
+  return out;
+}
+
+// Walks x, calling f(x flat offset, out flat offset, n, out stride) per run.
+template <class F>
+void reduce_runs(const Shape& x, const Shape& kept, F&& f) {
+  const std::array<detail::Strides, 2> strides{x.strides(), broadcast_strides(kept, x)};
+  const std::int64_t os = x.rank() > 0 ? strides[1][static_cast<std::size_t>(x.rank() - 1)] : 0;
+  detail::walk(x, strides, [&](const std::array<std::int64_t, 2>& off, std::int64_t n) {
+    f(off[0], off[1], n, os);
+  });
+}
+
+struct ReduceCtx {
+  TensorImpl* x;
+  Shape kept;
+  Reduction kind;
+};
+
+void reduce_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const ReduceCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    T* dx = c.x->grad_data<T>();
+    const T* x = c.x->data<T>();
+    const T* o = out.data<T>();
+    if (c.kind == Reduction::sum) {
+      reduce_runs(c.x->shape, c.kept,
+                  [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+                    for (std::int64_t i = 0; i < n; ++i) dx[ox + i] += g[oo + i * os];
+                  });
+      return;
+    }
+    // max/min: dout is shared equally by the elements equal to the extremum.
+    std::vector<T> ties(static_cast<std::size_t>(out.numel()), T(0));
+    reduce_runs(c.x->shape, c.kept,
+                [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+                  for (std::int64_t i = 0; i < n; ++i)
+                    if (x[ox + i] == o[oo + i * os])
+                      ties[static_cast<std::size_t>(oo + i * os)] += 1;
+                });
+    reduce_runs(c.x->shape, c.kept,
+                [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+                  for (std::int64_t i = 0; i < n; ++i) {
+                    const std::int64_t k = oo + i * os;
+                    if (x[ox + i] == o[k]) dx[ox + i] += g[k] / ties[static_cast<std::size_t>(k)];
+                  }
+                });
+  });
+}
+
+Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
+  const char* op = name_of(kind);
+  TensorImpl& xi = detail::input(x, op);
+  const Shape kept = kept_shape(xi.shape, axes, op);
+  if (kind != Reduction::sum && xi.numel() == 0) {
+    throw ValueError(
+        fmt::format("{}: cannot reduce an empty tensor of shape {}", op, xi.shape.str()));
+  }
+  if (kind != Reduction::sum) {
+    for (int a : axes.list()) {
+      if (xi.shape[a] == 0) {
+        throw ValueError(fmt::format("{}: axis {} of shape {} is empty", op, a, xi.shape.str()));
+      }
+    }
+  }
+  auto out = detail::make_output(keepdim ? kept : dropped_shape(xi.shape, axes, op), xi.dtype);
+  dispatch(xi.dtype, [&]<class T>() {
+    T* o = out->data<T>();
+    const T* xv = xi.data<T>();
+    const T init = kind == Reduction::sum   ? T(0)
+                   : kind == Reduction::max ? -std::numeric_limits<T>::infinity()
+                                            : std::numeric_limits<T>::infinity();
+    for (std::int64_t i = 0; i < out->numel(); ++i) o[i] = init;
+    reduce_runs(xi.shape, kept,
+                [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+                  if (kind == Reduction::sum) {
+                    if (os == 0) {
+                      T acc = 0;
+                      for (std::int64_t i = 0; i < n; ++i) acc += xv[ox + i];
+                      o[oo] += acc;
+                    } else {
+                      for (std::int64_t i = 0; i < n; ++i) o[oo + i * os] += xv[ox + i];
+                    }
+                  } else {
+                    const bool is_max = kind == Reduction::max;
+                    for (std::int64_t i = 0; i < n; ++i) {
+                      const T v = xv[ox + i];
+                      T& m = o[oo + i * os];
+                      if ((is_max ? v > m : v < m) || std::isnan(v)) {
+                        if (!std::isnan(m)) m = v;  // NaN wins and stays
+                      }
+                    }
+                  }
+                });
+  });
+  TensorImpl* inputs[] = {&xi};
+  Tape* tape = detail::recording_tape(inputs, op);
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x};
+  return detail::record(
+      *tape, std::move(out),
+      {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot, 0, op}, keep);
+}
+
+Axes all_axes(const Tensor& x) {
+  std::array<int, Shape::kMaxDims> a{};
+  const int rank = x.dim();
+  for (int i = 0; i < rank; ++i) a[static_cast<std::size_t>(i)] = i;
+  return Axes(std::span<const int>(a.data(), static_cast<std::size_t>(rank)));
+}
+
+std::int64_t count(const Shape& shape, const Axes& axes, const char* op) {
+  std::int64_t n = 1;
+  for (int a : axes.list()) n *= shape[shape.axis(a, op)];
+  return n;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
+  return reduce(x, axes, keepdim, Reduction::sum);
+}
+Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
+  return reduce(x, axes, keepdim, Reduction::max);
+}
+Tensor min(const Tensor& x, const Axes& axes, bool keepdim) {
+  return reduce(x, axes, keepdim, Reduction::min);
+}
+
+Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
+  const std::int64_t n = count(x.shape(), axes, "mean");
+  if (n == 0)
+    throw ValueError(fmt::format("mean: no elements to average in shape {}", x.shape().str()));
+  return sum(x, axes, keepdim) * (1.0 / static_cast<double>(n));
+}
+
+Var sum(const Tensor& x) {
+  return sum(x, all_axes(x)).at();
+}
+Var max(const Tensor& x) {
+  return max(x, all_axes(x)).at();
+}
+Var min(const Tensor& x) {
+  return min(x, all_axes(x)).at();
+}
+
+Var mean(const Tensor& x) {
+  const std::int64_t n = x.numel();
+  if (n == 0) throw ValueError("mean: no elements to average in an empty tensor");
+  return sum(x) * (1.0 / static_cast<double>(n));
+}
+
+Var sum(std::span<const Var> xs) {
+  double total = 0;
+  Tape* tape = nullptr;
+  for (const Var& v : xs) {
+    total += v.value();
+    if (v.requires_grad()) {
+      v.check_live("sum");
+      if (tape != nullptr && tape != v.tape()) detail::throw_mixed_tapes("sum");
+      tape = v.tape();
+    }
+  }
+  if (tape == nullptr || !grad_enabled()) return Var::constant(total);
+  for (const Var& v : xs)
+    if (v.requires_grad()) tape->push_operand(v.slot(), 1.0);
+  return Var::recorded(*tape, total, tape->finish_node());
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,436 @@
+#include "tapegrad/ops/shape_ops.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/strided.hpp"
+
+namespace tapegrad {
+namespace {
+
+template <class T>
+T* grad_of(TensorImpl* t) {
+  return t->grad_data<T>();
+}
+
+// ---- copy: same elements in order, possibly another shape or dtype (reshape, cast) ----------
+struct CopyCtx {
+  TensorImpl* x;
+};
+
+void copy_backward(const TensorNode& node, Tape&) {
+  TensorImpl* x = static_cast<const CopyCtx*>(node.ctx)->x;
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class S>() {
+    const S* g = reinterpret_cast<const S*>(out.grad.data());
+    dispatch(x->dtype, [&]<class T>() {
+      T* dx = grad_of<T>(x);
+      for (std::int64_t i = 0; i < out.numel(); ++i) dx[i] += static_cast<T>(g[i]);
+    });
+  });
+}
+
+Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op) {
+  TensorImpl& xi = detail::input(x, op);
+  auto out = detail::make_output(shape, dtype);
+  dispatch(xi.dtype, [&]<class S>() {
+    const S* xv = xi.data<S>();
+    dispatch(dtype, [&]<class T>() {
+      T* o = out->data<T>();
+      for (std::int64_t i = 0; i < xi.numel(); ++i) o[i] = static_cast<T>(xv[i]);
+    });
+  });
+  TensorImpl* inputs[] = {&xi};
+  Tape* tape = detail::recording_tape(inputs, op);
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x};
+  return detail::record(*tape, std::move(out),
+                        {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op}, keep);
+}
+
+// ---- view: out element (i0, i1, ...) = x[base + Σ i_k stride_k] (permute, slice) -------------
+struct ViewCtx {
+  TensorImpl* x;
+  detail::Strides strides;
+  std::int64_t base;
+};
+
+template <class F>
+void view_runs(const Shape& out, const detail::Strides& xs, F&& f) {
+  const std::array<detail::Strides, 2> strides{xs, out.strides()};
+  const std::int64_t sx = out.rank() > 0 ? xs[static_cast<std::size_t>(out.rank() - 1)] : 0;
+  detail::walk(out, strides, [&](const std::array<std::int64_t, 2>& off, std::int64_t n) {
+    f(off[0], sx, off[1], n);
+  });
+}
+
+void view_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const ViewCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    T* dx = grad_of<T>(c.x) + c.base;
+    view_runs(out.shape, c.strides,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oo, std::int64_t n) {
+                for (std::int64_t i = 0; i < n; ++i) dx[ox + i * sx] += g[oo + i];
+              });
+  });
+}
+
+Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
+            const char* op) {
+  TensorImpl& xi = detail::input(x, op);
+  auto out = detail::make_output(shape, xi.dtype);
+  dispatch(xi.dtype, [&]<class T>() {
+    const T* xv = xi.data<T>() + base;
+    T* o = out->data<T>();
+    view_runs(shape, strides,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oo, std::int64_t n) {
+                for (std::int64_t i = 0; i < n; ++i) o[oo + i] = xv[ox + i * sx];
+              });
+  });
+  TensorImpl* inputs[] = {&xi};
+  Tape* tape = detail::recording_tape(inputs, op);
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x};
+  return detail::record(
+      *tape, std::move(out),
+      {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op}, keep);
+}
+
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  const Shape& from = x.shape();
+  Shape to = shape;
+  int infer = -1;
+  std::int64_t known = 1;
+  for (int i = 0; i < to.rank(); ++i) {
+    if (to[i] == -1) {
+      if (infer >= 0) throw ShapeError(fmt::format("reshape: more than one -1 in {}", shape.str()));
+      infer = i;
+    } else if (to[i] < 0) {
+      throw ShapeError(fmt::format("reshape: negative extent in {}", shape.str()));
+    } else {
+      known *= to[i];
+    }
+  }
+  if (infer >= 0 && known != 0 && from.numel() % known == 0) to[infer] = from.numel() / known;
+  if (to.numel() != from.numel() || (infer >= 0 && to[infer] < 0)) {
+    throw ShapeError(fmt::format("reshape: cannot view {} ({} elements) as {}", from.str(),
+                                 from.numel(), shape.str()));
+  }
+  return copy_as(x, to, x.dtype(), "reshape");
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  return copy_as(x, x.shape(), dtype, "cast");
+}
+
+Tensor permute(const Tensor& x, const Axes& dims) {
+  const Shape& from = x.shape();
+  const auto list = dims.list();
+  if (static_cast<int>(list.size()) != from.rank()) {
+    throw ShapeError(
+        fmt::format("permute: {} axes given for a tensor of shape {}", list.size(), from.str()));
+  }
+  const auto own = from.strides();
+  std::array<bool, Shape::kMaxDims> used{};
+  Shape shape;
+  detail::Strides strides{};
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const int a = from.axis(list[i], "permute");
+    if (used[static_cast<std::size_t>(a)]) {
+      throw IndexError(fmt::format("permute: axis {} appears twice", list[i]));
+    }
+    used[static_cast<std::size_t>(a)] = true;
+    shape.push_back(from[a]);
+    strides[i] = own[static_cast<std::size_t>(a)];
+  }
+  return view(x, shape, strides, 0, "permute");
+}
+
+Tensor transpose(const Tensor& x, int a, int b) {
+  const Shape& s = x.shape();
+  const int ia = s.axis(a, "transpose"), ib = s.axis(b, "transpose");
+  std::array<int, Shape::kMaxDims> order{};
+  for (int i = 0; i < s.rank(); ++i) order[static_cast<std::size_t>(i)] = i;
+  std::swap(order[static_cast<std::size_t>(ia)], order[static_cast<std::size_t>(ib)]);
+  return permute(x, Axes(std::span<const int>(order.data(), static_cast<std::size_t>(s.rank()))));
+}
+
+Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop, std::int64_t step) {
+  const Shape& from = x.shape();
+  const int a = from.axis(axis, "slice");
+  if (step <= 0) throw ValueError(fmt::format("slice: step must be positive; got {}", step));
+  const std::int64_t n = from[a];
+  const auto clip = [n](std::int64_t i) {
+    return std::clamp(i < 0 ? i + n : i, std::int64_t{0}, n);
+  };
+  start = clip(start);
+  stop = clip(stop);
+  const std::int64_t extent = stop > start ? (stop - start + step - 1) / step : 0;
+  Shape shape = from;
+  shape[a] = extent;
+  detail::Strides strides = from.strides();
+  const std::int64_t base = start * strides[static_cast<std::size_t>(a)];
+  strides[static_cast<std::size_t>(a)] *= step;
+  return view(x, shape, strides, base, "slice");
+}
+
+// ---- concat ----------------------------------------------------------------------------------
+namespace {
+struct ConcatCtx {
+  TensorImpl** inputs;
+  std::size_t count;
+  std::int64_t outer, inner, out_chunk;  // out row = out_chunk elements
+};
+
+void concat_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const ConcatCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    std::int64_t offset = 0;
+    for (std::size_t j = 0; j < c.count; ++j) {
+      TensorImpl* x = c.inputs[j];
+      const std::int64_t chunk = x->numel() / std::max<std::int64_t>(c.outer, 1);
+      if (x->requires_grad) {
+        T* dx = grad_of<T>(x);
+        for (std::int64_t o = 0; o < c.outer; ++o)
+          for (std::int64_t i = 0; i < chunk; ++i)
+            dx[o * chunk + i] += g[o * c.out_chunk + offset + i];
+      }
+      offset += chunk;
+    }
+  });
+}
+}  // namespace
+
+Tensor concat(std::span<const Tensor> xs, int axis) {
+  if (xs.empty()) throw ValueError("concat: needs at least one tensor");
+  std::vector<TensorImpl*> impls;
+  for (const Tensor& x : xs) impls.push_back(&detail::input(x, "concat"));
+  const Shape& first = impls[0]->shape;
+  const int a = first.axis(axis, "concat");
+  Shape shape = first;
+  shape[a] = 0;
+  for (std::size_t j = 0; j < impls.size(); ++j) {
+    const Shape& s = impls[j]->shape;
+    bool fits = s.rank() == first.rank() && impls[j]->dtype == impls[0]->dtype;
+    for (int i = 0; fits && i < s.rank(); ++i) fits = i == a || s[i] == first[i];
+    if (!fits) {
+      throw ShapeError(fmt::format(
+          "concat: tensor {} ({} {}) does not fit tensor 0 ({} {}) along axis {}", j,
+          dtype_name(impls[j]->dtype), s.str(), dtype_name(impls[0]->dtype), first.str(), axis));
+    }
+    shape[a] += s[a];
+  }
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < a; ++i) outer *= shape[i];
+  for (int i = a + 1; i < shape.rank(); ++i) inner *= shape[i];
+  const std::int64_t out_chunk = shape[a] * inner;
+  auto out = detail::make_output(shape, impls[0]->dtype);
+  dispatch(out->dtype, [&]<class T>() {
+    T* o = out->data<T>();
+    std::int64_t offset = 0;
+    for (TensorImpl* x : impls) {
+      const std::int64_t chunk = x->shape[a] * inner;
+      const T* xv = x->data<T>();
+      for (std::int64_t r = 0; r < outer; ++r)
+        std::copy_n(xv + r * chunk, chunk, o + r * out_chunk + offset);
+      offset += chunk;
+    }
+  });
+  Tape* tape = detail::recording_tape(impls, "concat");
+  if (tape == nullptr) return Tensor(std::move(out));
+  auto** saved = static_cast<TensorImpl**>(
+      tape->allocate(sizeof(TensorImpl*) * impls.size(), alignof(TensorImpl*)));
+  std::copy(impls.begin(), impls.end(), saved);
+  std::vector<const Tensor*> keep;
+  for (const Tensor& x : xs) keep.push_back(&x);
+  return detail::record(
+      *tape, std::move(out),
+      {concat_backward, tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk}),
+       nullptr, kNoSlot, 0, "concat"},
+      keep);
+}
+
+Tensor concat(std::initializer_list<Tensor> xs, int axis) {
+  return concat(std::span<const Tensor>(xs.begin(), xs.size()), axis);
+}
+
+Tensor stack(std::span<const Tensor> xs, int axis) {
+  if (xs.empty()) throw ValueError("stack: needs at least one tensor");
+  const Shape first = xs[0].shape();
+  const int a = axis < 0 ? axis + first.rank() + 1 : axis;
+  if (a < 0 || a > first.rank()) {
+    throw IndexError(
+        fmt::format("stack: axis {} is out of range for tensors of shape {}", axis, first.str()));
+  }
+  std::vector<Tensor> parts;
+  for (std::size_t j = 0; j < xs.size(); ++j) {
+    if (!(xs[j].shape() == first)) {
+      throw ShapeError(fmt::format("stack: tensor {} has shape {}, tensor 0 has {}", j,
+                                   xs[j].shape().str(), first.str()));
+    }
+    Shape s;
+    for (int i = 0; i < first.rank(); ++i) {
+      if (i == a) s.push_back(1);
+      s.push_back(first[i]);
+    }
+    if (a == first.rank()) s.push_back(1);
+    parts.push_back(reshape(xs[j], s));
+  }
+  return concat(parts, a);
+}
+
+Tensor stack(std::initializer_list<Tensor> xs, int axis) {
+  return stack(std::span<const Tensor>(xs.begin(), xs.size()), axis);
+}
+
+// ---- Vars into a tensor ------------------------------------------------------------------------
+namespace {
+struct StackVarsCtx {
+  const std::uint32_t* slots;  // kNoSlot for constants
+};
+
+void stack_vars_backward(const TensorNode& node, Tape& tape) {
+  const auto& c = *static_cast<const StackVarsCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    for (std::int64_t i = 0; i < out.numel(); ++i)
+      if (c.slots[i] != kNoSlot) tape.adjoint(c.slots[i]) += static_cast<double>(g[i]);
+  });
+}
+}  // namespace
+
+Tensor stack(std::span<const Var> xs, DType dtype) {
+  auto out = detail::make_output(Shape{static_cast<std::int64_t>(xs.size())}, dtype);
+  Tape* tape = nullptr;
+  dispatch(dtype, [&]<class T>() {
+    T* o = out->data<T>();
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      o[i] = static_cast<T>(xs[i].value());
+      if (xs[i].requires_grad()) {
+        xs[i].check_live("stack");
+        if (tape != nullptr && tape != xs[i].tape()) detail::throw_mixed_tapes("stack");
+        tape = xs[i].tape();
+      }
+    }
+  });
+  if (tape == nullptr || !grad_enabled()) return Tensor(std::move(out));
+  auto* slots = static_cast<std::uint32_t*>(tape->allocate(
+      sizeof(std::uint32_t) * std::max<std::size_t>(xs.size(), 1), alignof(std::uint32_t)));
+  for (std::size_t i = 0; i < xs.size(); ++i) slots[i] = xs[i].slot();
+  return detail::record(
+      *tape, std::move(out),
+      {stack_vars_backward, tape->save(StackVarsCtx{slots}), nullptr, kNoSlot, 0, "stack"}, {});
+}
+
+Tensor stack(std::initializer_list<Var> xs, DType dtype) {
+  return stack(std::span<const Var>(xs.begin(), xs.size()), dtype);
+}
+
+// ---- gather and index_select -----------------------------------------------------------------
+namespace {
+// Selects, for each (outer, j, inner), x[outer, index[j], inner]; `index` has `count` entries.
+struct SelectCtx {
+  TensorImpl* x;
+  const std::int64_t* index;
+  std::int64_t count, outer, extent, inner;
+  bool per_row;  // gather: entry j picks within row j only (outer == count, inner == 1)
+};
+
+template <class F>
+void select_each(const SelectCtx& c, F&& f) {
+  if (c.per_row) {
+    for (std::int64_t r = 0; r < c.count; ++r) f(r * c.extent + c.index[r], r);
+    return;
+  }
+  for (std::int64_t o = 0; o < c.outer; ++o)
+    for (std::int64_t j = 0; j < c.count; ++j)
+      for (std::int64_t i = 0; i < c.inner; ++i)
+        f((o * c.extent + c.index[j]) * c.inner + i, (o * c.count + j) * c.inner + i);
+}
+
+void select_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const SelectCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    T* dx = grad_of<T>(c.x);
+    select_each(c, [&](std::int64_t from, std::int64_t to) { dx[from] += g[to]; });
+  });
+}
+
+Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std::int64_t> index,
+              const Shape& shape, const char* op) {
+  for (std::size_t j = 0; j < index.size(); ++j) {
+    if (index[j] < 0 || index[j] >= c.extent) {
+      throw IndexError(
+          fmt::format("{}: index {} at position {} is out of range [0, {}) for shape {}", op,
+                      index[j], j, c.extent, xi.shape.str()));
+    }
+  }
+  c.index = index.data();
+  auto out = detail::make_output(shape, xi.dtype);
+  dispatch(xi.dtype, [&]<class T>() {
+    const T* xv = xi.data<T>();
+    T* o = out->data<T>();
+    select_each(c, [&](std::int64_t from, std::int64_t to) { o[to] = xv[from]; });
+  });
+  TensorImpl* inputs[] = {&xi};
+  Tape* tape = detail::recording_tape(inputs, op);
+  if (tape == nullptr) return Tensor(std::move(out));
+  auto* saved = static_cast<std::int64_t*>(tape->allocate(
+      sizeof(std::int64_t) * std::max<std::size_t>(index.size(), 1), alignof(std::int64_t)));
+  std::copy(index.begin(), index.end(), saved);
+  c.index = saved;
+  const Tensor* keep[] = {&x};
+  return detail::record(*tape, std::move(out),
+                        {select_backward, tape->save(c), nullptr, kNoSlot, 0, op}, keep);
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, std::span<const std::int64_t> labels) {
+  TensorImpl& xi = detail::input(x, "gather");
+  if (xi.shape.rank() < 1) throw ShapeError("gather: needs a tensor with at least one axis");
+  const std::int64_t classes = xi.shape[-1];
+  const std::int64_t rows = classes > 0 ? xi.numel() / classes : 0;
+  if (static_cast<std::int64_t>(labels.size()) != rows) {
+    throw ShapeError(fmt::format("gather: {} labels given for {} rows of shape {}", labels.size(),
+                                 rows, xi.shape.str()));
+  }
+  Shape shape;
+  for (int i = 0; i < xi.shape.rank() - 1; ++i) shape.push_back(xi.shape[i]);
+  return select(x, xi, SelectCtx{&xi, nullptr, rows, rows, classes, 1, true}, labels, shape,
+                "gather");
+}
+
+Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> index) {
+  TensorImpl& xi = detail::input(x, "index_select");
+  const int a = xi.shape.axis(axis, "index_select");
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < a; ++i) outer *= xi.shape[i];
+  for (int i = a + 1; i < xi.shape.rank(); ++i) inner *= xi.shape[i];
+  Shape shape = xi.shape;
+  shape[a] = static_cast<std::int64_t>(index.size());
+  return select(x, xi,
+                SelectCtx{&xi, nullptr, static_cast<std::int64_t>(index.size()), outer, xi.shape[a],
+                          inner, false},
+                index, shape, "index_select");
+}
+
+}  // namespace tapegrad
