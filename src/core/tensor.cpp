@@ -138,9 +138,11 @@ Tensor leaf_from(std::span<const T> values, const Shape& shape, DType dtype) {
 }  // namespace detail
 
 // ---- Tensor ----------------------------------------------------------------------------------
-Tensor Tensor::from(std::initializer_list<double> values, DType dtype) {
-  return from(std::span<const double>(values.begin(), values.size()),
-              Shape{static_cast<std::int64_t>(values.size())}, dtype);
+Tensor Tensor::from(std::initializer_list<Number> values, DType dtype) {
+  std::vector<double> flat;
+  flat.reserve(values.size());
+  for (const Number& v : values) flat.push_back(v.value);
+  return from(flat, Shape{static_cast<std::int64_t>(values.size())}, dtype);
 }
 
 Tensor Tensor::from(std::initializer_list<std::initializer_list<double>> rows, DType dtype) {
@@ -155,25 +157,6 @@ Tensor Tensor::from(std::initializer_list<std::initializer_list<double>> rows, D
     flat.insert(flat.end(), row.begin(), row.end());
   }
   return from(flat, Shape{static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(cols)},
-              dtype);
-}
-
-Tensor Tensor::from(
-    std::initializer_list<std::initializer_list<std::initializer_list<double>>> planes,
-    DType dtype) {
-  std::vector<double> flat;
-  const std::size_t rows = planes.size() > 0 ? planes.begin()->size() : 0;
-  const std::size_t cols = rows > 0 ? planes.begin()->begin()->size() : 0;
-  for (const auto& plane : planes) {
-    if (plane.size() != rows) throw ShapeError("Tensor::from: ragged nested list");
-    for (const auto& row : plane) {
-      if (row.size() != cols) throw ShapeError("Tensor::from: ragged nested list");
-      flat.insert(flat.end(), row.begin(), row.end());
-    }
-  }
-  return from(flat,
-              Shape{static_cast<std::int64_t>(planes.size()), static_cast<std::int64_t>(rows),
-                    static_cast<std::int64_t>(cols)},
               dtype);
 }
 

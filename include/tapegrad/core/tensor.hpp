@@ -72,13 +72,17 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Leaves from nested lists, e.g. Tensor::from({{1., 2.}, {3., 4.}}) is (2, 2).
-  static Tensor from(std::initializer_list<double> values, DType dtype = DType::f64);
+  // One number of a nested list. Taking it by a user-defined conversion lets overload resolution
+  // read {{5.}, {6.}} as a (2, 1) matrix rather than as a vector of two braced numbers.
+  struct Number {
+    Number(double v) : value(v) {}  // NOLINT(google-explicit-constructor)
+    double value;
+  };
+  // Leaves from nested lists: Tensor::from({1., 2.}) is (2), Tensor::from({{1., 2.}, {3., 4.}})
+  // is (2, 2). Higher ranks: from(values, shape).
+  static Tensor from(std::initializer_list<Number> values, DType dtype = DType::f64);
   static Tensor from(std::initializer_list<std::initializer_list<double>> rows,
                      DType dtype = DType::f64);
-  static Tensor from(
-      std::initializer_list<std::initializer_list<std::initializer_list<double>>> planes,
-      DType dtype = DType::f64);
   // A leaf copied from a buffer; throws ShapeError when its size does not match the shape.
   static Tensor from(std::span<const double> values, const Shape& shape, DType dtype = DType::f64);
   static Tensor from(std::span<const float> values, const Shape& shape, DType dtype = DType::f32);

@@ -36,6 +36,20 @@ Tensor max(const Tensor& x, const Axes& axes, bool keepdim = false);
 Var min(const Tensor& x);
 Tensor min(const Tensor& x, const Axes& axes, bool keepdim = false);
 
+// Braced axis lists ({0}, {0, 2}) pick these overloads over the elementwise max(x, double).
+inline Tensor sum(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return sum(x, Axes(axes), keepdim);
+}
+inline Tensor mean(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return mean(x, Axes(axes), keepdim);
+}
+inline Tensor max(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return max(x, Axes(axes), keepdim);
+}
+inline Tensor min(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return min(x, Axes(axes), keepdim);
+}
+
 // The sum of a list of Vars, as one node.
 Var sum(std::span<const Var> xs);
 

@@ -1,0 +1,280 @@
+// The engine: recording order, the reverse sweep, accumulation, reset, grad mode, tapes.
+#include <cmath>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <tapegrad/tapegrad.hpp>
+
+namespace tg = tapegrad;
+using tg::Tensor;
+using tg::Var;
+
+namespace {
+
+TEST(Tape, DiamondFanOutSumsBothPaths) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 3.0;
+  Var a = x * 2.0, b = x * x;  // x used three times
+  Var y = a + b;
+  y.backward();
+  EXPECT_EQ(y.value(), 15.0);
+  EXPECT_EQ(x.grad(), 2.0 + 2 * 3.0);
+  EXPECT_EQ(a.grad(), 1.0);
+  EXPECT_EQ(b.grad(), 1.0);
+}
+
+TEST(Tape, SameVarTwiceInOneOp) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 1.5;
+  (x * x).backward();
+  EXPECT_EQ(x.grad(), 3.0);
+}
+
+TEST(Tape, MillionOpChainNeedsNoRecursion) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 0.5;
+  Var y = x;
+  constexpr int kOps = 1'000'000;
+  for (int i = 0; i < kOps; ++i) y = y * 1.000001 + 1e-7;
+  y.backward();
+  EXPECT_EQ(tape.scalar_nodes(), static_cast<std::size_t>(2 * kOps + 1));
+  EXPECT_NEAR(x.grad(), std::pow(1.000001, kOps), 1e-9);
+}
+
+TEST(Tape, MillionTensorOpChain) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x = tg::ones({2}).requires_grad();
+  Tensor y = x;
+  for (int i = 0; i < 1'000'000; ++i) y = y * 1.0;
+  tg::sum(y).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{1, 1}));
+}
+
+TEST(Tape, LeafGradientsAccumulateAcrossBackwardCalls) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 2.0;
+  Var y = x * x * x;  // dy/dx = 12
+  y.backward();
+  EXPECT_EQ(x.grad(), 12.0);
+  // A second backward on the same tape recomputes the intermediates from zero and adds the same
+  // gradient to the leaves again.
+  y.backward();
+  EXPECT_EQ(x.grad(), 24.0);
+  x.zero_grad();
+  y.backward();
+  EXPECT_EQ(x.grad(), 12.0);
+}
+
+TEST(Tape, TensorLeafGradientsAccumulateUntilZeroed) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({1., 2.}).requires_grad();
+  tg::sum(w * w).backward();
+  tg::sum(w * 3.0).backward();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{2 + 3, 4 + 3}));
+  w.zero_grad();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{0, 0}));
+}
+
+TEST(Tape, BackwardFromAnIntermediateOnlyReachesItsAncestors) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 2.0, z = 5.0;
+  Var y = x * 3.0;
+  Var later = y * z;  // recorded after y: not part of y's backward
+  y.backward();
+  EXPECT_EQ(x.grad(), 3.0);
+  EXPECT_EQ(z.grad(), 0.0);
+  (void)later;
+}
+
+TEST(Tape, ResetKeepsMemoryAndInvalidatesOldVars) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  for (int i = 0; i < 3; ++i) {
+    Var x = 1.0;
+    Var y = tg::exp(x);
+    y.backward();
+  }
+  const std::size_t reserved = tape.bytes_reserved();
+  Var old = 1.0;
+  tape.reset();
+  EXPECT_EQ(tape.scalar_nodes(), 0u);
+  EXPECT_EQ(tape.tensor_nodes(), 0u);
+  EXPECT_EQ(tape.bytes_reserved(), reserved);
+  EXPECT_THROW((void)old.grad(), tg::TapeError);
+  EXPECT_THROW((void)(old * 2.0), tg::TapeError);
+  EXPECT_THROW(old.backward(), tg::TapeError);
+}
+
+TEST(Tape, MemoryStaysFlatOverManyTrainingSteps) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = tg::randn({8, 4}, 1).requires_grad();
+  const Tensor x = tg::randn({16, 8}, 2);
+  std::size_t after_warmup = 0;
+  for (int step = 0; step < 2000; ++step) {
+    tg::Var loss = tg::mean(tg::tanh(tg::matmul(x, w)));
+    loss.backward();
+    w.zero_grad();
+    tape.reset();
+    if (step == 10) after_warmup = tape.bytes_reserved();
+  }
+  EXPECT_EQ(tape.bytes_reserved(), after_warmup);
+}
+
+TEST(Tape, StaleTensorIsRejectedButDetachedCopyWorks) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = tg::ones({2}).requires_grad();
+  const Tensor h = w * 2.0;
+  const Tensor kept = h.detach();
+  tape.reset();
+  EXPECT_THROW((void)(h + 1.0), tg::TapeError);
+  EXPECT_EQ((kept + 1.0).to_vector(), (std::vector<double>{3, 3}));
+  // Leaves survive resets: parameters are recorded again in the next step.
+  tg::sum(w * 2.0).backward();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{2, 2}));
+}
+
+TEST(Tape, MixingTwoTapesIsAnError) {
+  tg::Tape a, b;
+  Var x(1.0, a), y(2.0, b);
+  try {
+    (void)(x + y);
+    FAIL() << "expected TapeError";
+  } catch (const tg::TapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("add"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("two different tapes"), std::string::npos) << e.what();
+  }
+  const Tensor w = tg::ones({2}).requires_grad();
+  Tensor ta, tb;
+  {
+    tg::TapeGuard ga(a);
+    ta = w * 2.0;
+  }
+  {
+    tg::TapeGuard gb(b);
+    tb = w * 3.0;
+  }
+  EXPECT_THROW((void)(ta + tb), tg::TapeError);
+}
+
+TEST(Tape, GuardSelectsTheTapeAndRestoresThePrevious) {
+  tg::Tape outer_tape, inner_tape;
+  tg::TapeGuard outer(outer_tape);
+  Var a = 1.0;
+  {
+    tg::TapeGuard inner(inner_tape);
+    Var b = 2.0;
+    EXPECT_EQ(b.tape(), &inner_tape);
+  }
+  Var c = 3.0;
+  EXPECT_EQ(a.tape(), &outer_tape);
+  EXPECT_EQ(c.tape(), &outer_tape);
+}
+
+TEST(Tape, EachThreadHasItsOwnDefaultTape) {
+  tg::Tape* main_tape = &tg::current_tape();
+  tg::Tape* other = nullptr;
+  double grad = 0;
+  std::thread t([&] {
+    other = &tg::current_tape();
+    Var x = 2.0;
+    (x * x).backward();
+    grad = x.grad();
+  });
+  t.join();
+  EXPECT_NE(main_tape, other);
+  EXPECT_EQ(grad, 4.0);
+}
+
+TEST(GradMode, NoGradGuardRecordsNothing) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 2.0;
+  const Tensor w = tg::ones({3}).requires_grad();
+  const std::size_t scalars = tape.scalar_nodes();
+  {
+    tg::NoGradGuard no_grad;
+    EXPECT_FALSE(tg::grad_enabled());
+    Var y = tg::sin(x) * x;
+    Tensor z = tg::exp(w);
+    Var c = 5.0;
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_FALSE(c.requires_grad());
+    EXPECT_FALSE(z.needs_grad());
+    EXPECT_DOUBLE_EQ(y.value(), std::sin(2.0) * 2.0);
+    EXPECT_THROW(y.backward(), tg::TapeError);
+  }
+  EXPECT_TRUE(tg::grad_enabled());
+  EXPECT_EQ(tape.scalar_nodes(), scalars);
+  EXPECT_EQ(tape.tensor_nodes(), 0u);
+}
+
+TEST(GradMode, ConstantsAreNotRecorded) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var c = Var::constant(3.0);
+  const Var d = c * c + 1.0;
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(tape.scalar_nodes(), 0u);
+  EXPECT_EQ(d.value(), 10.0);
+  EXPECT_THROW((void)d.grad(), tg::TapeError);
+}
+
+TEST(GradMode, TensorsWithoutGradAreNotRecorded) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x = tg::randn({4, 4}, 3);
+  const Tensor y = tg::tanh(tg::matmul(x, x));
+  EXPECT_FALSE(y.needs_grad());
+  EXPECT_EQ(tape.tensor_nodes(), 0u);
+  EXPECT_THROW(y.backward(tg::ones({4, 4})), tg::TapeError);
+}
+
+TEST(Crossing, GradientsFlowFromVarsIntoTensorsAndBack) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var a = 2.0;
+  const Tensor w = Tensor::from({1., 2., 3.}).requires_grad();
+  const Tensor t = tg::stack({a, a * a, Var(1.0)});  // Vars into a tensor
+  Var s = tg::sum(t * w);                            // and back to a Var
+  Var e = w.at(2) * a;                               // an element as a Var
+  (s + e).backward();
+  // s = a + 2a² + 3, e = 3a  => ds/da = 1 + 4a·... : 1·1 + 2·(2a) + 3 = 1 + 8 + 3
+  EXPECT_EQ(a.grad(), 1.0 + 2.0 * 2 * 2.0 + 3.0);
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{2, 4, 1 + 2}));
+}
+
+TEST(Backward, NonScalarTensorNeedsASeed) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = tg::ones({3, 4}).requires_grad();
+  const Tensor y = w * 2.0;
+  try {
+    y.backward();
+    FAIL() << "expected TapeError";
+  } catch (const tg::TapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("(3, 4)"), std::string::npos) << e.what();
+  }
+  y.backward(tg::full({3, 4}, 0.5));
+  EXPECT_EQ(w.grad().to_vector(), std::vector<double>(12, 1.0));
+  EXPECT_THROW(y.backward(tg::ones({4, 3})), tg::ShapeError);
+}
+
+TEST(Backward, SingleElementTensor) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({3.}).requires_grad();
+  const Tensor y = tg::sum(w * w, {0}, true);
+  y.backward();
+  EXPECT_EQ(w.grad().item(), 6.0);
+}
+
+}  // namespace

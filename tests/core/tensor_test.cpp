@@ -1,0 +1,174 @@
+// Tensors: creation, access, dtype, printing, and the errors of misuse.
+#include <cmath>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <tapegrad/tapegrad.hpp>
+
+namespace tg = tapegrad;
+using tg::Shape;
+using tg::Tensor;
+using tg::Var;
+
+namespace {
+
+TEST(Creation, FromNestedLists) {
+  const Tensor x = Tensor::from({{1., 2., 3.}, {4., 5., 6.}});
+  EXPECT_EQ(x.shape(), (Shape{2, 3}));
+  EXPECT_EQ(x.dtype(), tg::DType::f64);
+  EXPECT_EQ(x.get(1, 2), 6.0);
+  EXPECT_EQ(x.get(-1, 0), 4.0);
+  const Tensor b = Tensor::from({{5.}, {6.}});
+  EXPECT_EQ(b.shape(), (Shape{2, 1}));
+  const Tensor one = Tensor::from({{5.}});
+  EXPECT_EQ(one.shape(), (Shape{1, 1}));
+  const std::vector<double> values = {1, 2, 3, 4};
+  const Tensor c = Tensor::from(values, {2, 1, 2}, tg::DType::f32);
+  EXPECT_EQ(c.shape(), (Shape{2, 1, 2}));
+  EXPECT_EQ(c.data<float>()[3], 4.0f);
+}
+
+TEST(Creation, FromBufferChecksTheSize) {
+  const std::vector<double> v = {1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(Tensor::from(v, {3, 2}).get(2, 1), 6.0);
+  EXPECT_THROW((void)Tensor::from(v, {4, 2}), tg::ShapeError);
+  EXPECT_THROW((void)Tensor::from({{1., 2.}, {3.}}), tg::ShapeError);
+}
+
+TEST(Creation, FillsAndRanges) {
+  EXPECT_EQ(tg::zeros({2, 2}).to_vector(), std::vector<double>(4, 0.0));
+  EXPECT_EQ(tg::ones({3}, tg::DType::f32).to_vector(), std::vector<double>(3, 1.0));
+  EXPECT_EQ(tg::full({2}, 7.5).to_vector(), (std::vector<double>{7.5, 7.5}));
+  EXPECT_EQ(tg::arange(4).to_vector(), (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_EQ(tg::arange(1, 2, 0.25).to_vector(), (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(tg::arange(3, 0, -1).to_vector(), (std::vector<double>{3, 2, 1}));
+  EXPECT_EQ(tg::arange(0, 0).numel(), 0);
+  EXPECT_THROW((void)tg::arange(0, 1, 0), tg::ValueError);
+  EXPECT_EQ(tg::zeros({0, 3}).numel(), 0);
+  EXPECT_THROW((void)tg::zeros({-1, 3}), tg::ShapeError);
+}
+
+TEST(Creation, RandomTensorsAreReproducibleFromTheSeed) {
+  EXPECT_EQ(tg::randn({100}, 42).to_vector(), tg::randn({100}, 42).to_vector());
+  EXPECT_NE(tg::randn({100}, 42).to_vector(), tg::randn({100}, 43).to_vector());
+  // Pinned values: the generator is specified, so the numbers never change across platforms.
+  const auto r = tg::rand({2}, 0).to_vector();
+  const auto again = tg::rand({2}, 0).to_vector();
+  EXPECT_EQ(r, again);
+}
+
+TEST(Creation, RandomDistributionsHaveTheRightMoments) {
+  const Tensor n = tg::randn({200000}, 1);
+  const double m = tg::mean(n).value();
+  const double var = tg::mean((n - m) * (n - m)).value();
+  EXPECT_NEAR(m, 0.0, 0.01);
+  EXPECT_NEAR(var, 1.0, 0.02);
+  const Tensor u = tg::uniform({200000}, -2, 4, 2);
+  EXPECT_GE(tg::min(u).value(), -2.0);
+  EXPECT_LT(tg::max(u).value(), 4.0);
+  EXPECT_NEAR(tg::mean(u).value(), 1.0, 0.02);
+  EXPECT_THROW((void)tg::uniform({2}, 1, 0, 3), tg::ValueError);
+}
+
+TEST(Access, ItemAndAtAndDtypeChecks) {
+  const Tensor x = Tensor::from({{1., 2.}, {3., 4.}});
+  EXPECT_THROW((void)x.item(), tg::ShapeError);
+  EXPECT_EQ(tg::sum(x, {0, 1}).item(), 10.0);
+  EXPECT_THROW((void)x.get(2, 0), tg::IndexError);
+  EXPECT_THROW((void)x.get(0), tg::IndexError);
+  EXPECT_THROW((void)x.at(0, -3), tg::IndexError);
+  EXPECT_THROW((void)x.data<float>(), tg::DTypeError);
+  EXPECT_EQ(x.at(1, 1).value(), 4.0);
+}
+
+TEST(Access, EmptyHandleThrows) {
+  const Tensor empty;
+  EXPECT_FALSE(empty.defined());
+  EXPECT_THROW((void)(empty + 1.0), tg::ValueError);
+  EXPECT_THROW((void)empty.shape(), tg::ValueError);
+}
+
+TEST(Access, MutableDataOnlyForLeaves) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = tg::zeros({2}).requires_grad();
+  w.mutable_data<double>()[1] = 5.0;
+  EXPECT_EQ(w.get(1), 5.0);
+  const Tensor y = w * 2.0;
+  EXPECT_THROW((void)y.mutable_data<double>(), tg::TapeError);
+  EXPECT_THROW((void)y.requires_grad(), tg::TapeError);
+}
+
+TEST(Errors, ShapeMismatchNamesTheOpAndBothShapes) {
+  const Tensor a = tg::ones({2, 3}), b = tg::ones({4, 3});
+  try {
+    (void)(a * b);
+    FAIL() << "expected ShapeError";
+  } catch (const tg::ShapeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mul"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(2, 3)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(4, 3)"), std::string::npos) << msg;
+  }
+  try {
+    (void)tg::matmul(tg::ones({2, 3}), tg::ones({2, 3}));
+    FAIL() << "expected ShapeError";
+  } catch (const tg::ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("matmul"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)tg::matmul(tg::ones({3}), tg::ones({3, 2})), tg::ShapeError);
+  EXPECT_THROW((void)tg::reshape(tg::ones({2, 3}), {4, -1}), tg::ShapeError);
+  EXPECT_THROW((void)tg::concat({tg::ones({2, 3}), tg::ones({3, 3})}, 1), tg::ShapeError);
+  EXPECT_THROW((void)tg::stack({tg::ones({2}), tg::ones({3})}), tg::ShapeError);
+}
+
+TEST(Errors, WrongDtypeIsRejected) {
+  const Tensor a = tg::ones({2}, tg::DType::f32), b = tg::ones({2}, tg::DType::f64);
+  try {
+    (void)(a + b);
+    FAIL() << "expected DTypeError";
+  } catch (const tg::DTypeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("float32"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("float64"), std::string::npos) << msg;
+  }
+  EXPECT_THROW((void)tg::matmul(tg::ones({2, 2}, tg::DType::f32), tg::ones({2, 2})),
+               tg::DTypeError);
+  EXPECT_EQ((a + 1.0).dtype(), tg::DType::f32);  // plain numbers take the tensor's dtype
+}
+
+TEST(Errors, OutOfRangeIndicesAndAxes) {
+  const Tensor x = tg::ones({2, 3});
+  EXPECT_THROW((void)tg::sum(x, {2}), tg::IndexError);
+  EXPECT_THROW((void)tg::sum(x, {0, 0}), tg::IndexError);
+  EXPECT_THROW((void)tg::transpose(x, 0, 5), tg::IndexError);
+  const std::int64_t bad_label[] = {0, 3};
+  EXPECT_THROW((void)tg::gather(x, bad_label), tg::IndexError);
+  const std::int64_t too_few[] = {0};
+  EXPECT_THROW((void)tg::gather(x, too_few), tg::ShapeError);
+  const std::int64_t bad_index[] = {-1};
+  EXPECT_THROW((void)tg::index_select(x, 0, bad_index), tg::IndexError);
+  EXPECT_THROW((void)tg::slice(x, 1, 0, 2, 0), tg::ValueError);
+}
+
+TEST(Format, ShapeDtypeVarAndTensor) {
+  EXPECT_EQ(fmt::format("{}", Shape{2, 3}), "(2, 3)");
+  EXPECT_EQ(fmt::format("{}", Shape{}), "()");
+  EXPECT_EQ(fmt::format("{}", tg::DType::f32), "float32");
+  EXPECT_EQ(fmt::format("{}", Var::constant(1.5)), "Var(1.5)");
+  EXPECT_EQ(fmt::format("{:.2f}", Var::constant(1.0 / 3)), "Var(0.33)");
+  EXPECT_EQ(fmt::format("{}", Tensor::from({{1., 2.}, {3., 4.5}})),
+            "tensor(shape=(2, 2), dtype=float64)\n[[1, 2],\n [3, 4.5]]");
+  EXPECT_EQ(fmt::format("{}", tg::ones({2}, tg::DType::f32).requires_grad()),
+            "tensor(shape=(2), dtype=float32, requires_grad)\n[1, 1]");
+}
+
+TEST(Format, LargeTensorsAreAbbreviated) {
+  const std::string s = fmt::format("{}", tg::arange(5000));
+  EXPECT_NE(s.find("[0, 1, 2, ..., 4997, 4998, 4999]"), std::string::npos) << s;
+  const std::string m = fmt::format("{}", tg::zeros({100, 100}));
+  EXPECT_LT(m.size(), 400u);
+  EXPECT_NE(m.find("..."), std::string::npos);
+}
+
+}  // namespace

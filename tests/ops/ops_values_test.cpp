@@ -1,0 +1,118 @@
+// Forward values of the non-elementwise ops against hand-computed results.
+#include <gtest/gtest.h>
+#include <tapegrad/tapegrad.hpp>
+
+namespace tg = tapegrad;
+using tg::Shape;
+using tg::Tensor;
+using V = std::vector<double>;
+
+namespace {
+
+TEST(Matmul, TwoByTwoAndBatched) {
+  const Tensor a = Tensor::from({{1., 2.}, {3., 4.}});
+  const Tensor b = Tensor::from({{5., 6.}, {7., 8.}});
+  EXPECT_EQ(tg::matmul(a, b).to_vector(), (V{19, 22, 43, 50}));
+  const Tensor batch = tg::stack({a, b});   // (2, 2, 2)
+  const Tensor out = tg::matmul(batch, a);  // a broadcast over the batch
+  EXPECT_EQ(out.shape(), (Shape{2, 2, 2}));
+  EXPECT_EQ(out.to_vector(), (V{7, 10, 15, 22, 23, 34, 31, 46}));
+  const Tensor f = tg::matmul(tg::cast(a, tg::DType::f32), tg::cast(b, tg::DType::f32));
+  EXPECT_EQ(f.to_vector(), (V{19, 22, 43, 50}));
+}
+
+TEST(Matmul, BackwardIsTransposedProducts) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor a = Tensor::from({{1., 2., 3.}}).requires_grad();                  // (1, 3)
+  const Tensor b = Tensor::from({{1., 0.}, {0., 1.}, {1., 1.}}).requires_grad();  // (3, 2)
+  tg::matmul(a, b).backward(Tensor::from({{1., 10.}}));
+  EXPECT_EQ(a.grad().to_vector(), (V{1, 10, 11}));            // dout · bᵀ
+  EXPECT_EQ(b.grad().to_vector(), (V{1, 10, 2, 20, 3, 30}));  // aᵀ · dout
+}
+
+TEST(Matmul, EmptyInnerDimensionGivesZeros) {
+  EXPECT_EQ(tg::matmul(tg::ones({2, 0}), tg::ones({0, 3})).to_vector(), V(6, 0.0));
+}
+
+TEST(Reduce, SumMeanMaxMinOverAxes) {
+  const Tensor x = Tensor::from({{1., 5., 3.}, {4., 2., 6.}});
+  EXPECT_EQ(tg::sum(x, {0}).to_vector(), (V{5, 7, 9}));
+  EXPECT_EQ(tg::sum(x, {1}, true).shape(), (Shape{2, 1}));
+  EXPECT_EQ(tg::mean(x, {1}).to_vector(), (V{3, 4}));
+  EXPECT_EQ(tg::max(x, {0}).to_vector(), (V{4, 5, 6}));
+  EXPECT_EQ(tg::min(x, {1}).to_vector(), (V{1, 2}));
+  EXPECT_EQ(tg::sum(x).value(), 21.0);
+  EXPECT_EQ(tg::mean(x).value(), 3.5);
+  EXPECT_EQ(tg::max(x).value(), 6.0);
+  EXPECT_EQ(tg::sum(x, {0, 1}).shape(), Shape{});
+  EXPECT_EQ(tg::sum(tg::zeros({0, 3}), {0}).to_vector(), (V{0, 0, 0}));
+  EXPECT_THROW((void)tg::max(tg::zeros({0})), tg::ValueError);
+}
+
+TEST(ShapeOps, ReshapePermuteTransposeSlice) {
+  const Tensor x = tg::arange(6);
+  const Tensor m = tg::reshape(x, {2, 3});
+  EXPECT_EQ(m.get(1, 0), 3.0);
+  EXPECT_EQ(tg::transpose(m).to_vector(), (V{0, 3, 1, 4, 2, 5}));
+  const Tensor c = tg::reshape(tg::arange(24), {2, 3, 4});
+  const Tensor p = tg::permute(c, {2, 0, 1});
+  EXPECT_EQ(p.shape(), (Shape{4, 2, 3}));
+  EXPECT_EQ(p.get(3, 1, 2), c.get(1, 2, 3));
+  EXPECT_EQ(tg::slice(x, 0, 1, 6, 2).to_vector(), (V{1, 3, 5}));
+  EXPECT_EQ(tg::slice(x, 0, -2, 100).to_vector(), (V{4, 5}));
+  EXPECT_EQ(tg::slice(x, 0, 4, 2).numel(), 0);
+  EXPECT_EQ(tg::slice(m, 1, 1, 3).to_vector(), (V{1, 2, 4, 5}));
+}
+
+TEST(ShapeOps, ConcatStackGatherIndexSelect) {
+  const Tensor a = Tensor::from({{1., 2.}, {3., 4.}});
+  const Tensor b = Tensor::from({{5.}, {6.}});
+  EXPECT_EQ(tg::concat({a, b}, 1).to_vector(), (V{1, 2, 5, 3, 4, 6}));
+  EXPECT_EQ(tg::concat({a, a}, 0).shape(), (Shape{4, 2}));
+  EXPECT_EQ(tg::stack({a, a}, 2).shape(), (Shape{2, 2, 2}));
+  EXPECT_EQ(tg::stack({a, a}, 2).to_vector(), (V{1, 1, 2, 2, 3, 3, 4, 4}));
+  const std::int64_t labels[] = {1, 0};
+  EXPECT_EQ(tg::gather(a, labels).to_vector(), (V{2, 3}));
+  const std::int64_t rows[] = {1, 1, 0};
+  EXPECT_EQ(tg::index_select(a, 0, rows).to_vector(), (V{3, 4, 3, 4, 1, 2}));
+}
+
+TEST(ShapeOps, IndexSelectRepeatsAccumulateGradient) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor a = Tensor::from({{1., 2.}, {3., 4.}}).requires_grad();
+  const std::int64_t rows[] = {1, 1, 0};
+  tg::sum(tg::index_select(a, 0, rows)).backward();
+  EXPECT_EQ(a.grad().to_vector(), (V{1, 1, 2, 2}));
+}
+
+TEST(ShapeOps, CastChangesDtypeAndKeepsGradientFlowing) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor a = Tensor::from({1.5, 2.5}).requires_grad();
+  const Tensor f = tg::cast(a, tg::DType::f32);
+  EXPECT_EQ(f.dtype(), tg::DType::f32);
+  tg::sum(f * f).backward();
+  EXPECT_EQ(a.grad().to_vector(), (V{3, 5}));
+  EXPECT_EQ(a.grad().dtype(), tg::DType::f64);
+}
+
+TEST(Compare, MasksHaveNoGradient) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x = Tensor::from({-1., 0., 2.}).requires_grad();
+  const Tensor m = x > 0.0;
+  EXPECT_FALSE(m.needs_grad());
+  EXPECT_EQ(m.to_vector(), (V{0, 0, 1}));
+  EXPECT_EQ((x <= 0.0).to_vector(), (V{1, 1, 0}));
+  EXPECT_EQ(tg::eq(x, tg::zeros({3})).to_vector(), (V{0, 1, 0}));
+  tg::sum(x * m).backward();
+  EXPECT_EQ(x.grad().to_vector(), (V{0, 0, 1}));
+  tg::Var a = 1.0;
+  EXPECT_TRUE(a < 2.0);
+  EXPECT_TRUE(3.0 > a);
+  EXPECT_TRUE(a == 1.0);
+}
+
+}  // namespace
