@@ -52,7 +52,7 @@ std::size_t Arena::capacity() const {
   return n;
 }
 
-thread_local bool grad_mode = true;
+constinit thread_local bool grad_mode = true;
 }  // namespace detail
 
 // ---- Tape ------------------------------------------------------------------------------------

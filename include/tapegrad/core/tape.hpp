@@ -157,7 +157,8 @@ class TapeGuard {
 };
 
 namespace detail {
-extern thread_local bool grad_mode;
+// constinit: no dynamic initialisation, so no TLS wrapper call on every access.
+extern constinit thread_local bool grad_mode;
 }
 // False inside a NoGradGuard: ops then compute values only and record nothing.
 inline bool grad_enabled() {
