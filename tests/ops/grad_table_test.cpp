@@ -71,6 +71,17 @@ std::vector<UnaryRow> unary_rows() {
        [](double x) { return 2 - x; }, -3, 3},
       {"scalar_div", [](const Tensor& x) { return 3.0 / x; }, [](const Var& x) { return 3.0 / x; },
        [](double x) { return 3 / x; }, 0.5, 3},
+      {"step", [](const Tensor& x) { return tg::step(x, 0.5); },
+       [](const Var& x) { return tg::step(x, 0.5); }, [](double x) { return x > 0.5 ? 1.0 : 0.0; },
+       -3, 3},
+      {"leaky_relu", [](const Tensor& x) { return tg::leaky_relu(x, 0.1); },
+       [](const Var& x) { return tg::leaky_relu(x, 0.1); },
+       [](double x) { return x > 0 ? x : 0.1 * x; }, -3, 3},
+      {"elu", [](const Tensor& x) { return tg::elu(x, 1.3); },
+       [](const Var& x) { return tg::elu(x, 1.3); },
+       [](double x) { return x > 0 ? x : 1.3 * (std::exp(x) - 1); }, -3, 3},
+      {"linear", [](const Tensor& x) { return tg::linear(x) * 1.0; },
+       [](const Var& x) { return tg::linear(x) * 1.0; }, [](double x) { return x; }, -3, 3},
       {"mul_scalar", [](const Tensor& x) { return x * -1.5; },
        [](const Var& x) { return x * -1.5; }, [](double x) { return x * -1.5; }, -3, 3},
   };
@@ -317,6 +328,9 @@ std::vector<TensorRow> tensor_rows() {
        [](S x) { return tg::cast(tg::cast(x[0], tg::DType::f32), tg::DType::f64) * x[0]; },
        {Shape{4}},
        {.eps = 1e-2, .atol = 1e-4, .rtol = 1e-4}},
+      {"log_softmax_last_axis", [](S x) { return tg::log_softmax(x[0]); }, {Shape{3, 5}}},
+      {"log_softmax_axis0", [](S x) { return tg::log_softmax(x[0], 0); }, {Shape{3, 5}}},
+      {"softmax_middle_axis", [](S x) { return tg::softmax(x[0], 1); }, {Shape{2, 3, 4}}},
       {"composite_mlp_layer",
        [](S x) { return tg::tanh(tg::matmul(x[0], x[1]) + x[2]); },
        {Shape{5, 3}, Shape{3, 4}, Shape{4}}},
@@ -335,6 +349,62 @@ TEST_P(TensorGrad, GradientMatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, TensorGrad, ::testing::ValuesIn(tensor_rows()),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- losses: one row each, with inputs in each loss's domain ---------------------------------
+struct LossRow {
+  std::string name;
+  std::function<Var(std::span<const Tensor>)> f;
+  std::vector<Tensor> inputs;
+};
+
+void PrintTo(const LossRow& row, std::ostream* os) {
+  *os << row.name;
+}
+
+const std::int64_t kLabels[] = {2, 0, 3, 3};
+
+std::vector<LossRow> loss_rows() {
+  using S = std::span<const Tensor>;
+  const Tensor pred = tg::uniform({4, 3}, -2, 2, 31), target = tg::uniform({4, 3}, -2, 2, 32);
+  const Tensor prob = tg::uniform({4, 3}, 0.05, 0.95, 33), bits = tg::uniform({4, 3}, 0, 1, 34);
+  const Tensor logits = tg::uniform({4, 5}, -3, 3, 35);
+  const Tensor soft = tg::softmax(tg::uniform({4, 5}, -1, 1, 36));
+  return {
+      {"half_squared_error_mean",
+       [](S x) { return tg::half_squared_error(x[0], x[1]); },
+       {pred, target}},
+      {"half_squared_error_sum",
+       [](S x) { return tg::half_squared_error(x[0], x[1], tg::Reduction::sum); },
+       {pred, target}},
+      {"mse_mean", [](S x) { return tg::mse(x[0], x[1]); }, {pred, target}},
+      {"mse_sum", [](S x) { return tg::mse(x[0], x[1], tg::Reduction::sum); }, {pred, target}},
+      {"binary_cross_entropy",
+       [](S x) { return tg::binary_cross_entropy(x[0], x[1]); },
+       {prob, bits}},
+      {"binary_cross_entropy_with_logits",
+       [](S x) { return tg::binary_cross_entropy_with_logits(x[0], x[1]); },
+       {pred, bits}},
+      {"softmax_cross_entropy_labels",
+       [](S x) { return tg::softmax_cross_entropy(x[0], kLabels); },
+       {logits}},
+      {"softmax_cross_entropy_labels_sum",
+       [](S x) { return tg::softmax_cross_entropy(x[0], kLabels, tg::Reduction::sum); },
+       {logits}},
+      {"softmax_cross_entropy_probabilities",
+       [](S x) { return tg::softmax_cross_entropy(x[0], x[1]); },
+       {logits, soft}},
+      {"kl_divergence", [](S x) { return tg::kl_divergence(x[0], x[1]); }, {logits, soft}},
+  };
+}
+
+class LossGrad : public ::testing::TestWithParam<LossRow> {};
+
+TEST_P(LossGrad, GradientMatchesFiniteDifferences) {
+  EXPECT_GRADCHECK(GetParam().f, GetParam().inputs);
+}
+
+INSTANTIATE_TEST_SUITE_P(Losses, LossGrad, ::testing::ValuesIn(loss_rows()),
                          [](const auto& info) { return info.param.name; });
 
 // ---- crossings between Var and Tensor --------------------------------------------------------

@@ -1,0 +1,93 @@
+// Activation functions beyond the elementwise primitives (sigmoid, tanh, relu and softplus live
+// in elementwise.hpp). Each elementwise one is a rule block like those in elementwise.hpp.
+#pragma once
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+
+namespace tapegrad {
+
+namespace rules {
+// Binary step: 1 where x > threshold, else 0. Its derivative is zero almost everywhere (and
+// undefined at the threshold, where it is taken as 0): gradient descent cannot train through a
+// step — it is here for the classic perceptron and for thresholding outputs.
+struct Step {
+  static constexpr const char* name = "step";
+  double threshold;
+  template <class T>
+  T f(T x) const {
+    return x > static_cast<T>(threshold) ? T(1) : T(0);
+  }
+  template <class T>
+  T df(const T&, const T&) const {
+    return detail::lit<T>(0);
+  }
+};
+
+// d leaky_relu(x) = (x > 0 ? 1 : slope) dx; at x = 0 the derivative is taken as slope.
+struct LeakyRelu {
+  static constexpr const char* name = "leaky_relu";
+  double slope;
+  template <class T>
+  T f(T x) const {
+    return x > 0 ? x : static_cast<T>(slope) * x;
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return detail::lit<T>(detail::value_of(x) > 0 ? 1.0 : slope);
+  }
+};
+
+// elu(x) = x for x > 0, alpha (e^x - 1) otherwise; d elu = 1 for x > 0, out + alpha otherwise
+// (from the output; at x = 0 it is alpha, the left derivative).
+struct Elu {
+  static constexpr const char* name = "elu";
+  double alpha;
+  template <class T>
+  T f(T x) const {
+    using std::expm1;
+    return x > 0 ? x : static_cast<T>(alpha * expm1(static_cast<double>(x)));
+  }
+  template <class T>
+  T df(const T& x, const T& out) const {
+    if (detail::value_of(x) > 0) return detail::lit<T>(1);
+    return out + alpha;
+  }
+};
+}  // namespace rules
+
+inline Var step(const Var& x, double threshold = 0) {
+  return detail::map(rules::Step{threshold}, x);
+}
+inline Tensor step(const Tensor& x, double threshold = 0) {
+  return detail::map(rules::Step{threshold}, x);
+}
+inline Var leaky_relu(const Var& x, double slope = 0.01) {
+  return detail::map(rules::LeakyRelu{slope}, x);
+}
+inline Tensor leaky_relu(const Tensor& x, double slope = 0.01) {
+  return detail::map(rules::LeakyRelu{slope}, x);
+}
+inline Var elu(const Var& x, double alpha = 1.0) {
+  return detail::map(rules::Elu{alpha}, x);
+}
+inline Tensor elu(const Tensor& x, double alpha = 1.0) {
+  return detail::map(rules::Elu{alpha}, x);
+}
+// The identity, for symmetry with the other activations (records nothing).
+inline Var linear(const Var& x) {
+  return x;
+}
+inline Tensor linear(const Tensor& x) {
+  return x;
+}
+
+// log_softmax(x)_k = x_k - log Σ_j e^{x_j} along `axis`, computed with the maximum subtracted so
+// that logits of ±1000 neither overflow nor lose the answer. One fused op:
+// d x = dout - softmax(x) · Σ dout.
+Tensor log_softmax(const Tensor& x, int axis = -1);
+// softmax = exp(log_softmax): stable, and its gradient comes from the two ops.
+Tensor softmax(const Tensor& x, int axis = -1);
+
+}  // namespace tapegrad

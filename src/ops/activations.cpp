@@ -1,0 +1,94 @@
+#include "tapegrad/ops/activations.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace tapegrad {
+namespace {
+
+// A tensor viewed as (outer, extent, inner) around the softmax axis.
+struct AxisView {
+  std::int64_t outer = 1, extent = 1, inner = 1;
+};
+
+AxisView around(const Shape& shape, int axis) {
+  AxisView v;
+  for (int i = 0; i < shape.rank(); ++i) {
+    if (i < axis) v.outer *= shape[i];
+    if (i == axis) v.extent = shape[i];
+    if (i > axis) v.inner *= shape[i];
+  }
+  return v;
+}
+
+// Calls f(first element offset, stride) for every line along the axis.
+template <class F>
+void for_each_line(const AxisView& v, F&& f) {
+  for (std::int64_t o = 0; o < v.outer; ++o)
+    for (std::int64_t i = 0; i < v.inner; ++i) f(o * v.extent * v.inner + i, v.inner);
+}
+
+struct LogSoftmaxCtx {
+  TensorImpl* x;
+  AxisView view;
+};
+
+void log_softmax_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const LogSoftmaxCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    const T* o = out.data<T>();
+    T* dx = c.x->grad_data<T>();
+    const std::int64_t n = c.view.extent;
+    // dx = dout - softmax · Σ dout, with softmax = exp(out): the input is not needed.
+    for_each_line(c.view, [&](std::int64_t base, std::int64_t s) {
+      T total = 0;
+      for (std::int64_t k = 0; k < n; ++k) total += g[base + k * s];
+      for (std::int64_t k = 0; k < n; ++k) {
+        const std::int64_t i = base + k * s;
+        dx[i] += g[i] - std::exp(o[i]) * total;
+      }
+    });
+  });
+}
+
+}  // namespace
+
+Tensor log_softmax(const Tensor& x, int axis) {
+  TensorImpl& xi = detail::input(x, "log_softmax");
+  const int a = xi.shape.axis(axis, "log_softmax");
+  const AxisView view = around(xi.shape, a);
+  auto out = detail::make_output(xi.shape, xi.dtype);
+  dispatch(xi.dtype, [&]<class T>() {
+    const T* xv = xi.data<T>();
+    T* o = out->data<T>();
+    const std::int64_t n = view.extent;
+    for_each_line(view, [&](std::int64_t base, std::int64_t s) {
+      T m = -std::numeric_limits<T>::infinity();
+      for (std::int64_t k = 0; k < n; ++k) m = std::max(m, xv[base + k * s]);
+      if (std::isinf(m)) m = 0;  // all -inf (or +inf present): let the arithmetic say so
+      T total = 0;
+      for (std::int64_t k = 0; k < n; ++k) total += std::exp(xv[base + k * s] - m);
+      // (x - m) first: exact for the largest logit, so float32 keeps full relative precision.
+      const T log_total = std::log(total);
+      for (std::int64_t k = 0; k < n; ++k) o[base + k * s] = (xv[base + k * s] - m) - log_total;
+    });
+  });
+  TensorImpl* inputs[] = {&xi};
+  Tape* tape = detail::recording_tape(inputs, "log_softmax");
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x};
+  return detail::record(*tape, std::move(out),
+                        {log_softmax_backward, tape->save(LogSoftmaxCtx{&xi, view}), nullptr,
+                         kNoSlot, 0, "log_softmax"},
+                        keep);
+}
+
+Tensor softmax(const Tensor& x, int axis) {
+  return exp(log_softmax(x, axis));
+}
+
+}  // namespace tapegrad
