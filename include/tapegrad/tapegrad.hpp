@@ -2,6 +2,10 @@
 // The one include a user needs.
 #pragma once
 
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/train.hpp"
+#include "tapegrad/optim/optimizer.hpp"
 #include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"

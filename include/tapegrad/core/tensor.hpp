@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "tapegrad/core/dtype.hpp"
@@ -155,6 +156,12 @@ class Tensor {
   void check_mutable() const;
   Tensor full_seed_one() const;
   std::shared_ptr<TensorImpl> impl_;
+};
+
+// A tensor with a name: a model parameter, or an entry of a model file.
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
 };
 
 namespace detail {

@@ -1,0 +1,134 @@
+// Layers and networks, made of graph ops only: the tape knows nothing about them.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/nn/init.hpp"
+
+namespace tapegrad::nn {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // x: (N, in) -> (N, out)
+  virtual Tensor forward(const Tensor& x) const = 0;
+  Tensor operator()(const Tensor& x) const { return forward(x); }
+  // Parameters with stable names ("0.weight", "0.bias", ...), in a fixed order.
+  virtual std::vector<NamedTensor> named_parameters() const { return {}; }
+  // One line, e.g. "Linear(64 -> 128)".
+  virtual std::string describe() const = 0;
+
+  std::vector<Tensor> parameters() const;
+  std::int64_t parameter_count() const;
+  void zero_grad() const;
+  // A table: one row per layer with its parameter count, and the total.
+  virtual std::string summary() const;
+};
+
+struct LinearOptions {
+  bool bias = true;
+  Init init = Init::glorot_uniform;
+  std::uint64_t seed = 0;
+  DType dtype = DType::f64;
+};
+
+// y = x W + b with W: (in, out) and b: (out), broadcast over the rows. The bias is its own
+// parameter: the same as the classic extra input wired to 1, without widening x.
+class Linear : public Module {
+ public:
+  Linear(std::int64_t in, std::int64_t out, const LinearOptions& options = {});
+  Tensor forward(const Tensor& x) const override;
+  std::vector<NamedTensor> named_parameters() const override;
+  std::string describe() const override;
+
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }  // undefined without bias
+  std::int64_t in_features() const { return in_; }
+  std::int64_t out_features() const { return out_; }
+
+ private:
+  std::int64_t in_, out_;
+  Tensor weight_, bias_;
+};
+
+// An activation function with its parameter, usable as a value or a layer.
+struct Activation {
+  enum class Kind {
+    identity,
+    step,
+    sigmoid,
+    tanh,
+    relu,
+    leaky_relu,
+    elu,
+    softplus,
+    softmax,
+    log_softmax
+  };
+  Kind kind = Kind::identity;
+  double parameter = 0;  // step: threshold; leaky_relu: slope; elu: alpha
+
+  Tensor operator()(const Tensor& x) const;
+  std::string name() const;  // "tanh", "leaky_relu(0.01)"
+  // "tanh", "relu", "leaky_relu", "leaky_relu:0.2", "elu:1.0", "linear", ...; throws ValueError.
+  static Activation parse(std::string_view text);
+  static Activation identity() { return {Kind::identity, 0}; }
+  static Activation tanh() { return {Kind::tanh, 0}; }
+  static Activation sigmoid() { return {Kind::sigmoid, 0}; }
+  static Activation relu() { return {Kind::relu, 0}; }
+};
+
+class ActivationLayer : public Module {
+ public:
+  explicit ActivationLayer(Activation activation) : activation_(activation) {}
+  Tensor forward(const Tensor& x) const override { return activation_(x); }
+  std::string describe() const override;
+  const Activation& activation() const { return activation_; }
+
+ private:
+  Activation activation_;
+};
+
+// Layers applied in order; parameters are named "<index>.<name>".
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential& add(std::shared_ptr<Module> layer);
+  template <class Layer, class... Args>
+  Sequential& emplace(Args&&... args) {
+    return add(std::make_shared<Layer>(std::forward<Args>(args)...));
+  }
+  Tensor forward(const Tensor& x) const override;
+  std::vector<NamedTensor> named_parameters() const override;
+  std::string describe() const override;
+  std::string summary() const override;
+  std::size_t size() const { return layers_.size(); }
+  const Module& operator[](std::size_t i) const { return *layers_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> layers_;
+};
+
+struct MlpOptions {
+  Activation hidden = Activation::tanh();
+  Activation output = Activation::identity();
+  bool bias = true;
+  // Glorot for saturating activations, He for the ReLU family, unless set.
+  std::optional<Init> init = std::nullopt;
+  std::uint64_t seed = 0;
+  DType dtype = DType::f64;
+};
+
+// sizes = {in, hidden..., out}: Linear layers with `hidden` between them and `output` last.
+Sequential mlp(std::span<const std::int64_t> sizes, const MlpOptions& options = {});
+Sequential mlp(std::initializer_list<std::int64_t> sizes, const MlpOptions& options = {});
+
+}  // namespace tapegrad::nn

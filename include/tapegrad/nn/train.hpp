@@ -1,0 +1,62 @@
+// Gradient-descent training in the three regimes of the classic algorithm.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/optim/optimizer.hpp"
+
+namespace tapegrad::nn {
+
+enum class Regime {
+  online,      // update after every example; examples shuffled each epoch
+  mini_batch,  // average the gradient over batch_size examples, then update
+  full_batch,  // accumulate the gradient of every example, divide by N, update once per epoch
+};
+
+// The loss of a batch: output (B, ...) against target (B, ...), averaged over the B examples.
+using LossFunction = std::function<Var(const Tensor& output, const Tensor& target)>;
+
+// Softmax cross-entropy from logits; targets are class indices (stored as numbers).
+LossFunction cross_entropy_loss();
+LossFunction half_squared_error_loss();
+LossFunction mse_loss();
+// Binary cross-entropy from logits; targets 0/1 of the output's shape (or (N) for (N, 1)).
+LossFunction bce_with_logits_loss();
+// "cross_entropy", "half_squared_error", "mse", "bce_with_logits"; throws ValueError.
+LossFunction loss_by_name(std::string_view name);
+
+struct EpochStats {
+  int epoch = 0;    // 1-based
+  double loss = 0;  // mean training loss over the epoch's examples (before each update)
+  double seconds = 0;
+  std::int64_t updates = 0;
+};
+
+struct TrainOptions {
+  Regime regime = Regime::mini_batch;
+  std::int64_t batch_size = 32;  // mini-batch size; for full batch, how many rows per pass
+  int epochs = 10;
+  std::uint64_t seed = 0;  // shuffling order
+  std::function<void(const EpochStats&)> on_epoch = nullptr;
+  std::function<void(std::int64_t done, std::int64_t total)> on_step = nullptr;  // rows this epoch
+};
+
+// Trains `model` on x: (N, D) and y: (N, ...) and returns one entry per epoch. Records on its own
+// tape, reset after every update, so memory stays flat however long it runs.
+std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
+                              const LossFunction& loss, const Tensor& x, const Tensor& y,
+                              const TrainOptions& options = {});
+
+// The model's output for x, computed without recording.
+Tensor predict(const Module& model, const Tensor& x);
+
+// A seeded permutation of 0..n-1, different for each epoch.
+std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed, std::uint64_t epoch);
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,156 @@
+#include "tapegrad/nn/train.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/losses.hpp"
+#include "tapegrad/ops/shape_ops.hpp"
+
+namespace tapegrad::nn {
+
+namespace {
+std::vector<std::int64_t> labels_of(const Tensor& target) {
+  std::vector<std::int64_t> labels;
+  labels.reserve(static_cast<std::size_t>(target.numel()));
+  for (double t : target.to_vector()) {
+    if (!(t >= 0) || t != std::floor(t)) {
+      throw ValueError(fmt::format("cross_entropy_loss: target {} is not a class index", t));
+    }
+    labels.push_back(static_cast<std::int64_t>(t));
+  }
+  return labels;
+}
+
+// (N) targets for an (N, 1) output are read as a column.
+Tensor as_output_shape(const Tensor& target, const Tensor& output) {
+  if (target.dim() == 1 && output.dim() == 2 && output.shape()[1] == 1) {
+    return reshape(target, output.shape());
+  }
+  return target;
+}
+
+std::uint64_t mix(std::uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+LossFunction cross_entropy_loss() {
+  return [](const Tensor& output, const Tensor& target) {
+    return softmax_cross_entropy(output, labels_of(target));
+  };
+}
+
+LossFunction half_squared_error_loss() {
+  return [](const Tensor& output, const Tensor& target) {
+    return half_squared_error(output, as_output_shape(target, output));
+  };
+}
+
+LossFunction mse_loss() {
+  return [](const Tensor& output, const Tensor& target) {
+    return mse(output, as_output_shape(target, output));
+  };
+}
+
+LossFunction bce_with_logits_loss() {
+  return [](const Tensor& output, const Tensor& target) {
+    return binary_cross_entropy_with_logits(output, as_output_shape(target, output));
+  };
+}
+
+LossFunction loss_by_name(std::string_view name) {
+  if (name == "cross_entropy") return cross_entropy_loss();
+  if (name == "half_squared_error") return half_squared_error_loss();
+  if (name == "mse") return mse_loss();
+  if (name == "bce_with_logits") return bce_with_logits_loss();
+  throw ValueError(fmt::format(
+      "unknown loss '{}'; known: cross_entropy, half_squared_error, mse, bce_with_logits", name));
+}
+
+std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed,
+                                           std::uint64_t epoch) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::uint64_t state = mix(seed ^ mix(epoch));
+  // Fisher–Yates with our own generator: the same order on every platform.
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    state = mix(state);
+    const auto j = static_cast<std::int64_t>(state % static_cast<std::uint64_t>(i + 1));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
+std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
+                              const LossFunction& loss, const Tensor& x, const Tensor& y,
+                              const TrainOptions& options) {
+  const std::int64_t n = x.dim() > 0 ? x.shape()[0] : 0;
+  if (n == 0 || y.dim() == 0 || y.shape()[0] != n) {
+    throw ShapeError(fmt::format("train: x {} and y {} must have the same, non-zero number of rows",
+                                 x.shape().str(), y.shape().str()));
+  }
+  if (options.batch_size <= 0 || options.epochs < 0) {
+    throw ValueError(fmt::format("train: needs batch_size > 0 and epochs >= 0; got {} and {}",
+                                 options.batch_size, options.epochs));
+  }
+  const std::int64_t batch = options.regime == Regime::online ? 1 : std::min(options.batch_size, n);
+  Tape tape;
+  TapeGuard guard(tape);
+  std::vector<EpochStats> history;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    EpochStats stats;
+    stats.epoch = epoch;
+    const bool full = options.regime == Regime::full_batch;
+    std::vector<std::int64_t> order;
+    if (full) {
+      order.resize(static_cast<std::size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+    } else {
+      order = shuffled_indices(n, options.seed, static_cast<std::uint64_t>(epoch));
+    }
+    optimizer.zero_grad();
+    for (std::int64_t begin = 0; begin < n; begin += batch) {
+      const std::int64_t size = std::min(batch, n - begin);
+      const std::span<const std::int64_t> rows(order.data() + begin,
+                                               static_cast<std::size_t>(size));
+      const Var batch_loss = loss(model(index_select(x, 0, rows)), index_select(y, 0, rows));
+      stats.loss += batch_loss.value() * static_cast<double>(size) / static_cast<double>(n);
+      if (full) {
+        // Each chunk's mean loss weighted by its share: the sum is the mean over all N.
+        (batch_loss * (static_cast<double>(size) / static_cast<double>(n))).backward();
+      } else {
+        batch_loss.backward();
+        optimizer.step();
+        optimizer.zero_grad();
+        ++stats.updates;
+      }
+      tape.reset();
+      if (options.on_step) options.on_step(begin + size, n);
+    }
+    if (full) {
+      optimizer.step();
+      optimizer.zero_grad();
+      ++stats.updates;
+    }
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    history.push_back(stats);
+    if (options.on_epoch) options.on_epoch(stats);
+  }
+  return history;
+}
+
+Tensor predict(const Module& model, const Tensor& x) {
+  NoGradGuard no_grad;
+  return model(x);
+}
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,113 @@
+// One- and two-step optimiser updates against values computed by hand.
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <tapegrad/tapegrad.hpp>
+
+namespace tg = tapegrad;
+namespace optim = tapegrad::optim;
+using tg::Tensor;
+
+namespace {
+
+// A parameter with a fixed gradient g (loss = Σ g·w).
+Tensor param_with_grad(std::vector<double> w, const std::vector<double>& g) {
+  Tensor p = Tensor::from(w, {static_cast<std::int64_t>(w.size())}).requires_grad();
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  tg::sum(p * Tensor::from(g, {static_cast<std::int64_t>(g.size())})).backward();
+  return p;
+}
+
+void regrad(const Tensor& p, const std::vector<double>& g) {
+  p.zero_grad();
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  tg::sum(p * Tensor::from(g, {static_cast<std::int64_t>(g.size())})).backward();
+}
+
+TEST(SGD, PlainStep) {
+  const Tensor p = param_with_grad({1.0, -2.0}, {0.5, -4.0});
+  optim::SGD sgd({p}, {.lr = 0.1});
+  sgd.step();
+  EXPECT_DOUBLE_EQ(p.get(0), 1.0 - 0.1 * 0.5);
+  EXPECT_DOUBLE_EQ(p.get(1), -2.0 + 0.1 * 4.0);
+}
+
+TEST(SGD, MomentumOverTwoSteps) {
+  const Tensor p = param_with_grad({1.0}, {2.0});
+  optim::SGD sgd({p}, {.lr = 0.1, .momentum = 0.9});
+  sgd.step();  // v = 2, w = 1 - 0.2 = 0.8
+  EXPECT_DOUBLE_EQ(p.get(0), 0.8);
+  regrad(p, {1.0});
+  sgd.step();  // v = 0.9·2 + 1 = 2.8, w = 0.8 - 0.28 = 0.52
+  EXPECT_NEAR(p.get(0), 0.52, 1e-15);
+}
+
+TEST(SGD, NesterovOverTwoSteps) {
+  const Tensor p = param_with_grad({1.0}, {2.0});
+  optim::SGD sgd({p}, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+  sgd.step();  // v = 2, step g + μv = 2 + 1.8 = 3.8, w = 1 - 0.38 = 0.62
+  EXPECT_NEAR(p.get(0), 0.62, 1e-15);
+  regrad(p, {1.0});
+  sgd.step();  // v = 1.8 + 1 = 2.8, step 1 + 2.52 = 3.52, w = 0.62 - 0.352 = 0.268
+  EXPECT_NEAR(p.get(0), 0.268, 1e-15);
+}
+
+TEST(SGD, WeightDecayAddsL2Gradient) {
+  const Tensor p = param_with_grad({2.0}, {1.0});
+  optim::SGD sgd({p}, {.lr = 0.1, .weight_decay = 0.5});
+  sgd.step();  // g = 1 + 0.5·2 = 2, w = 2 - 0.2
+  EXPECT_NEAR(p.get(0), 1.8, 1e-15);
+}
+
+TEST(SGD, Float32Parameters) {
+  Tensor p = Tensor::from({1.0}, tg::DType::f32).requires_grad();
+  {
+    tg::Tape tape;
+    tg::TapeGuard guard(tape);
+    tg::sum(p * 3.0).backward();
+  }
+  optim::SGD sgd({p}, {.lr = 0.5});
+  sgd.step();
+  EXPECT_EQ(p.data<float>()[0], -0.5f);
+}
+
+TEST(Adam, FirstTwoSteps) {
+  const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  const Tensor p = param_with_grad({1.0, 0.0}, {0.5, -3.0});
+  optim::Adam adam({p}, {.lr = lr});
+  adam.step();
+  // Step 1: m̂ = g, v̂ = g², so w -= lr · g / (|g| + ε).
+  EXPECT_NEAR(p.get(0), 1.0 - lr * 0.5 / (0.5 + eps), 1e-15);
+  EXPECT_NEAR(p.get(1), 0.0 + lr * 3.0 / (3.0 + eps), 1e-15);
+  regrad(p, {1.0, 1.0});
+  adam.step();
+  const double m = b1 * (1 - b1) * 0.5 + (1 - b1) * 1.0;
+  const double v = b2 * (1 - b2) * 0.25 + (1 - b2) * 1.0;
+  const double mhat = m / (1 - b1 * b1), vhat = v / (1 - b2 * b2);
+  const double w1 = 1.0 - lr * 0.5 / (0.5 + eps);
+  EXPECT_NEAR(p.get(0), w1 - lr * mhat / (std::sqrt(vhat) + eps), 1e-15);
+  EXPECT_EQ(adam.steps(), 2);
+}
+
+TEST(Optimizer, RejectsBadSettingsAndNonLeaves) {
+  const Tensor p = tg::ones({2}).requires_grad();
+  EXPECT_THROW(optim::SGD({p}, {.lr = -1}), tg::ValueError);
+  EXPECT_THROW(optim::SGD({p}, {.lr = 0.1, .momentum = 1.0}), tg::ValueError);
+  EXPECT_THROW(optim::SGD({p}, {.lr = 0.1, .nesterov = true}), tg::ValueError);
+  EXPECT_THROW(optim::Adam({p}, {.beta1 = 1.0}), tg::ValueError);
+  EXPECT_THROW(optim::SGD({tg::ones({2})}), tg::ValueError);  // not requires_grad
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  EXPECT_THROW(optim::SGD({p * 2.0}), tg::ValueError);  // not a leaf
+}
+
+TEST(Optimizer, ZeroGradClearsAccumulatedGradients) {
+  const Tensor p = param_with_grad({1.0}, {2.0});
+  optim::SGD sgd({p}, {.lr = 0.1});
+  sgd.zero_grad();
+  EXPECT_EQ(p.grad().get(0), 0.0);
+}
+
+}  // namespace
