@@ -1,0 +1,354 @@
+#include "cli/expression.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+#include <tapegrad/core/error.hpp>
+#include <tapegrad/ops/elementwise.hpp>
+
+namespace tapegrad::cli {
+
+std::string ExpressionError::explain(std::string_view expression) const {
+  const std::size_t column = std::min(position_, expression.size());
+  return fmt::format("error: {}\n  {}\n  {}^", what(), expression, std::string(column, ' '));
+}
+
+namespace {
+
+constexpr int kMaxDepth = 200;  // nesting limit: deeper input is an error, not a stack overflow
+
+struct Function {
+  std::string_view name;
+  int arity;
+};
+constexpr Function kFunctions[] = {
+    {"sin", 1},  {"cos", 1},     {"tan", 1},  {"exp", 1},      {"log", 1}, {"sqrt", 1}, {"abs", 1},
+    {"tanh", 1}, {"sigmoid", 1}, {"relu", 1}, {"softplus", 1}, {"pow", 2}, {"min", 2},  {"max", 2},
+};
+
+const Function* find_function(std::string_view name) {
+  for (const Function& f : kFunctions)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : text_(text) {}
+
+  std::unique_ptr<Node> parse_all() {
+    auto root = expression(0);
+    skip_space();
+    if (pos_ < text_.size()) fail(fmt::format("unexpected '{}'", text_[pos_]));
+    return root;
+  }
+
+ private:
+  [[noreturn]] void fail(std::string message) const {
+    throw ExpressionError(std::move(message), pos_);
+  }
+  [[noreturn]] void fail_at(std::string message, std::size_t at) const {
+    throw ExpressionError(std::move(message), at);
+  }
+
+  void skip_space() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool accept(char c) {
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c, std::size_t opened_at) {
+    if (!accept(c)) {
+      if (pos_ >= text_.size())
+        fail_at(fmt::format("'{}' opened here is never closed", text_[opened_at]), opened_at);
+      fail(fmt::format("expected '{}'", c));
+    }
+  }
+  void enter() {
+    if (++depth_ > kMaxDepth) fail(fmt::format("nesting deeper than {} levels", kMaxDepth));
+  }
+
+  static std::unique_ptr<Node> make(Node::Kind kind, std::string name, std::size_t at) {
+    auto n = std::make_unique<Node>();
+    n->kind = kind;
+    n->name = std::move(name);
+    n->position = at;
+    return n;
+  }
+
+  // expression := term (('+' | '-') term)*
+  std::unique_ptr<Node> expression(int) {
+    enter();
+    auto left = term();
+    while (true) {
+      skip_space();
+      const std::size_t at = pos_;
+      if (!accept('+') && !accept('-')) break;
+      auto node = make(Node::Kind::binary, std::string(1, text_[at]), at);
+      node->children.push_back(std::move(left));
+      node->children.push_back(term());
+      left = std::move(node);
+    }
+    --depth_;
+    return left;
+  }
+
+  // term := unary (('*' | '/') unary)*
+  std::unique_ptr<Node> term() {
+    auto left = unary();
+    while (true) {
+      skip_space();
+      const std::size_t at = pos_;
+      if (!accept('*') && !accept('/')) break;
+      auto node = make(Node::Kind::binary, std::string(1, text_[at]), at);
+      node->children.push_back(std::move(left));
+      node->children.push_back(unary());
+      left = std::move(node);
+    }
+    return left;
+  }
+
+  // unary := '-' unary | '+' unary | power      (so -x^2 is -(x^2))
+  std::unique_ptr<Node> unary() {
+    enter();
+    skip_space();
+    const std::size_t at = pos_;
+    std::unique_ptr<Node> result;
+    if (accept('-')) {
+      result = make(Node::Kind::unary_minus, "-", at);
+      result->children.push_back(unary());
+    } else if (accept('+')) {
+      result = unary();
+    } else {
+      result = power();
+    }
+    --depth_;
+    return result;
+  }
+
+  // power := primary ('^' unary)?      (right-associative: 2^3^2 = 2^9)
+  std::unique_ptr<Node> power() {
+    auto base = primary();
+    skip_space();
+    const std::size_t at = pos_;
+    if (!accept('^')) return base;
+    auto node = make(Node::Kind::binary, "^", at);
+    node->children.push_back(std::move(base));
+    node->children.push_back(unary());
+    return node;
+  }
+
+  std::unique_ptr<Node> primary() {
+    skip_space();
+    const std::size_t at = pos_;
+    if (pos_ >= text_.size()) fail("expected a number, a variable or '('");
+    const char c = text_[pos_];
+    if (c == '(') {
+      ++pos_;
+      auto inner = expression(0);
+      expect(')', at);
+      return inner;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') return number();
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') return name();
+    fail(fmt::format("unexpected '{}'", c));
+  }
+
+  std::unique_ptr<Node> number() {
+    const std::size_t at = pos_;
+    // digits [. digits] [e [+-] digits]
+    while (pos_ < text_.size() &&
+           (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '.'))
+      ++pos_;
+    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+      std::size_t p = pos_ + 1;
+      if (p < text_.size() && (text_[p] == '+' || text_[p] == '-')) ++p;
+      if (p < text_.size() && std::isdigit(static_cast<unsigned char>(text_[p]))) {
+        pos_ = p;
+        while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+      }
+    }
+    auto n = make(Node::Kind::number, std::string(text_.substr(at, pos_ - at)), at);
+    const auto [end, ec] = std::from_chars(text_.data() + at, text_.data() + pos_, n->number);
+    if (ec != std::errc() || end != text_.data() + pos_ || !std::isfinite(n->number)) {
+      fail_at(fmt::format("'{}' is not a number", n->name), at);
+    }
+    return n;
+  }
+
+  std::unique_ptr<Node> name() {
+    const std::size_t at = pos_;
+    while (pos_ < text_.size() &&
+           (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) {
+      ++pos_;
+    }
+    std::string id(text_.substr(at, pos_ - at));
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == '(') {
+      const Function* f = find_function(id);
+      if (f == nullptr) {
+        fail_at(fmt::format("unknown function '{}' (known: sin cos tan exp log sqrt abs tanh "
+                            "sigmoid relu softplus pow min max)",
+                            id),
+                at);
+      }
+      const std::size_t open = pos_++;
+      auto call = make(Node::Kind::call, id, at);
+      call->children.push_back(expression(0));
+      while (accept(',')) call->children.push_back(expression(0));
+      expect(')', open);
+      if (static_cast<int>(call->children.size()) != f->arity) {
+        fail_at(fmt::format("{}() takes {} argument{}, got {}", id, f->arity,
+                            f->arity == 1 ? "" : "s", call->children.size()),
+                at);
+      }
+      return call;
+    }
+    if (find_function(id) != nullptr)
+      fail_at(fmt::format("'{}' is a function: write {}(...)", id, id), at);
+    return make(Node::Kind::variable, id, at);
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  int depth_ = 0;
+};
+
+// Evaluates with Vars: recorded normally, or plain values under a NoGradGuard. Either way the
+// ops' own domain checks apply.
+template <class Lookup, class OnNode>
+Var eval(const Node& n, const Lookup& lookup, const OnNode& on_node) {
+  Var result;
+  try {
+    switch (n.kind) {
+      case Node::Kind::number:
+        result = Var::constant(n.number);
+        break;
+      case Node::Kind::variable:
+        result = lookup(n);
+        break;
+      case Node::Kind::unary_minus:
+        result = -eval(*n.children[0], lookup, on_node);
+        break;
+      case Node::Kind::binary: {
+        const Var a = eval(*n.children[0], lookup, on_node);
+        const Var b = eval(*n.children[1], lookup, on_node);
+        switch (n.name[0]) {
+          case '+':
+            result = a + b;
+            break;
+          case '-':
+            result = a - b;
+            break;
+          case '*':
+            result = a * b;
+            break;
+          case '/':
+            result = a / b;
+            break;
+          default:
+            result = pow(a, b);
+            break;
+        }
+        break;
+      }
+      case Node::Kind::call: {
+        const Var a = eval(*n.children[0], lookup, on_node);
+        const std::string& f = n.name;
+        if (n.children.size() == 2) {
+          const Var b = eval(*n.children[1], lookup, on_node);
+          result = f == "pow" ? pow(a, b) : f == "min" ? min(a, b) : max(a, b);
+        } else if (f == "sin") {
+          result = sin(a);
+        } else if (f == "cos") {
+          result = cos(a);
+        } else if (f == "tan") {
+          result = tan(a);
+        } else if (f == "exp") {
+          result = exp(a);
+        } else if (f == "log") {
+          result = log(a);
+        } else if (f == "sqrt") {
+          result = sqrt(a);
+        } else if (f == "abs") {
+          result = abs(a);
+        } else if (f == "tanh") {
+          result = tanh(a);
+        } else if (f == "sigmoid") {
+          result = sigmoid(a);
+        } else if (f == "relu") {
+          result = relu(a);
+        } else {
+          result = softplus(a);
+        }
+        break;
+      }
+    }
+  } catch (const ValueError& e) {
+    throw ExpressionError(e.what(), n.position);
+  }
+  on_node(n, result);
+  return result;
+}
+
+void collect(const Node& n, std::set<std::string>& names) {
+  if (n.kind == Node::Kind::variable) names.insert(n.name);
+  for (const auto& c : n.children) collect(*c, names);
+}
+
+}  // namespace
+
+std::unique_ptr<Node> parse(std::string_view text) {
+  return Parser(text).parse_all();
+}
+
+std::vector<std::string> variables(const Node& root) {
+  std::set<std::string> names;
+  collect(root, names);
+  return {names.begin(), names.end()};
+}
+
+Evaluated evaluate(const Node& root, const std::map<std::string, Var>& values) {
+  Evaluated out;
+  const auto lookup = [&](const Node& n) -> Var {
+    const auto it = values.find(n.name);
+    if (it == values.end()) {
+      throw ExpressionError(fmt::format("no value given for '{}' (add {}=VALUE)", n.name, n.name),
+                            n.position);
+    }
+    return it->second;
+  };
+  out.value = eval(root, lookup, [&](const Node& n, const Var& v) {
+    out.entries.push_back({&n, v});
+  });
+  return out;
+}
+
+double evaluate_value(const Node& root, const std::map<std::string, double>& values) {
+  NoGradGuard no_grad;
+  std::map<std::string, Var> constants;
+  for (const auto& [name, v] : values) constants.emplace(name, Var::constant(v));
+  return evaluate(root, constants).value.value();
+}
+
+std::string label(const Node& node) {
+  switch (node.kind) {
+    case Node::Kind::number:
+      return fmt::format("{:g}", node.number);
+    case Node::Kind::unary_minus:
+      return "neg";
+    default:
+      return node.name;
+  }
+}
+
+}  // namespace tapegrad::cli

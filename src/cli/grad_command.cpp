@@ -1,0 +1,285 @@
+// `tapegrad grad` and `tapegrad graph`: an expression typed by the user, on the tape.
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <tapegrad/tapegrad.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/expression.hpp"
+
+namespace tapegrad::cli {
+
+namespace {
+
+// Parses NAME=VALUE assignments; throws std::invalid_argument with a message.
+std::map<std::string, double> parse_assignments(const std::vector<std::string>& items) {
+  std::map<std::string, double> values;
+  for (const std::string& item : items) {
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument(fmt::format("'{}' is not NAME=VALUE (e.g. x=1.5)", item));
+    }
+    const std::string name = item.substr(0, eq);
+    const std::string text = item.substr(eq + 1);
+    double v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v)) {
+      throw std::invalid_argument(fmt::format("'{}' in '{}' is not a finite number", text, item));
+    }
+    if (!values.emplace(name, v).second) {
+      throw std::invalid_argument(fmt::format("'{}' is given twice", name));
+    }
+  }
+  return values;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// A finite JSON number, or null.
+std::string json_number(double v) {
+  return std::isfinite(v) ? fmt::format("{:.17g}", v) : "null";
+}
+
+struct Partial {
+  std::string name;
+  double analytic, numeric, relative_error;
+};
+
+// Parses, evaluates on a private tape and differentiates; also the central differences.
+struct Differentiated {
+  double value;
+  std::vector<Partial> partials;
+};
+
+Differentiated differentiate(const Node& root, const std::map<std::string, double>& point) {
+  Tape tape;
+  TapeGuard guard(tape);
+  std::map<std::string, Var> vars;
+  for (const auto& [name, v] : point) vars.emplace(name, Var(v));
+  const Evaluated e = evaluate(root, vars);
+  if (e.value.requires_grad()) e.value.backward();
+  Differentiated d{e.value.value(), {}};
+  for (const std::string& name : variables(root)) {
+    const double x = point.at(name);
+    const double h = 1e-6 * std::max(1.0, std::abs(x));
+    auto shifted = point;
+    shifted[name] = x + h;
+    const double plus = evaluate_value(root, shifted);
+    shifted[name] = x - h;
+    const double minus = evaluate_value(root, shifted);
+    const double numeric = (plus - minus) / (2 * h);
+    const double analytic = vars.at(name).grad();
+    const double scale = std::max({std::abs(analytic), std::abs(numeric), 1e-300});
+    d.partials.push_back({name, analytic, numeric, std::abs(analytic - numeric) / scale});
+  }
+  return d;
+}
+
+}  // namespace
+
+int run_grad(const GradArgs& args) {
+  std::unique_ptr<Node> root;
+  try {
+    root = parse(args.expression);
+    const auto point = parse_assignments(args.assignments);
+    const Differentiated d = differentiate(*root, point);
+    if (args.json) {
+      std::vector<std::string> point_items, grads;
+      for (const auto& [name, v] : point) {
+        point_items.push_back(fmt::format("\"{}\": {}", json_escape(name), json_number(v)));
+      }
+      for (const Partial& p : d.partials) {
+        grads.push_back(
+            fmt::format("\"{}\": {{\"analytic\": {}, \"numeric\": {}, \"relative_error\": {}}}",
+                        json_escape(p.name), json_number(p.analytic), json_number(p.numeric),
+                        json_number(p.relative_error)));
+      }
+      fmt::print(
+          "{{\"expression\": \"{}\", \"point\": {{{}}}, \"value\": {}, \"gradient\": {{{}}}}}\n",
+          json_escape(args.expression), fmt::join(point_items, ", "), json_number(d.value),
+          fmt::join(grads, ", "));
+      return kOk;
+    }
+    fmt::print("f = {}\n", args.expression);
+    std::vector<std::string> at;
+    for (const auto& [name, v] : point) at.push_back(fmt::format("{} = {:g}", name, v));
+    if (!at.empty()) fmt::print("at {}\n", fmt::join(at, ", "));
+    fmt::print("\n{:<10} {:>24}\n", "value", fmt::format("{:.15g}", d.value));
+    if (!d.partials.empty()) {
+      fmt::print("\n{:<10} {:>24} {:>24} {:>10}\n", "", "backprop", "central difference",
+                 "rel. error");
+    }
+    for (const Partial& p : d.partials) {
+      fmt::print("{:<10} {:>24} {:>24} {:>10.1e}\n", fmt::format("df/d{}", p.name),
+                 fmt::format("{:.15g}", p.analytic), fmt::format("{:.12g}", p.numeric),
+                 p.relative_error);
+    }
+    return kOk;
+  } catch (const ExpressionError& e) {
+    fmt::print(stderr, "{}\n", e.explain(args.expression));
+    return kBadInput;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  }
+}
+
+// ---- graph -----------------------------------------------------------------------------------
+namespace {
+
+std::string dot_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// One DOT node per tape entry (a variable used twice is one leaf), plus the constants.
+std::string to_dot(const std::string& expression, const Evaluated& e) {
+  std::string dot = "digraph tapegrad {\n  rankdir=BT;\n  node [fontname=\"monospace\"];\n";
+  dot += fmt::format("  label=\"{}\";\n", dot_escape(expression));
+  std::map<const Node*, std::string> id_of;
+  std::map<std::string, std::string> variable_ids;
+  int next = 0;
+  for (const Evaluated::Entry& entry : e.entries) {
+    const Node& n = *entry.node;
+    if (n.kind == Node::Kind::variable) {
+      auto [it, fresh] = variable_ids.emplace(n.name, fmt::format("n{}", next));
+      id_of[&n] = it->second;
+      if (!fresh) continue;
+    } else {
+      id_of[&n] = fmt::format("n{}", next);
+    }
+    const std::string& id = id_of[&n];
+    ++next;
+    if (!entry.var.requires_grad()) {
+      dot += fmt::format("  {} [shape=ellipse, label=\"{}\"];\n", id, dot_escape(label(n)));
+      continue;
+    }
+    const char* shape = n.kind == Node::Kind::variable ? "box, style=bold" : "box";
+    dot += fmt::format("  {} [shape={}, label=\"{}\\nvalue {:.6g}\\ngrad {:.6g}\"];\n", id, shape,
+                       dot_escape(label(n)), entry.var.value(), entry.var.grad());
+  }
+  for (const Evaluated::Entry& entry : e.entries) {
+    for (const auto& child : entry.node->children) {
+      dot += fmt::format("  {} -> {};\n", id_of.at(child.get()), id_of.at(entry.node));
+    }
+  }
+  dot += "}\n";
+  return dot;
+}
+
+// 'text' for the shell, with embedded quotes escaped.
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
+
+int run_graph(const GraphArgs& args) {
+  std::string dot;
+  try {
+    const auto root = parse(args.expression);
+    const auto point = parse_assignments(args.assignments);
+    Tape tape;
+    TapeGuard guard(tape);
+    std::map<std::string, Var> vars;
+    for (const auto& [name, v] : point) vars.emplace(name, Var(v));
+    const Evaluated e = evaluate(*root, vars);
+    if (e.value.requires_grad()) e.value.backward();
+    dot = to_dot(args.expression, e);
+  } catch (const ExpressionError& e) {
+    fmt::print(stderr, "{}\n", e.explain(args.expression));
+    return kBadInput;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  }
+  if (args.output.empty()) {
+    fmt::print("{}", dot);
+    return kOk;
+  }
+  const std::filesystem::path out(args.output);
+  const bool render = ends_with(args.output, ".svg") || ends_with(args.output, ".png");
+  if (!render) {
+    write_atomically(out, dot);
+    return kOk;
+  }
+  if (std::system("command -v dot >/dev/null 2>&1") != 0) {
+    fmt::print(stderr,
+               "error: rendering {} needs Graphviz's 'dot' (apt-get install graphviz); or write "
+               "a .dot file instead\n",
+               args.output);
+    return kFailure;
+  }
+  const std::filesystem::path dot_file = out.string() + ".tmp.dot";
+  const std::filesystem::path rendered = out.string() + ".tmp";
+  write_atomically(dot_file, dot);
+  const std::string format = ends_with(args.output, ".svg") ? "svg" : "png";
+  const std::string command = fmt::format(
+      "dot -T{} {} -o {}", format, shell_quote(dot_file.string()), shell_quote(rendered.string()));
+  const int status = std::system(command.c_str());
+  std::filesystem::remove(dot_file);
+  if (status != 0) {
+    std::filesystem::remove(rendered);
+    fmt::print(stderr, "error: Graphviz failed to render {}\n", args.output);
+    return kFailure;
+  }
+  std::filesystem::rename(rendered, out);
+  return kOk;
+}
+
+void write_atomically(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
+    f << content;
+    f.flush();
+    if (!f) {
+      std::filesystem::remove(tmp);
+      throw std::runtime_error(fmt::format("writing {} failed", tmp.string()));
+    }
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace tapegrad::cli

@@ -1,0 +1,179 @@
+// The tapegrad tool as a user runs it: outputs, exit codes and error messages.
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include "cli/expression.hpp"
+
+namespace cli = tapegrad::cli;
+
+namespace {
+
+struct Outcome {
+  int status;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome run(const std::string& args) {
+  const std::string command = std::string(TAPEGRAD_CLI) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  Outcome r{-1, {}};
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr)
+    r.out += buffer.data();
+  const int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+double json_field(const std::string& json, const std::string& key) {
+  const std::size_t at = json.find("\"" + key + "\": ");
+  if (at == std::string::npos) return NAN;
+  return std::stod(json.substr(at + key.size() + 4));
+}
+
+TEST(CliGrad, SeedExampleDerivative) {
+  const Outcome r = run("grad 'cos(sin(x^2) + 3*x^2)' x=1.5 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const double x = 1.5;
+  const double u = std::sin(x * x) + 3 * x * x;
+  EXPECT_NEAR(json_field(r.out, "value"), std::cos(u), 1e-12);
+  EXPECT_NEAR(json_field(r.out, "analytic"), -std::sin(u) * (2 * x * std::cos(x * x) + 6 * x),
+              1e-9);
+  EXPECT_LT(json_field(r.out, "relative_error"), 1e-6);
+}
+
+TEST(CliGrad, TableOutputNamesEveryVariable) {
+  const Outcome r = run("grad 'x*y + max(x, y)' x=2 y=3");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("df/dx"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("df/dy"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("central difference"), std::string::npos) << r.out;
+}
+
+struct BadInput {
+  const char* args;
+  const char* message;
+  std::size_t caret;  // column of '^' under the expression (0-based), or npos
+};
+
+TEST(CliGrad, BadInputQuotesTheExpressionWithACaretAndExitsWith2) {
+  const BadInput cases[] = {
+      {"grad 'foo(x)' x=1", "unknown function 'foo'", 0},
+      {"grad 'sin(x' x=1", "never closed", 3},
+      {"grad 'x + 3 # 2' x=1", "unexpected '#'", 6},
+      {"grad 'x + y' x=1", "no value given for 'y'", 4},
+      {"grad '2 * (x' x=1", "never closed", 4},
+      {"grad 'x +' x=1", "expected a number", 3},
+      {"grad 'log(x)' x=-1", "log", 0},
+      {"grad 'pow(x)' x=1", "takes 2 arguments", 0},
+  };
+  for (const BadInput& c : cases) {
+    SCOPED_TRACE(c.args);
+    const Outcome r = run(c.args);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << r.out;
+    const std::size_t caret_line = r.out.rfind('\n', r.out.find('^'));
+    ASSERT_NE(caret_line, std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('^') - caret_line - 1 - 2, c.caret) << r.out;  // 2: indent
+  }
+}
+
+TEST(CliGrad, BadAssignments) {
+  EXPECT_EQ(run("grad 'x' x=abc").status, 2);
+  EXPECT_EQ(run("grad 'x' x").status, 2);
+  EXPECT_EQ(run("grad 'x' x=1 x=2").status, 2);
+  EXPECT_EQ(run("grad").status, 2);
+  EXPECT_EQ(run("nonsense").status, 2);
+}
+
+TEST(CliGraph, GoldenDot) {
+  const Outcome r = run("graph 'sin(x) * x + 2' x=0.5");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream f(std::string(TAPEGRAD_TEST_DIR) + "/golden/graph.dot");
+  std::stringstream golden;
+  golden << f.rdbuf();
+  EXPECT_EQ(r.out, golden.str());
+}
+
+TEST(CliGraph, WritesTheFileAtomically) {
+  const auto dir = std::filesystem::temp_directory_path() / "tapegrad_cli_test";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "g.dot";
+  const Outcome r = run("graph 'x*x' x=3 -o " + path.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream f(path);
+  std::stringstream content;
+  content << f.rdbuf();
+  EXPECT_NE(content.str().find("grad 6"), std::string::npos) << content.str();
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename(), "g.dot");  // no temporary left behind
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliDemo, RunsWithoutArguments) {
+  const Outcome r = run("");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("dJ/dx"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-6.74092218514"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("xor"), std::string::npos) << r.out;
+}
+
+TEST(CliVersion, PrintsTheVersion) {
+  const Outcome r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("tapegrad 0."), std::string::npos) << r.out;
+}
+
+// ---- the parser directly ---------------------------------------------------------------------
+double value_of(const std::string& text, std::map<std::string, double> values = {}) {
+  return cli::evaluate_value(*cli::parse(text), values);
+}
+
+TEST(Expression, PrecedenceAndAssociativity) {
+  EXPECT_EQ(value_of("1 + 2 * 3"), 7);
+  EXPECT_EQ(value_of("-2^2"), -4);    // -(2^2)
+  EXPECT_EQ(value_of("2^3^2"), 512);  // 2^(3^2)
+  EXPECT_EQ(value_of("2^-1"), 0.5);
+  EXPECT_EQ(value_of("8 / 4 / 2"), 1);  // left to right
+  EXPECT_EQ(value_of("10 - 3 - 2"), 5);
+  EXPECT_EQ(value_of("1e-3 * 2E+3"), 2);
+  EXPECT_EQ(value_of(".5 + 1."), 1.5);
+  EXPECT_EQ(value_of("max(x, y) - min(x, y)", {{"x", 3}, {"y", 5}}), 2);
+  EXPECT_EQ(value_of("pow(2, 10)"), 1024);
+  EXPECT_EQ(value_of("--x", {{"x", 4}}), 4);
+}
+
+TEST(Expression, VariablesAreListedOnce) {
+  EXPECT_EQ(cli::variables(*cli::parse("x * y + x + sin(z1)")),
+            (std::vector<std::string>{"x", "y", "z1"}));
+}
+
+TEST(Expression, DeepNestingIsAnErrorNotACrash) {
+  const std::string deep = std::string(100000, '(') + "1" + std::string(100000, ')');
+  EXPECT_THROW((void)cli::parse(deep), cli::ExpressionError);
+  const std::string minus(100000, '-');
+  EXPECT_THROW((void)cli::parse(minus + "1"), cli::ExpressionError);
+}
+
+TEST(Expression, ErrorsCarryThePosition) {
+  try {
+    (void)cli::parse("1 + sin");
+    FAIL();
+  } catch (const cli::ExpressionError& e) {
+    EXPECT_EQ(e.position(), 4u);
+    EXPECT_NE(std::string(e.what()).find("is a function"), std::string::npos);
+  }
+}
+
+}  // namespace
