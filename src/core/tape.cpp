@@ -70,8 +70,7 @@ Tape::~Tape() = default;
 void Tape::reset() {
   adjoint_.clear();
   operand_end_.clear();
-  operand_slot_.clear();
-  operand_partial_.clear();
+  operands_.clear();
   nodes_.clear();
   alive_.clear();
   arena_.reset();
@@ -79,25 +78,18 @@ void Tape::reset() {
 }
 
 void Tape::zero_grad() {
-  std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
+  std::fill(adjoint_.data(), adjoint_.data() + adjoint_.size(), 0.0);
 }
 
 std::size_t Tape::bytes_reserved() const {
   return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
-         operand_slot_.capacity() * sizeof(std::uint32_t) +
-         operand_partial_.capacity() * sizeof(double) + nodes_.capacity() * sizeof(TensorNode) +
+         operands_.capacity() * sizeof(Operand) + nodes_.capacity() * sizeof(TensorNode) +
          alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) + arena_.capacity();
 }
 
-std::uint32_t Tape::push_slot() {
-  const std::size_t slot = adjoint_.size();
-  if (slot >= std::numeric_limits<std::uint32_t>::max() - 1) {
-    throw TapeError(
-        fmt::format("the tape is full ({} scalar nodes): reset() it between steps", slot));
-  }
-  adjoint_.push_back(0.0);
-  operand_end_.push_back(static_cast<std::uint32_t>(operand_slot_.size()));
-  return static_cast<std::uint32_t>(slot);
+void Tape::throw_full() const {
+  throw TapeError(
+      fmt::format("the tape is full ({} scalar nodes): reset() it between steps", adjoint_.size()));
 }
 
 std::uint32_t Tape::push(TensorNode node) {
@@ -106,36 +98,44 @@ std::uint32_t Tape::push(TensorNode node) {
 }
 
 void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
+  double* adjoint = adjoint_.data();
+  const std::uint32_t* end = operand_end_.data();
+  // A slot with operands is an intermediate; leaves (no operands) keep accumulating.
   std::uint32_t begin = 0;
   for (std::uint32_t s = 0; s < slots; ++s) {
-    const std::uint32_t end = operand_end_[s];
-    if (end != begin) adjoint_[s] = 0.0;
-    begin = end;
+    adjoint[s] = end[s] != begin ? 0.0 : adjoint[s];
+    begin = end[s];
   }
   for (std::uint32_t n = 0; n < nodes; ++n) {
     const TensorNode& node = nodes_[n];
     if (node.out != nullptr && node.out->grad) {
       std::memset(node.out->grad.data(), 0, node.out->grad.bytes());
     }
-    if (node.out_slot != kNoSlot) adjoint_[node.out_slot] = 0.0;
+    if (node.out_slot != kNoSlot) adjoint[node.out_slot] = 0.0;
   }
 }
 
 void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
   std::uint32_t s = slots;
   std::uint32_t n = nodes;
-  const double* partial = operand_partial_.data();
-  const std::uint32_t* in = operand_slot_.data();
   double* adjoint = adjoint_.data();
+  const std::uint32_t* operand_end = operand_end_.data();
+  const Operand* operand = operands_.data();
   while (true) {
     const std::uint32_t stop = n > 0 ? nodes_[n - 1].scalar_count : 0;
-    for (; s > stop; --s) {
-      const std::uint32_t slot = s - 1;
-      const double a = adjoint[slot];
-      const std::uint32_t end = operand_end_[slot];
-      const std::uint32_t begin = slot > 0 ? operand_end_[slot - 1] : 0;
-      if (a == 0.0) continue;  // also keeps an inf or NaN partial out of unreached inputs
-      for (std::uint32_t k = begin; k < end; ++k) adjoint[in[k]] += a * partial[k];
+    if (s > stop) {
+      std::uint32_t end = operand_end[s - 1];
+      for (; s > stop; --s) {
+        const std::uint32_t slot = s - 1;
+        const std::uint32_t begin = slot > 0 ? operand_end[slot - 1] : 0;
+        const double a = adjoint[slot];
+        // a == 0 also keeps an inf or NaN partial out of inputs this root never reaches.
+        if (a != 0.0) {
+          for (std::uint32_t k = begin; k < end; ++k)
+            adjoint[operand[k].in] += a * operand[k].partial;
+        }
+        end = begin;
+      }
     }
     if (n == 0) break;
     --n;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -34,6 +35,55 @@ struct TensorNode {
 };
 
 namespace detail {
+// A growable array of trivially copyable T for the tape's hot path: push is inline with one
+// capacity check; growth goes through realloc (for large arrays the C library remaps pages
+// rather than copying them); clear() keeps the memory.
+template <class T>
+class PodStack {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  PodStack() = default;
+  ~PodStack() { std::free(data_); }
+  PodStack(const PodStack&) = delete;
+  PodStack& operator=(const PodStack&) = delete;
+
+  std::size_t size() const { return static_cast<std::size_t>(end_ - data_); }
+  std::size_t capacity() const { return static_cast<std::size_t>(cap_ - data_); }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+  void push_back(const T& v) {
+    if (end_ == cap_) [[unlikely]]
+      grow(1);
+    *end_++ = v;
+  }
+  // Room for n more pushes without a check.
+  void reserve_more(std::size_t n) {
+    if (static_cast<std::size_t>(cap_ - end_) < n) [[unlikely]]
+      grow(n);
+  }
+  void push_unchecked(const T& v) { *end_++ = v; }
+  void clear() { end_ = data_; }
+
+ private:
+  [[gnu::noinline]] void grow(std::size_t n) {
+    const std::size_t size = this->size();
+    std::size_t cap = capacity() * 2;
+    if (cap < size + n) cap = size + n;
+    if (cap < 1024) cap = 1024;
+    void* p = std::realloc(data_, cap * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    data_ = static_cast<T*>(p);
+    end_ = data_ + size;
+    cap_ = data_ + cap;
+  }
+  T* data_ = nullptr;
+  T* end_ = nullptr;
+  T* cap_ = nullptr;
+};
+
 // Bump allocator in fixed chunks. reset() keeps the chunks for the next step.
 class Arena {
  public:
@@ -70,7 +120,7 @@ class Tape {
   void zero_grad();
 
   std::size_t scalar_nodes() const { return operand_end_.size(); }
-  std::size_t operands() const { return operand_slot_.size(); }
+  std::size_t operands() const { return operands_.size(); }
   std::size_t tensor_nodes() const { return nodes_.size(); }
   // Bytes reserved by the tape's arrays and arena (capacity, not size).
   std::size_t bytes_reserved() const;
@@ -79,21 +129,16 @@ class Tape {
   // ---- Recording: used by ops, not by user code -------------------------------------------
   std::uint32_t leaf() { return push_slot(); }
   // A node with any number of operands: push_operand() for each, then finish_node().
-  void push_operand(std::uint32_t in, double partial) {
-    operand_slot_.push_back(in);
-    operand_partial_.push_back(partial);
-  }
+  void push_operand(std::uint32_t in, double partial) { operands_.push_back({partial, in}); }
   std::uint32_t finish_node() { return push_slot(); }
   std::uint32_t record(std::uint32_t a, double da) {
-    operand_slot_.push_back(a);
-    operand_partial_.push_back(da);
+    operands_.push_back({da, a});
     return push_slot();
   }
   std::uint32_t record(std::uint32_t a, double da, std::uint32_t b, double db) {
-    operand_slot_.push_back(a);
-    operand_slot_.push_back(b);
-    operand_partial_.push_back(da);
-    operand_partial_.push_back(db);
+    operands_.reserve_more(2);
+    operands_.push_unchecked({da, a});
+    operands_.push_unchecked({db, b});
     return push_slot();
   }
   // Appends a tensor node; returns its index.
@@ -127,14 +172,26 @@ class Tape {
   }
 
  private:
-  std::uint32_t push_slot();
+  struct Operand {
+    double partial;    // d out / d input
+    std::uint32_t in;  // input slot
+  };
+  std::uint32_t push_slot() {
+    const std::size_t slot = adjoint_.size();
+    if (slot >= kMaxSlots) [[unlikely]]
+      throw_full();
+    adjoint_.push_back(0.0);
+    operand_end_.push_back(static_cast<std::uint32_t>(operands_.size()));
+    return static_cast<std::uint32_t>(slot);
+  }
+  static constexpr std::size_t kMaxSlots = 0xfffffff0u;
+  [[noreturn]] void throw_full() const;
   void zero_intermediates(std::uint32_t slots, std::uint32_t nodes);
   void sweep(std::uint32_t slots, std::uint32_t nodes);
 
-  std::vector<double> adjoint_;              // per scalar slot
-  std::vector<std::uint32_t> operand_end_;   // per scalar slot: end of its operands
-  std::vector<std::uint32_t> operand_slot_;  // per operand: input slot
-  std::vector<double> operand_partial_;      // per operand: d out / d input
+  detail::PodStack<double> adjoint_;             // per scalar slot
+  detail::PodStack<std::uint32_t> operand_end_;  // per scalar slot: end of its operands
+  detail::PodStack<Operand> operands_;
   std::vector<TensorNode> nodes_;
   std::vector<std::shared_ptr<TensorImpl>> alive_;
   detail::Arena arena_;
@@ -159,7 +216,7 @@ class TapeGuard {
 namespace detail {
 // constinit: no dynamic initialisation, so no TLS wrapper call on every access.
 extern constinit thread_local bool grad_mode;
-}
+}  // namespace detail
 // False inside a NoGradGuard: ops then compute values only and record nothing.
 inline bool grad_enabled() {
   return detail::grad_mode;
