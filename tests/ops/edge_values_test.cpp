@@ -1,6 +1,7 @@
 // Kinks, conventions and extreme inputs: what each op does at the points where its derivative
 // is a convention, and at 0, ±1, huge, tiny, ±inf and NaN.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include <gtest/gtest.h>
@@ -218,4 +219,22 @@ TEST(DomainErrors, ClampNeedsOrderedBounds) {
   EXPECT_THROW((void)tg::clamp(Var::constant(0.0), 1.0, -1.0), tg::ValueError);
 }
 
+}  // namespace
+
+namespace {
+TEST(Float32, TanhIsWithinOneUlpOfTheCorrectlyRoundedValue) {
+  std::int64_t worst = 0;
+  for (float x = -12.f; x <= 12.f; x += 0.000731f) {
+    const float ours = tg::detail::tanh_value(x);
+    const float ref = static_cast<float>(std::tanh(static_cast<double>(x)));
+    std::int32_t a = 0, b = 0;
+    std::memcpy(&a, &ours, 4);
+    std::memcpy(&b, &ref, 4);
+    worst = std::max<std::int64_t>(worst, std::abs(static_cast<std::int64_t>(a) - b));
+  }
+  EXPECT_LE(worst, 1);
+  EXPECT_EQ(tg::detail::tanh_value(1e-30f), 1e-30f);
+  EXPECT_EQ(tg::detail::tanh_value(-50.f), -1.f);
+  EXPECT_TRUE(std::isnan(tg::detail::tanh_value(std::nanf(""))));
+}
 }  // namespace
