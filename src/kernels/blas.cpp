@@ -2,6 +2,13 @@
 
 #include <cblas.h>
 
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "tapegrad/ops/linalg.hpp"
+
 namespace tapegrad::kernels {
 namespace {
 CBLAS_TRANSPOSE flag(bool t) {
@@ -35,3 +42,22 @@ void gemm<double>(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t
 }
 
 }  // namespace tapegrad::kernels
+
+namespace tapegrad {
+
+std::string blas_info() {
+  return fmt::format("{} (core {}, {} threads)", openblas_get_config(), openblas_get_corename(),
+                     openblas_get_num_threads());
+}
+
+std::string suggested_blas_core() {
+  const std::string_view core = openblas_get_corename();
+  if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "Atom") return "";
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return "";
+}
+
+}  // namespace tapegrad

@@ -116,3 +116,14 @@ TEST(Compare, MasksHaveNoGradient) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Blas, InfoNamesTheLibraryAndItsKernels) {
+  const std::string info = tg::blas_info();
+  EXPECT_NE(info.find("OpenBLAS"), std::string::npos) << info;
+  EXPECT_NE(info.find("core "), std::string::npos) << info;
+  // When a suggestion is made, it is one OpenBLAS knows.
+  const std::string core = tg::suggested_blas_core();
+  EXPECT_TRUE(core.empty() || core == "SkylakeX" || core == "Haswell") << core;
+}
+}  // namespace

@@ -1,6 +1,8 @@
 // Matrix products through CBLAS (OpenBLAS).
 #pragma once
 
+#include <string>
+
 #include "tapegrad/core/tensor.hpp"
 
 namespace tapegrad {
@@ -8,5 +10,14 @@ namespace tapegrad {
 // a: (..., M, K), b: (..., K, N) -> (..., M, N); the leading (batch) axes broadcast.
 // d a = dout · bᵀ and d b = aᵀ · dout, computed by GEMM with transpose flags (no transposed copy).
 Tensor matmul(const Tensor& a, const Tensor& b);
+
+// The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
+std::string blas_info();
+// OpenBLAS picks its kernels by CPU model; a CPU newer than the OpenBLAS build (common in virtual
+// machines) gets the generic SSE3 "Prescott" kernels, several times slower. This returns the
+// OPENBLAS_CORETYPE that suits this CPU ("SkylakeX", "Haswell") when OpenBLAS fell back, else "".
+// The variable must be set before the program starts: the tapegrad tool re-executes itself with
+// it; other programs can export it.
+std::string suggested_blas_core();
 
 }  // namespace tapegrad
