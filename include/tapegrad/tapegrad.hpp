@@ -2,6 +2,9 @@
 // The one include a user needs.
 #pragma once
 
+#include "tapegrad/data/dataset.hpp"
+#include "tapegrad/io/safetensors.hpp"
+#include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/train.hpp"

@@ -2,6 +2,7 @@
 // 0 success, 1 failure, 2 bad input (a message naming what was wrong has been printed).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -25,6 +26,41 @@ struct GraphArgs {
   std::string output;  // empty: stdout; .dot, or .svg/.png rendered with Graphviz
 };
 int run_graph(const GraphArgs& args);
+
+struct TrainArgs {
+  std::string data = "digits";  // a CSV file or a bundled data set
+  std::string target;           // CSV target column (name or index); default: the last
+  std::string task;             // classify | regress; default: inferred
+  std::vector<std::int64_t> layers = {64};
+  std::string activation = "tanh";
+  std::string loss;  // default: cross_entropy (classify), mse (regress)
+  std::string optimizer = "adam";
+  double lr = 0;  // 0: the optimiser's default
+  int epochs = 20;
+  std::int64_t batch = 32;
+  bool online = false;
+  bool full_batch = false;
+  std::uint64_t seed = 0;
+  double test_split = 0.2;
+  std::string save;     // model file (safetensors)
+  std::string metrics;  // per-epoch metrics CSV
+};
+int run_train(const TrainArgs& args);
+
+struct EvalArgs {
+  std::string model;
+  std::string data;
+  std::string target;
+};
+int run_eval(const EvalArgs& args);
+
+struct PredictArgs {
+  std::string model;
+  std::string data;
+  std::string target;
+  std::string output;  // empty: stdout
+};
+int run_predict(const PredictArgs& args);
 
 int run_demo();
 

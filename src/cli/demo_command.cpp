@@ -57,7 +57,13 @@ int run_demo() {
   fmt::print("tapegrad {} demo\n\n", kVersion);
   seed_example();
   xor_example();
-  return kOk;
+  fmt::print("3. Handwritten digits (8x8 images, 10 classes) learned by an MLP\n\n");
+  TrainArgs digits;
+  digits.data = "digits";
+  digits.layers = {128};
+  digits.activation = "relu";
+  digits.epochs = 20;
+  return run_train(digits);
 }
 
 }  // namespace tapegrad::cli

@@ -49,6 +49,61 @@ int main(int argc, char** argv) {
   graph_cmd->add_option("-o,--output", graph.output,
                         "output file: .dot, or .svg/.png rendered by Graphviz (default: stdout)");
 
+  cli::TrainArgs train;
+  CLI::App* train_cmd =
+      app.add_subcommand("train", "Train an MLP on a CSV file or a bundled data set");
+  train_cmd
+      ->add_option("--data", train.data,
+                   "FILE.csv, or digits | iris | wine | breast_cancer | diabetes")
+      ->capture_default_str();
+  train_cmd->add_option("--target", train.target,
+                        "CSV target column, by name or index (default: last)");
+  train_cmd
+      ->add_option("--task", train.task, "classify | regress (default: inferred from the target)")
+      ->check(CLI::IsMember({"classify", "regress"}));
+  train_cmd->add_option("--layers", train.layers, "hidden layer sizes, e.g. 128,64")
+      ->delimiter(',')
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--activation", train.activation,
+                   "tanh | relu | sigmoid | leaky_relu[:slope] | elu[:alpha] | softplus | linear")
+      ->capture_default_str();
+  train_cmd->add_option("--loss", train.loss, "cross_entropy | mse | half_squared_error");
+  train_cmd->add_option("--optimizer", train.optimizer, "sgd | momentum | adam")
+      ->check(CLI::IsMember({"sgd", "momentum", "adam"}))
+      ->capture_default_str();
+  train_cmd->add_option("--lr", train.lr, "learning rate (default: 1e-3 for adam, 0.05 for sgd)");
+  train_cmd->add_option("--epochs", train.epochs, "epochs")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  auto* batch = train_cmd->add_option("--batch", train.batch, "mini-batch size")
+                    ->check(CLI::PositiveNumber)
+                    ->capture_default_str();
+  auto* online = train_cmd->add_flag("--online", train.online, "update after every example");
+  auto* full = train_cmd->add_flag("--full-batch", train.full_batch,
+                                   "one update per epoch from all examples");
+  batch->excludes(online)->excludes(full);
+  online->excludes(full);
+  train_cmd->add_option("--seed", train.seed, "seed for the split, the weights and the order")
+      ->capture_default_str();
+  train_cmd->add_option("--test-split", train.test_split, "fraction of rows held out for testing")
+      ->capture_default_str();
+  train_cmd->add_option("--save", train.save, "write the model to this .safetensors file");
+  train_cmd->add_option("--metrics", train.metrics, "write per-epoch metrics to this CSV file");
+
+  cli::EvalArgs eval;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate a saved model on data");
+  eval_cmd->add_option("--model", eval.model, "a model written by train --save")->required();
+  eval_cmd->add_option("--data", eval.data, "FILE.csv or a bundled data set")->required();
+  eval_cmd->add_option("--target", eval.target, "CSV target column (default: last)");
+
+  cli::PredictArgs predict;
+  CLI::App* predict_cmd = app.add_subcommand("predict", "Write a saved model's predictions as CSV");
+  predict_cmd->add_option("--model", predict.model, "a model written by train --save")->required();
+  predict_cmd->add_option("--data", predict.data, "FILE.csv or a bundled data set")->required();
+  predict_cmd->add_option("--target", predict.target, "CSV target column (default: last)");
+  predict_cmd->add_option("-o,--output", predict.output, "output CSV (default: stdout)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -58,6 +113,9 @@ int main(int argc, char** argv) {
   try {
     if (grad_cmd->parsed()) return cli::run_grad(grad);
     if (graph_cmd->parsed()) return cli::run_graph(graph);
+    if (train_cmd->parsed()) return cli::run_train(train);
+    if (eval_cmd->parsed()) return cli::run_eval(eval);
+    if (predict_cmd->parsed()) return cli::run_predict(predict);
     return cli::run_demo();
   } catch (const tapegrad::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());

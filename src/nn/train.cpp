@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/random.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/losses.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
@@ -34,12 +35,6 @@ Tensor as_output_shape(const Tensor& target, const Tensor& output) {
   return target;
 }
 
-std::uint64_t mix(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 }  // namespace
 
 LossFunction cross_entropy_loss() {
@@ -77,16 +72,8 @@ LossFunction loss_by_name(std::string_view name) {
 
 std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed,
                                            std::uint64_t epoch) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::uint64_t state = mix(seed ^ mix(epoch));
-  // Fisher–Yates with our own generator: the same order on every platform.
-  for (std::int64_t i = n - 1; i > 0; --i) {
-    state = mix(state);
-    const auto j = static_cast<std::int64_t>(state % static_cast<std::uint64_t>(i + 1));
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
-  }
-  return order;
+  Rng rng(seed, epoch);
+  return permutation(n, rng);
 }
 
 std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,

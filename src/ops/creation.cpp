@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/random.hpp"
 
 namespace tapegrad {
 namespace {
@@ -19,38 +20,6 @@ Tensor generate(const Shape& shape, DType dtype, F&& value_at) {
   });
   return Tensor(std::move(out));
 }
-
-// splitmix64 seeds xoshiro256**: small, fast and specified exactly, so that a seed gives the
-// same numbers everywhere.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) {
-    for (auto& s : state_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      s = z ^ (z >> 31);
-    }
-  }
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
-    const std::uint64_t t = state_[1] << 17;
-    state_[2] ^= state_[0];
-    state_[3] ^= state_[1];
-    state_[1] ^= state_[2];
-    state_[0] ^= state_[3];
-    state_[2] ^= t;
-    state_[3] = rotl(state_[3], 45);
-    return result;
-  }
-  // Uniform on [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t state_[4];
-};
 
 }  // namespace
 

@@ -1,7 +1,9 @@
 // The tapegrad tool as a user runs it: outputs, exit codes and error messages.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -174,6 +176,116 @@ TEST(Expression, ErrorsCarryThePosition) {
     EXPECT_EQ(e.position(), 4u);
     EXPECT_NE(std::string(e.what()).find("is a function"), std::string::npos);
   }
+}
+
+}  // namespace
+
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class CliFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           (std::string("tapegrad_cli_") +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const char* name) const { return (dir_ / name).string(); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(CliFiles, TrainDigitsSaveEvalPredict) {
+  const Outcome t =
+      run("train --data digits --layers 128 --activation relu --epochs 20 --seed 0 --save " +
+          path("m.safetensors") + " --metrics " + path("metrics.csv"));
+  ASSERT_EQ(t.status, 0) << t.out;
+  const std::size_t at = t.out.find("test accuracy: ");
+  ASSERT_NE(at, std::string::npos) << t.out;
+  EXPECT_GE(std::stod(t.out.substr(at + 15)), 0.97) << t.out;
+  EXPECT_NE(t.out.find("confusion matrix"), std::string::npos);
+  const std::string metrics = slurp(path("metrics.csv"));
+  EXPECT_EQ(metrics.rfind("epoch,loss,train_accuracy,test_accuracy,seconds", 0), 0u) << metrics;
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 21);
+
+  const Outcome e = run("eval --model " + path("m.safetensors") + " --data digits");
+  ASSERT_EQ(e.status, 0) << e.out;
+  const std::size_t acc = e.out.find("accuracy on digits (1797 rows): ");
+  ASSERT_NE(acc, std::string::npos) << e.out;
+  EXPECT_GE(std::stod(e.out.substr(acc + 32)), 0.97);
+
+  const Outcome p =
+      run("predict --model " + path("m.safetensors") + " --data digits -o " + path("p.csv"));
+  ASSERT_EQ(p.status, 0) << p.out;
+  const std::string predictions = slurp(path("p.csv"));
+  EXPECT_EQ(predictions.rfind("row,class,p_0,p_1", 0), 0u) << predictions.substr(0, 100);
+  EXPECT_EQ(std::count(predictions.begin(), predictions.end(), '\n'), 1798);
+}
+
+TEST_F(CliFiles, RegressionOnACsvFileWithANamedTarget) {
+  std::ofstream(path("d.csv")) << slurp(std::string(TAPEGRAD_TEST_DIR) +
+                                        "/../../data/diabetes.csv");
+  const Outcome t = run("train --data " + path("d.csv") +
+                        " --target target --layers 16 --epochs 30 --save " + path("r.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.out;
+  EXPECT_NE(t.out.find("regression"), std::string::npos) << t.out;
+  const std::size_t at = t.out.find("test R2: ");
+  ASSERT_NE(at, std::string::npos) << t.out;
+  EXPECT_GT(std::stod(t.out.substr(at + 9)), 0.3);
+  const Outcome p = run("predict --model " + path("r.safetensors") + " --data " + path("d.csv"));
+  ASSERT_EQ(p.status, 0) << p.out;
+  EXPECT_EQ(p.out.rfind("row,prediction\n0,", 0), 0u) << p.out.substr(0, 80);
+}
+
+TEST_F(CliFiles, BadDataAndModelFilesAreReported) {
+  std::ofstream(path("bad.csv")) << "1,2,3\n4,x,6\n";
+  const Outcome bad = run("train --data " + path("bad.csv"));
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("bad.csv:2:2: 'x' is not a number"), std::string::npos) << bad.out;
+  const Outcome missing = run("train --data " + path("nope.csv"));
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.out.find("cannot open"), std::string::npos) << missing.out;
+  std::ofstream(path("junk.safetensors")) << "this is not a model";
+  const Outcome junk = run("eval --model " + path("junk.safetensors") + " --data digits");
+  EXPECT_EQ(junk.status, 2);
+  EXPECT_NE(junk.out.find("not a safetensors file or truncated"), std::string::npos) << junk.out;
+  // A valid safetensors file that is not ours.
+  const std::string header = R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})";
+  std::string file(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(file.data(), &n, 8);
+  file += header + std::string(8, '\0');
+  std::ofstream(path("other.safetensors"), std::ios::binary) << file;
+  const Outcome other = run("eval --model " + path("other.safetensors") + " --data digits");
+  EXPECT_EQ(other.status, 2);
+  EXPECT_NE(other.out.find("not a tapegrad model"), std::string::npos) << other.out;
+  // Truncated model: everything but the last bytes of a real one.
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("iris.safetensors")).status, 0);
+  const std::string whole = slurp(path("iris.safetensors"));
+  std::ofstream(path("cut.safetensors"), std::ios::binary) << whole.substr(0, whole.size() - 7);
+  const Outcome cut = run("eval --model " + path("cut.safetensors") + " --data iris");
+  EXPECT_EQ(cut.status, 2);
+  EXPECT_NE(cut.out.find("truncated"), std::string::npos) << cut.out;
+  // The wrong data for the model.
+  const Outcome wrong = run("eval --model " + path("iris.safetensors") + " --data digits");
+  EXPECT_EQ(wrong.status, 2);
+  EXPECT_NE(wrong.out.find("the model expects 4"), std::string::npos) << wrong.out;
+}
+
+TEST(CliTrain, ConflictingRegimesAreRejected) {
+  EXPECT_EQ(run("train --data iris --online --full-batch").status, 2);
+  EXPECT_EQ(run("train --data iris --optimizer rmsprop").status, 2);
+  EXPECT_EQ(run("train --data iris --activation swish").status, 2);
+  EXPECT_EQ(run("train --data iris --online --epochs 1").status, 0);
+  EXPECT_EQ(run("train --data iris --full-batch --epochs 1").status, 0);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ TEST(Xor, SigmoidNetworkWithTwoHiddenUnitsSolvesItFromMostSeeds) {
   for (std::uint64_t seed = 0; seed < 10; ++seed) {
     solved += xor_example::train(2, nn::Activation::sigmoid(), seed).solved ? 1 : 0;
   }
-  EXPECT_EQ(solved, 7);
+  EXPECT_EQ(solved, 8);
 }
 
 // Regenerate after an intended numerical change with
@@ -43,9 +43,9 @@ TEST(Xor, GoldenLossTrajectory) {
   for (const auto& e : history) losses.push_back(e.loss);
   if (std::getenv("TAPEGRAD_PRINT_GOLDEN") != nullptr)
     fmt::print("{{{:.17g}}}\n", fmt::join(losses, ", "));
-  const std::vector<double> golden = {0.14721637300349902, 0.12712518189067773, 0.12685958256680788,
-                                      0.13239832839725377, 0.12018896288244062, 0.11337785191839844,
-                                      0.11968999258678309, 0.10638639272742001};
+  const std::vector<double> golden = {0.14709726326028486, 0.13570628982999269, 0.13550368402815099,
+                                      0.12563042469224647, 0.11791136629363169, 0.11564594421612515,
+                                      0.10809945687208827, 0.12013974229964142};
   ASSERT_EQ(losses.size(), golden.size());
   for (std::size_t i = 0; i < golden.size(); ++i) EXPECT_NEAR(losses[i], golden[i], 1e-12) << i;
 }

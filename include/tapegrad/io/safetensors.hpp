@@ -1,0 +1,39 @@
+// Model files in the safetensors format, so that they interoperate with the wider ecosystem:
+// an 8-byte little-endian header length N, N bytes of JSON naming each tensor's dtype, shape and
+// data offsets (plus a "__metadata__" map of strings), then the raw little-endian data.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tapegrad/core/tensor.hpp"
+
+namespace tapegrad::io {
+
+using tapegrad::NamedTensor;
+
+// Writes the tensors (F32 or F64) in order, with the metadata, to a temporary file beside
+// `path`, flushed to disk, then renamed over `path`: a crash never leaves a half-written model,
+// and a failed save leaves the previous file as it was.
+void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+struct SafetensorsFile {
+  std::vector<NamedTensor> tensors;  // in the order of their data
+  std::map<std::string, std::string> metadata;
+};
+
+// Reads and checks a file: the header's length, its JSON, dtypes (F32, F64), shapes, offsets
+// (in range, ordered, not overlapping, of the right size) and unique names. Every problem is a
+// ValueError that names the file and says exactly what is wrong.
+SafetensorsFile load_safetensors(const std::filesystem::path& path);
+
+// Loads the file into existing leaf tensors, matched by name: every name must be in both, with
+// the same shape and dtype (the message lists what is missing, unexpected or different).
+// Nothing is changed unless everything matches.
+void load_parameters(std::span<const NamedTensor> into, const std::filesystem::path& path);
+
+}  // namespace tapegrad::io

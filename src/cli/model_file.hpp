@@ -1,0 +1,34 @@
+// The tool's model files: an MLP's parameters in safetensors, with everything needed to use it
+// again (architecture, task, input standardisation, names) in the file's metadata.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <tapegrad/data/dataset.hpp>
+#include <tapegrad/nn/module.hpp>
+
+namespace tapegrad::cli {
+
+enum class Task { classify, regress };
+
+struct ModelSpec {
+  Task task = Task::classify;
+  std::vector<std::int64_t> sizes;  // input, hidden..., output
+  nn::Activation activation = nn::Activation::tanh();
+  std::vector<double> mean, scale;  // input standardisation fitted on the training rows
+  double y_mean = 0, y_scale = 1;   // regression: the model predicts (y - y_mean) / y_scale
+  std::vector<std::string> class_names;
+  std::vector<std::string> feature_names;
+  std::string target;  // the target column's name, when known
+};
+
+nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed);
+void save_model(const std::filesystem::path& path, const ModelSpec& spec, const nn::Module& model);
+// Throws ValueError naming the file when it is not a tapegrad model or does not fit its spec.
+std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& path);
+
+}  // namespace tapegrad::cli

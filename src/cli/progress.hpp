@@ -1,0 +1,52 @@
+// A progress bar with an ETA on a terminal; nothing (the caller prints whole lines) otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace tapegrad::cli {
+
+class ProgressBar {
+ public:
+  ProgressBar() : enabled_(isatty(STDOUT_FILENO) == 1) {}
+  bool enabled() const { return enabled_; }
+
+  void start(std::string label) {
+    label_ = std::move(label);
+    start_ = std::chrono::steady_clock::now();
+  }
+
+  void update(std::int64_t done, std::int64_t total) {
+    if (!enabled_ || total <= 0) return;
+    const double fraction = static_cast<double>(done) / static_cast<double>(total);
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(fraction * kWidth);
+    fmt::print("\r{} [{}{}] {:3.0f}% ETA {:.1f}s ", label_,
+               std::string(static_cast<std::size_t>(filled), '#'),
+               std::string(static_cast<std::size_t>(kWidth - filled), '.'), fraction * 100, eta);
+    std::fflush(stdout);
+  }
+
+  // Clears the bar so that the next line starts clean.
+  void finish() {
+    if (!enabled_) return;
+    fmt::print("\r{}\r", std::string(80, ' '));
+    std::fflush(stdout);
+  }
+
+ private:
+  bool enabled_;
+  std::string label_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace tapegrad::cli

@@ -1,0 +1,278 @@
+// `tapegrad train`, `eval` and `predict`: MLPs on CSV files or the bundled data sets.
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+#include <tapegrad/tapegrad.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/model_file.hpp"
+#include "cli/progress.hpp"
+
+namespace tapegrad::cli {
+
+namespace {
+
+data::Dataset load_data(const std::string& source, const std::string& target) {
+  for (const std::string& name : data::dataset_names()) {
+    if (name == source) {
+      if (!target.empty()) {
+        throw std::invalid_argument(
+            fmt::format("--target applies to CSV files; '{}' is a bundled data set", source));
+      }
+      return data::load_dataset(source);
+    }
+  }
+  data::CsvOptions options;
+  if (!target.empty()) {
+    std::int64_t index = 0;
+    const auto [end, ec] = std::from_chars(target.data(), target.data() + target.size(), index);
+    if (ec == std::errc() && end == target.data() + target.size()) {
+      options.target = index;
+    } else {
+      options.target = target;
+    }
+  }
+  return data::read_csv(source, options);
+}
+
+Task infer_task(const data::Dataset& d, const std::string& requested) {
+  if (requested == "classify") return Task::classify;
+  if (requested == "regress") return Task::regress;
+  if (!requested.empty()) {
+    throw std::invalid_argument(
+        fmt::format("--task must be classify or regress; got '{}'", requested));
+  }
+  if (!d.class_names.empty()) return Task::classify;
+  // Few distinct non-negative integers: class labels; anything else: a quantity.
+  std::set<double> distinct;
+  for (double t : d.targets.to_vector()) {
+    if (t < 0 || t != std::floor(t)) return Task::regress;
+    distinct.insert(t);
+  }
+  return distinct.size() <= 20 ? Task::classify : Task::regress;
+}
+
+Tensor standardized(const Tensor& x, const ModelSpec& spec) {
+  return data::Standardizer::from(spec.mean, spec.scale).transform(x);
+}
+
+// Class scores (N, C) or standardised predictions (N, 1) as f32 for x in its raw units.
+Tensor model_output(const nn::Module& model, const ModelSpec& spec, const Tensor& raw) {
+  return nn::predict(model, cast(standardized(raw, spec), DType::f32));
+}
+
+struct Scores {
+  double metric = 0;  // accuracy, or R²
+  std::vector<std::int64_t> predicted;
+  std::vector<double> values;
+};
+
+Scores score(const nn::Module& model, const ModelSpec& spec, const data::Dataset& d) {
+  const Tensor out = model_output(model, spec, d.features);
+  Scores s;
+  if (spec.task == Task::classify) {
+    s.predicted = metrics::argmax_rows(out);
+    s.metric = metrics::accuracy(s.predicted, d.labels());
+  } else {
+    for (double v : out.to_vector()) s.values.push_back(v * spec.y_scale + spec.y_mean);
+    s.metric = metrics::r2_score(s.values, d.targets.to_vector());
+  }
+  return s;
+}
+
+const char* metric_name(Task task) {
+  return task == Task::classify ? "accuracy" : "R2";
+}
+
+}  // namespace
+
+int run_train(const TrainArgs& args) {
+  try {
+    const data::Dataset all = load_data(args.data, args.target);
+    ModelSpec spec;
+    spec.task = infer_task(all, args.task);
+    if (args.test_split < 0 || args.test_split >= 1) {
+      throw std::invalid_argument(
+          fmt::format("--test-split must be in [0, 1); got {}", args.test_split));
+    }
+    auto [train, test] =
+        data::train_test_split(all, args.test_split, args.seed, spec.task == Task::classify);
+    data::Standardizer standardizer;
+    standardizer.fit(train.features);
+    spec.mean = standardizer.mean();
+    spec.scale = standardizer.scale();
+    spec.class_names = all.class_names;
+    spec.feature_names = all.feature_names;
+    const std::int64_t outputs = spec.task == Task::classify ? all.num_classes() : 1;
+    spec.sizes.push_back(all.num_features());
+    for (std::int64_t h : args.layers) spec.sizes.push_back(h);
+    spec.sizes.push_back(outputs);
+    spec.activation = nn::Activation::parse(args.activation);
+    Tensor y = train.targets;
+    if (spec.task == Task::regress) {
+      // Regression targets are standardised too: the loss then has a sensible scale.
+      data::Standardizer ys;
+      ys.fit(reshape(y, {-1, 1}));
+      spec.y_mean = ys.mean()[0];
+      spec.y_scale = ys.scale()[0];
+      y = reshape((y - spec.y_mean) * (1.0 / spec.y_scale), {-1, 1});
+    }
+    const nn::Sequential model = build_model(spec, args.seed);
+    const std::string loss_name = !args.loss.empty()            ? args.loss
+                                  : spec.task == Task::classify ? "cross_entropy"
+                                                                : "mse";
+    const nn::LossFunction loss = nn::loss_by_name(loss_name);
+    std::unique_ptr<optim::Optimizer> optimizer;
+    if (args.optimizer == "adam") {
+      optimizer = std::make_unique<optim::Adam>(
+          model.parameters(), optim::AdamOptions{.lr = args.lr > 0 ? args.lr : 1e-3});
+    } else if (args.optimizer == "sgd" || args.optimizer == "momentum") {
+      optimizer = std::make_unique<optim::SGD>(
+          model.parameters(),
+          optim::SgdOptions{.lr = args.lr > 0 ? args.lr : 0.05,
+                            .momentum = args.optimizer == "momentum" ? 0.9 : 0.0});
+    } else {
+      throw std::invalid_argument(
+          fmt::format("--optimizer must be sgd, momentum or adam; got '{}'", args.optimizer));
+    }
+    const nn::Regime regime = args.online       ? nn::Regime::online
+                              : args.full_batch ? nn::Regime::full_batch
+                                                : nn::Regime::mini_batch;
+    fmt::print("data: {} ({} rows, {} features{}), {} train / {} test rows\n", args.data,
+               all.size(), all.num_features(),
+               spec.task == Task::classify ? fmt::format(", {} classes", outputs) : ", regression",
+               train.size(), test.size());
+    fmt::print("model: {}\n", model.describe());
+    fmt::print("training: {} epochs, {}, {} (lr {:g}), loss {}\n\n", args.epochs,
+               regime == nn::Regime::online       ? "online"
+               : regime == nn::Regime::full_batch ? "full batch"
+                                                  : fmt::format("batches of {}", args.batch),
+               args.optimizer, optimizer->learning_rate(), loss_name);
+    const Tensor x_train = cast(standardizer.transform(train.features), DType::f32);
+    const Tensor y_train = cast(y, DType::f32);
+    ProgressBar bar;
+    std::string metrics_csv =
+        fmt::format("epoch,loss,train_{0},test_{0},seconds\n", metric_name(spec.task));
+    const auto history = nn::train(
+        model, *optimizer, loss, x_train, y_train,
+        {.regime = regime,
+         .batch_size = args.batch,
+         .epochs = args.epochs,
+         .seed = args.seed,
+         .on_epoch =
+             [&](const nn::EpochStats& e) {
+               bar.finish();
+               const double train_metric = score(model, spec, train).metric;
+               const double test_metric = test.size() > 0 ? score(model, spec, test).metric : NAN;
+               fmt::print(
+                   "epoch {:>3}/{}  loss {:.4f}  train {} {:.4f}  test {} {:.4f}  ({:.1f} ms)\n",
+                   e.epoch, args.epochs, e.loss, metric_name(spec.task), train_metric,
+                   metric_name(spec.task), test_metric, e.seconds * 1e3);
+               metrics_csv += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss,
+                                          train_metric, test_metric, e.seconds);
+               bar.start(fmt::format("epoch {:>3}/{}", e.epoch + 1, args.epochs));
+             },
+         .on_step = [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }});
+    bar.finish();
+    (void)history;
+    if (test.size() > 0) {
+      const Scores s = score(model, spec, test);
+      fmt::print("\ntest {}: {:.4f}\n", metric_name(spec.task), s.metric);
+      if (spec.task == Task::classify) {
+        metrics::ConfusionMatrix cm(outputs);
+        cm.add(s.predicted, test.labels());
+        fmt::print("confusion matrix (rows: true class, columns: predicted)\n{}\n", cm);
+      }
+    }
+    if (!args.save.empty()) {
+      save_model(args.save, spec, model);
+      fmt::print("saved the model to {}\n", args.save);
+    }
+    if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
+    return kOk;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  } catch (const ValueError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  }
+}
+
+int run_eval(const EvalArgs& args) {
+  try {
+    const auto [spec, model] = load_model(args.model);
+    const data::Dataset d = load_data(args.data, args.target);
+    if (d.num_features() != spec.sizes.front()) {
+      throw ValueError(fmt::format("{} has {} features; the model expects {}", args.data,
+                                   d.num_features(), spec.sizes.front()));
+    }
+    const Scores s = score(model, spec, d);
+    fmt::print("{} on {} ({} rows): {:.4f}\n", metric_name(spec.task), args.data, d.size(),
+               s.metric);
+    if (spec.task == Task::classify) {
+      metrics::ConfusionMatrix cm(spec.sizes.back());
+      cm.add(s.predicted, d.labels());
+      fmt::print("confusion matrix (rows: true class, columns: predicted)\n{}\n", cm);
+    }
+    return kOk;
+  } catch (const ValueError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  }
+}
+
+int run_predict(const PredictArgs& args) {
+  try {
+    const auto [spec, model] = load_model(args.model);
+    const data::Dataset d = load_data(args.data, args.target);
+    if (d.num_features() != spec.sizes.front()) {
+      throw ValueError(fmt::format("{} has {} features; the model expects {}", args.data,
+                                   d.num_features(), spec.sizes.front()));
+    }
+    const Tensor out = model_output(model, spec, d.features);
+    std::string csv;
+    if (spec.task == Task::classify) {
+      const Tensor p = softmax(cast(out, DType::f64));
+      const std::int64_t classes = spec.sizes.back();
+      std::vector<std::string> header{"row", "class"};
+      for (std::int64_t c = 0; c < classes; ++c) {
+        const auto k = static_cast<std::size_t>(c);
+        header.push_back("p_" +
+                         (k < spec.class_names.size() ? spec.class_names[k] : std::to_string(c)));
+      }
+      csv = fmt::format("{}\n", fmt::join(header, ","));
+      const auto predicted = metrics::argmax_rows(out);
+      for (std::int64_t i = 0; i < d.size(); ++i) {
+        csv += fmt::format("{},{}", i, predicted[static_cast<std::size_t>(i)]);
+        for (std::int64_t c = 0; c < classes; ++c) csv += fmt::format(",{:.6g}", p.get(i, c));
+        csv += '\n';
+      }
+    } else {
+      csv = "row,prediction\n";
+      const auto v = out.to_vector();
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        csv += fmt::format("{},{:.8g}\n", i, v[i] * spec.y_scale + spec.y_mean);
+      }
+    }
+    if (args.output.empty()) {
+      fmt::print("{}", csv);
+    } else {
+      write_atomically(args.output, csv);
+    }
+    return kOk;
+  } catch (const ValueError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  }
+}
+
+}  // namespace tapegrad::cli

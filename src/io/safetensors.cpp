@@ -1,0 +1,430 @@
+#include "tapegrad/io/safetensors.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "tapegrad/core/error.hpp"
+
+namespace tapegrad::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors stores little-endian data; add byte swapping for this platform");
+
+namespace {
+
+constexpr std::uint64_t kMaxHeader = 100u << 20;  // a header larger than 100 MB is not one
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+const char* dtype_code(DType d) {
+  return d == DType::f32 ? "F32" : "F64";
+}
+
+// ---- a strict parser for the header: objects, strings, arrays of non-negative integers --------
+class HeaderParser {
+ public:
+  HeaderParser(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
+
+  SafetensorsFile parse(std::vector<std::pair<std::uint64_t, std::uint64_t>>& offsets,
+                        std::vector<std::string>& dtypes,
+                        std::vector<std::vector<std::int64_t>>& shapes) {
+    SafetensorsFile result;
+    std::set<std::string> names;
+    expect('{');
+    if (!peek('}')) {
+      do {
+        const std::string key = string();
+        expect(':');
+        if (key == "__metadata__") {
+          expect('{');
+          if (!peek('}')) {
+            do {
+              std::string k = string();
+              expect(':');
+              result.metadata[std::move(k)] = string();
+            } while (accept(','));
+          }
+          expect('}');
+          continue;
+        }
+        if (!names.insert(key).second) fail(fmt::format("tensor '{}' appears twice", key));
+        std::string dtype;
+        std::vector<std::int64_t> shape;
+        std::vector<std::int64_t> range;
+        bool has_dtype = false, has_shape = false, has_offsets = false;
+        expect('{');
+        do {
+          const std::string field = string();
+          expect(':');
+          if (field == "dtype") {
+            dtype = string();
+            has_dtype = true;
+          } else if (field == "shape") {
+            shape = integers();
+            has_shape = true;
+          } else if (field == "data_offsets") {
+            range = integers();
+            has_offsets = true;
+          } else {
+            fail(fmt::format("tensor '{}' has an unknown field '{}'", key, field));
+          }
+        } while (accept(','));
+        expect('}');
+        if (!has_dtype || !has_shape || !has_offsets || range.size() != 2) {
+          fail(fmt::format("tensor '{}' needs dtype, shape and data_offsets [begin, end]", key));
+        }
+        result.tensors.push_back({key, Tensor()});
+        offsets.emplace_back(range[0], range[1]);
+        dtypes.push_back(dtype);
+        shapes.push_back(shape);
+      } while (accept(','));
+    }
+    expect('}');
+    skip_space();
+    if (pos_ != text_.size()) fail("text after the header's closing brace");
+    return result;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ValueError(
+        fmt::format("{}: bad safetensors header at byte {}: {}", file_, pos_ + 8, what));
+  }
+  void skip_space() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' ||
+                                   text_[pos_] == '\t' || text_[pos_] == '\r'))
+      ++pos_;
+  }
+  bool peek(char c) {
+    skip_space();
+    return pos_ < text_.size() && text_[pos_] == c;
+  }
+  bool accept(char c) {
+    if (!peek(c)) return false;
+    ++pos_;
+    return true;
+  }
+  void expect(char c) {
+    if (!accept(c)) fail(fmt::format("expected '{}'", c));
+  }
+  std::string string() {
+    expect('"');
+    std::string out;
+    while (true) {
+      if (pos_ >= text_.size()) fail("unterminated string");
+      const char c = text_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= text_.size()) fail("unterminated escape");
+      const char e = text_[pos_++];
+      switch (e) {
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          if (pos_ + 4 > text_.size()) fail("short \\u escape");
+          unsigned code = 0;
+          for (int i = 0; i < 4; ++i) {
+            const char h = text_[pos_++];
+            code <<= 4;
+            if (h >= '0' && h <= '9')
+              code |= static_cast<unsigned>(h - '0');
+            else if (h >= 'a' && h <= 'f')
+              code |= static_cast<unsigned>(h - 'a' + 10);
+            else if (h >= 'A' && h <= 'F')
+              code |= static_cast<unsigned>(h - 'A' + 10);
+            else
+              fail("bad \\u escape");
+          }
+          // UTF-8 for the basic plane (surrogate pairs are passed through as two units).
+          if (code < 0x80) {
+            out += static_cast<char>(code);
+          } else if (code < 0x800) {
+            out += static_cast<char>(0xc0 | (code >> 6));
+            out += static_cast<char>(0x80 | (code & 0x3f));
+          } else {
+            out += static_cast<char>(0xe0 | (code >> 12));
+            out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+            out += static_cast<char>(0x80 | (code & 0x3f));
+          }
+          break;
+        }
+        default:
+          fail(fmt::format("bad escape '\\{}'", e));
+      }
+    }
+  }
+  std::vector<std::int64_t> integers() {
+    std::vector<std::int64_t> out;
+    expect('[');
+    if (accept(']')) return out;
+    do {
+      skip_space();
+      const std::size_t start = pos_;
+      std::int64_t v = 0;
+      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+        if (v > (std::int64_t{1} << 53)) fail("integer too large");
+        v = v * 10 + (text_[pos_++] - '0');
+      }
+      if (pos_ == start) fail("expected a non-negative integer");
+      out.push_back(v);
+      if (out.size() > 64) fail("array too long");
+    } while (accept(','));
+    expect(']');
+    return out;
+  }
+
+  std::string_view text_;
+  std::string file_;
+  std::size_t pos_ = 0;
+};
+
+std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ValueError(fmt::format("{}: cannot open the file", path.string()));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return bytes;
+}
+
+}  // namespace
+
+void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  // Validate everything before touching the disk.
+  std::set<std::string> names;
+  std::string header = "{";
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : metadata) {
+      header += fmt::format("{}{}:{}", first ? "" : ",", json_string(k), json_string(v));
+      first = false;
+    }
+    header += "}";
+  }
+  std::uint64_t offset = 0;
+  for (const NamedTensor& t : tensors) {
+    if (!t.tensor.defined()) {
+      throw ValueError(fmt::format("save_safetensors: tensor '{}' is empty (undefined)", t.name));
+    }
+    if (t.name.empty() || t.name == "__metadata__" || !names.insert(t.name).second) {
+      throw ValueError(
+          fmt::format("save_safetensors: tensor name '{}' is empty, reserved or repeated", t.name));
+    }
+    const std::uint64_t bytes = t.tensor.impl()->bytes();
+    header +=
+        fmt::format("{}{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+                    header.size() > 1 ? "," : "", json_string(t.name), dtype_code(t.tensor.dtype()),
+                    fmt::join(t.tensor.shape().dims(), ","), offset, offset + bytes);
+    offset += bytes;
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+
+  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw ValueError(fmt::format("{}: cannot write ({})", tmp.string(), std::strerror(errno)));
+  const auto write_all = [&](const void* data, std::size_t n) {
+    const auto* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const ssize_t w = ::write(fd, p, n);
+      if (w <= 0) {
+        const int err = errno;
+        ::close(fd);
+        std::filesystem::remove(tmp);
+        throw ValueError(fmt::format("{}: write failed ({})", tmp.string(), std::strerror(err)));
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+  };
+  const std::uint64_t length = header.size();
+  write_all(&length, sizeof length);
+  write_all(header.data(), header.size());
+  for (const NamedTensor& t : tensors)
+    write_all(t.tensor.impl()->value.data(), t.tensor.impl()->bytes());
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::filesystem::remove(tmp);
+    throw ValueError(fmt::format("{}: could not flush the file to disk", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+SafetensorsFile load_safetensors(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  const std::string bytes = read_all(path);
+  if (bytes.size() < 8) {
+    throw ValueError(fmt::format("{}: truncated: {} bytes, less than the 8-byte header length",
+                                 file, bytes.size()));
+  }
+  std::uint64_t length = 0;
+  std::memcpy(&length, bytes.data(), 8);
+  if (length > kMaxHeader || length > bytes.size() - 8) {
+    throw ValueError(
+        fmt::format("{}: not a safetensors file or truncated: the header claims {} bytes, "
+                    "the file has {} after the length",
+                    file, length, bytes.size() - 8));
+  }
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> offsets;
+  std::vector<std::string> dtypes;
+  std::vector<std::vector<std::int64_t>> shapes;
+  SafetensorsFile result =
+      HeaderParser(std::string_view(bytes).substr(8, length), file).parse(offsets, dtypes, shapes);
+  const std::uint64_t data_size = bytes.size() - 8 - length;
+  const char* data = bytes.data() + 8 + length;
+
+  // Offsets: each in range and of the tensor's size; together, no overlaps.
+  std::vector<std::size_t> order(offsets.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return offsets[a] < offsets[b]; });
+  std::uint64_t covered = 0;
+  for (std::size_t k : order) {
+    const auto& [begin, end] = offsets[k];
+    const std::string& name = result.tensors[k].name;
+    if (dtypes[k] != "F32" && dtypes[k] != "F64") {
+      throw ValueError(fmt::format("{}: tensor '{}' has dtype {}; tapegrad reads F32 and F64", file,
+                                   name, dtypes[k]));
+    }
+    if (shapes[k].size() > static_cast<std::size_t>(Shape::kMaxDims)) {
+      throw ValueError(fmt::format("{}: tensor '{}' has {} axes; at most {}", file, name,
+                                   shapes[k].size(), Shape::kMaxDims));
+    }
+    std::uint64_t numel = 1;
+    for (std::int64_t d : shapes[k]) {
+      if (d != 0 && numel > (std::uint64_t{1} << 40) / static_cast<std::uint64_t>(d)) {
+        throw ValueError(fmt::format("{}: tensor '{}' is impossibly large", file, name));
+      }
+      numel *= static_cast<std::uint64_t>(d);
+    }
+    const std::uint64_t expected = numel * (dtypes[k] == "F32" ? 4 : 8);
+    if (begin > end || end > data_size) {
+      throw ValueError(
+          fmt::format("{}: truncated or corrupt: tensor '{}' has data_offsets [{}, {}] but "
+                      "the data section has {} bytes",
+                      file, name, begin, end, data_size));
+    }
+    if (end - begin != expected) {
+      throw ValueError(
+          fmt::format("{}: tensor '{}' ({} of shape [{}]) needs {} bytes; its offsets give {}",
+                      file, name, dtypes[k], fmt::join(shapes[k], ", "), expected, end - begin));
+    }
+    if (begin < covered) {
+      throw ValueError(
+          fmt::format("{}: tensor '{}' overlaps the data of another tensor", file, name));
+    }
+    covered = end;
+    const DType dtype = dtypes[k] == "F32" ? DType::f32 : DType::f64;
+    auto impl =
+        std::make_shared<TensorImpl>(Shape(std::span<const std::int64_t>(shapes[k])), dtype);
+    std::memcpy(impl->value.data(), data + begin, expected);
+    result.tensors[k].tensor = Tensor(std::move(impl));
+  }
+  std::vector<NamedTensor> sorted;
+  for (std::size_t k : order) sorted.push_back(std::move(result.tensors[k]));
+  result.tensors = std::move(sorted);
+  return result;
+}
+
+void load_parameters(std::span<const NamedTensor> into, const std::filesystem::path& path) {
+  const SafetensorsFile file = load_safetensors(path);
+  std::map<std::string, const Tensor*> stored;
+  for (const NamedTensor& t : file.tensors) stored[t.name] = &t.tensor;
+  std::vector<std::string> problems;
+  std::set<std::string> wanted;
+  for (const NamedTensor& p : into) {
+    wanted.insert(p.name);
+    const auto it = stored.find(p.name);
+    if (it == stored.end()) {
+      problems.push_back(fmt::format("missing '{}'", p.name));
+      continue;
+    }
+    const Tensor& s = *it->second;
+    if (!(s.shape() == p.tensor.shape()) || s.dtype() != p.tensor.dtype()) {
+      problems.push_back(fmt::format("'{}' is {} {} in the file, {} {} in the model", p.name,
+                                     dtype_name(s.dtype()), s.shape().str(),
+                                     dtype_name(p.tensor.dtype()), p.tensor.shape().str()));
+    }
+  }
+  for (const NamedTensor& t : file.tensors) {
+    if (!wanted.contains(t.name)) problems.push_back(fmt::format("unexpected '{}'", t.name));
+  }
+  if (!problems.empty()) {
+    throw ValueError(
+        fmt::format("{}: does not match the model: {}", path.string(), fmt::join(problems, "; ")));
+  }
+  for (const NamedTensor& p : into) {
+    if (!p.tensor.is_leaf()) {
+      throw TapeError(fmt::format("load_parameters: '{}' is not a leaf tensor", p.name));
+    }
+  }
+  for (const NamedTensor& p : into) {
+    std::memcpy(p.tensor.impl()->value.data(), stored.at(p.name)->impl()->value.data(),
+                p.tensor.impl()->bytes());
+  }
+}
+
+}  // namespace tapegrad::io

@@ -1,0 +1,163 @@
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <tapegrad/tapegrad.hpp>
+
+namespace tg = tapegrad;
+namespace io = tapegrad::io;
+using tg::Tensor;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              (std::string("tapegrad_st_") +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::filesystem::path operator/(const char* name) const { return path_ / name; }
+  std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(path_), {}));
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string bytes_of(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void write_bytes(const std::filesystem::path& p, const std::string& b) {
+  std::ofstream(p, std::ios::binary) << b;
+}
+
+std::string error_loading(const std::filesystem::path& p) {
+  try {
+    (void)io::load_safetensors(p);
+  } catch (const tg::ValueError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Safetensors, RoundTripKeepsNamesShapesDtypesValuesAndMetadata) {
+  TempDir dir;
+  const std::vector<tg::NamedTensor> tensors = {
+      {"w", tg::randn({3, 4}, 1, tg::DType::f32)},
+      {"b", Tensor::from({1.5, -2.0})},
+      {"scalar", tg::full({}, 7.0)},
+      {"empty", tg::zeros({0, 3})},
+  };
+  io::save_safetensors(dir / "m.safetensors", tensors, {{"note", "quote \" and\nnewline"}});
+  EXPECT_EQ(dir.entries(), 1u);  // no temporary file left
+  const io::SafetensorsFile f = io::load_safetensors(dir / "m.safetensors");
+  ASSERT_EQ(f.tensors.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(f.tensors[i].name, tensors[i].name);
+    EXPECT_EQ(f.tensors[i].tensor.shape(), tensors[i].tensor.shape());
+    EXPECT_EQ(f.tensors[i].tensor.dtype(), tensors[i].tensor.dtype());
+    EXPECT_EQ(f.tensors[i].tensor.to_vector(), tensors[i].tensor.to_vector());
+  }
+  EXPECT_EQ(f.metadata.at("note"), "quote \" and\nnewline");
+}
+
+TEST(Safetensors, ReadsAFileWrittenByTheSpecification) {
+  // Built byte by byte as the format describes: header length, JSON, little-endian data.
+  const std::string header =
+      R"({"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"__metadata__":{"k":"v"}})";
+  std::string file(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(file.data(), &n, 8);
+  file += header;
+  const double values[] = {0.25, -3.0};
+  file.append(reinterpret_cast<const char*>(values), sizeof values);
+  TempDir dir;
+  write_bytes(dir / "spec.safetensors", file);
+  const io::SafetensorsFile f = io::load_safetensors(dir / "spec.safetensors");
+  EXPECT_EQ(f.tensors.at(0).tensor.to_vector(), (std::vector<double>{0.25, -3.0}));
+  EXPECT_EQ(f.metadata.at("k"), "v");
+}
+
+TEST(Safetensors, TruncatedAndCorruptFilesGiveClearErrors) {
+  TempDir dir;
+  io::save_safetensors(dir / "m.safetensors", std::vector<tg::NamedTensor>{{"w", tg::ones({100})}});
+  const std::string good = bytes_of(dir / "m.safetensors");
+  write_bytes(dir / "short.safetensors", good.substr(0, good.size() - 10));
+  EXPECT_NE(error_loading(dir / "short.safetensors").find("truncated or corrupt: tensor 'w'"),
+            std::string::npos);
+  write_bytes(dir / "tiny.safetensors", good.substr(0, 5));
+  EXPECT_NE(error_loading(dir / "tiny.safetensors").find("truncated"), std::string::npos);
+  std::string huge = good;
+  huge[7] = '\x7f';  // header length far beyond the file
+  write_bytes(dir / "huge.safetensors", huge);
+  EXPECT_NE(error_loading(dir / "huge.safetensors").find("not a safetensors file or truncated"),
+            std::string::npos);
+  std::string json = good;
+  json[8] = '[';  // the header must be an object
+  write_bytes(dir / "json.safetensors", json);
+  EXPECT_NE(error_loading(dir / "json.safetensors").find("bad safetensors header"),
+            std::string::npos);
+  std::string dtype = good;
+  dtype.replace(dtype.find("F64"), 3, "I64");
+  write_bytes(dir / "dtype.safetensors", dtype);
+  EXPECT_NE(error_loading(dir / "dtype.safetensors").find("dtype I64"), std::string::npos);
+  EXPECT_NE(error_loading(dir / "missing.safetensors").find("cannot open"), std::string::npos);
+}
+
+TEST(Safetensors, FailedSaveLeavesThePreviousFile) {
+  TempDir dir;
+  io::save_safetensors(dir / "m.safetensors", std::vector<tg::NamedTensor>{{"w", tg::ones({2})}});
+  const std::string before = bytes_of(dir / "m.safetensors");
+  EXPECT_THROW(
+      io::save_safetensors(dir / "m.safetensors", std::vector<tg::NamedTensor>{{"w", Tensor()}}),
+      tg::ValueError);
+  EXPECT_THROW(io::save_safetensors(
+                   dir / "m.safetensors",
+                   std::vector<tg::NamedTensor>{{"w", tg::ones({1})}, {"w", tg::ones({1})}}),
+               tg::ValueError);
+  EXPECT_EQ(bytes_of(dir / "m.safetensors"), before);
+  EXPECT_EQ(dir.entries(), 1u);
+}
+
+TEST(Safetensors, LoadParametersChecksEverythingBeforeChangingAnything) {
+  TempDir dir;
+  const tg::nn::Sequential saved = tg::nn::mlp({3, 4, 2}, {.seed = 1});
+  std::vector<tg::NamedTensor> params = saved.named_parameters();
+  io::save_safetensors(dir / "m.safetensors", params);
+  const tg::nn::Sequential fresh = tg::nn::mlp({3, 4, 2}, {.seed = 2});
+  io::load_parameters(fresh.named_parameters(), dir / "m.safetensors");
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    EXPECT_EQ(fresh.named_parameters()[i].tensor.to_vector(), params[i].tensor.to_vector());
+  }
+  const tg::nn::Sequential wider = tg::nn::mlp({3, 5, 2}, {.seed = 3});
+  const auto before = wider.named_parameters()[1].tensor.to_vector();
+  try {
+    io::load_parameters(wider.named_parameters(), dir / "m.safetensors");
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'0.weight' is float64 (3, 4) in the file, float64 (3, 5) in the model"),
+              std::string::npos)
+        << msg;
+  }
+  EXPECT_EQ(wider.named_parameters()[1].tensor.to_vector(), before);
+  const tg::nn::Sequential deeper = tg::nn::mlp({3, 4, 4, 2}, {.seed = 3});
+  try {
+    io::load_parameters(deeper.named_parameters(), dir / "m.safetensors");
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing '4.weight'"), std::string::npos) << e.what();
+  }
+  const tg::nn::Sequential f32 = tg::nn::mlp({3, 4, 2}, {.dtype = tg::DType::f32});
+  EXPECT_THROW(io::load_parameters(f32.named_parameters(), dir / "m.safetensors"), tg::ValueError);
+}
+
+}  // namespace
