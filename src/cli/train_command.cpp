@@ -97,8 +97,11 @@ int run_train(const TrainArgs& args) {
       throw std::invalid_argument(
           fmt::format("--test-split must be in [0, 1); got {}", args.test_split));
     }
-    auto [train, test] =
+    // Named members rather than a structured binding: the epoch callback captures them.
+    const auto split =
         data::train_test_split(all, args.test_split, args.seed, spec.task == Task::classify);
+    const data::Dataset& train = split.first;
+    const data::Dataset& test = split.second;
     data::Standardizer standardizer;
     standardizer.fit(train.features);
     spec.mean = standardizer.mean();

@@ -314,8 +314,10 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
 }
 
 SafetensorsFile load_safetensors(const std::filesystem::path& path) {
-  const std::string file = path.string();
-  const std::string bytes = read_all(path);
+  return parse_safetensors(read_all(path), path.string());
+}
+
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& file) {
   if (bytes.size() < 8) {
     throw ValueError(fmt::format("{}: truncated: {} bytes, less than the 8-byte header length",
                                  file, bytes.size()));
@@ -332,7 +334,7 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   std::vector<std::string> dtypes;
   std::vector<std::vector<std::int64_t>> shapes;
   SafetensorsFile result =
-      HeaderParser(std::string_view(bytes).substr(8, length), file).parse(offsets, dtypes, shapes);
+      HeaderParser(bytes.substr(8, length), file).parse(offsets, dtypes, shapes);
   const std::uint64_t data_size = bytes.size() - 8 - length;
   const char* data = bytes.data() + 8 + length;
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tapegrad/core/tensor.hpp"
@@ -30,6 +31,8 @@ struct SafetensorsFile {
 // (in range, ordered, not overlapping, of the right size) and unique names. Every problem is a
 // ValueError that names the file and says exactly what is wrong.
 SafetensorsFile load_safetensors(const std::filesystem::path& path);
+// The same from bytes in memory; `source` names them in messages.
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& source);
 
 // Loads the file into existing leaf tensors, matched by name: every name must be in both, with
 // the same shape and dtype (the message lists what is missing, unexpected or different).
