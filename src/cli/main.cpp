@@ -1,9 +1,5 @@
 // The tapegrad command-line tool.
 #include <fmt/format.h>
-#include <cstdlib>
-
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/ops/linalg.hpp>
@@ -11,21 +7,10 @@
 
 #include "cli/commands.hpp"
 
-namespace {
-// OpenBLAS reads OPENBLAS_CORETYPE when it loads: when it fell back to generic kernels on this
-// CPU, run again with the right ones (once: the variable is set the second time).
-void use_fast_blas_kernels(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const std::string core = tapegrad::suggested_blas_core();
-  if (core.empty()) return;
-  setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   namespace cli = tapegrad::cli;
-  use_fast_blas_kernels(argv);
+  tapegrad::reexec_with_fast_blas(argv);
   CLI::App app{"tapegrad: reverse-mode automatic differentiation and neural networks on one tape"};
   app.set_version_flag("--version", std::string("tapegrad ") + tapegrad::kVersion);
   app.require_subcommand(0, 1);

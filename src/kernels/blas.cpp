@@ -1,6 +1,9 @@
 #include "kernels/blas.hpp"
 
 #include <cblas.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <string>
 #include <string_view>
@@ -58,6 +61,14 @@ std::string suggested_blas_core() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
 #endif
   return "";
+}
+
+void reexec_with_fast_blas(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // chosen already, or the second run
+  const std::string core = suggested_blas_core();
+  if (core.empty()) return;
+  ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
 }
 
 }  // namespace tapegrad

@@ -19,5 +19,9 @@ std::string blas_info();
 // The variable must be set before the program starts: the tapegrad tool re-executes itself with
 // it; other programs can export it.
 std::string suggested_blas_core();
+// For a program's main(): when OpenBLAS fell back to generic kernels and OPENBLAS_CORETYPE is
+// unset, sets it and re-executes the program (same argv) so that OpenBLAS loads the right ones.
+// Returns (doing nothing) when no change is needed or the re-execution fails.
+void reexec_with_fast_blas(char** argv);
 
 }  // namespace tapegrad
