@@ -59,7 +59,7 @@ namespace detail {
 
 // The tape shared by a and b for a binary op; throws TapeError when they come from two tapes
 // or one of them is stale. Returns nullptr when neither is recorded.
-inline Tape* common_tape(const Var& a, const Var& b, const char* op) {
+TAPEGRAD_HOT Tape* common_tape(const Var& a, const Var& b, const char* op) {
   if (!a.requires_grad()) {
     if (!b.requires_grad()) return nullptr;
     b.check_live(op);
@@ -75,7 +75,7 @@ inline Tape* common_tape(const Var& a, const Var& b, const char* op) {
 
 // Records y = rule(x) with the rule's partial. Rules are documented in ops/elementwise.hpp.
 template <class Rule>
-Var apply(const Rule& rule, const Var& x) {
+TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
   x.check_live(Rule::name);
@@ -84,7 +84,7 @@ Var apply(const Rule& rule, const Var& x) {
 }
 
 template <class Rule>
-Var apply(const Rule& rule, const Var& x, const Var& y) {
+TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y) {
   const double a = x.value(), b = y.value();
   const double out = rule.f(a, b);
   if (!grad_enabled()) return Var::constant(out);

@@ -171,7 +171,7 @@ Tensor map(const Rule& rule, const Tensor& x, const Tensor& y) {
 
 // The scalar path: checks the rule's domain, then records on the Var tape.
 template <class Rule>
-Var map(const Rule& rule, const Var& x) {
+TAPEGRAD_HOT Var map(const Rule& rule, const Var& x) {
   if constexpr (requires { rule.ok(0.0); }) {
     if (!rule.ok(x.value())) throw_domain(Rule::name, Rule::domain, x.value());
   }
@@ -179,7 +179,7 @@ Var map(const Rule& rule, const Var& x) {
 }
 
 template <class Rule>
-Var map(const Rule& rule, const Var& x, const Var& y) {
+TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, const Var& y) {
   if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
     if (!rule.ok(x.value(), y.value(), y.requires_grad() && grad_enabled()))
       throw_domain(Rule::name, Rule::domain, x.value(), y.value());
