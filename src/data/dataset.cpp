@@ -239,6 +239,29 @@ Dataset take(const Dataset& d, std::span<const std::int64_t> index) {
   return out;
 }
 
+std::vector<std::vector<std::int64_t>> batches(std::int64_t rows, std::int64_t batch_size,
+                                               std::uint64_t seed, std::uint64_t epoch,
+                                               bool shuffle) {
+  if (rows < 0 || batch_size <= 0) {
+    throw ValueError(fmt::format("batches: needs rows >= 0 and batch_size > 0; got {} and {}", rows,
+                                 batch_size));
+  }
+  std::vector<std::int64_t> order;
+  if (shuffle) {
+    Rng rng(seed, epoch);
+    order = permutation(rows, rng);
+  } else {
+    order.resize(static_cast<std::size_t>(rows));
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  }
+  std::vector<std::vector<std::int64_t>> out;
+  for (std::int64_t begin = 0; begin < rows; begin += batch_size) {
+    const auto first = order.begin() + begin;
+    out.emplace_back(first, first + std::min(batch_size, rows - begin));
+  }
+  return out;
+}
+
 std::pair<Dataset, Dataset> train_test_split(const Dataset& d, double test_fraction,
                                              std::uint64_t seed, bool stratify) {
   if (!(test_fraction >= 0 && test_fraction < 1)) {

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
-#include "tapegrad/core/random.hpp"
+#include "tapegrad/data/dataset.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/losses.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
@@ -70,12 +70,6 @@ LossFunction loss_by_name(std::string_view name) {
       "unknown loss '{}'; known: cross_entropy, half_squared_error, mse, bce_with_logits", name));
 }
 
-std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed,
-                                           std::uint64_t epoch) {
-  Rng rng(seed, epoch);
-  return permutation(n, rng);
-}
-
 std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
                               const LossFunction& loss, const Tensor& x, const Tensor& y,
                               const TrainOptions& options) {
@@ -97,18 +91,11 @@ std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
     EpochStats stats;
     stats.epoch = epoch;
     const bool full = options.regime == Regime::full_batch;
-    std::vector<std::int64_t> order;
-    if (full) {
-      order.resize(static_cast<std::size_t>(n));
-      std::iota(order.begin(), order.end(), 0);
-    } else {
-      order = shuffled_indices(n, options.seed, static_cast<std::uint64_t>(epoch));
-    }
     optimizer.zero_grad();
-    for (std::int64_t begin = 0; begin < n; begin += batch) {
-      const std::int64_t size = std::min(batch, n - begin);
-      const std::span<const std::int64_t> rows(order.data() + begin,
-                                               static_cast<std::size_t>(size));
+    std::int64_t done = 0;
+    for (const std::vector<std::int64_t>& rows :
+         data::batches(n, batch, options.seed, static_cast<std::uint64_t>(epoch), !full)) {
+      const auto size = static_cast<std::int64_t>(rows.size());
       const Var batch_loss = loss(model(index_select(x, 0, rows)), index_select(y, 0, rows));
       stats.loss += batch_loss.value() * static_cast<double>(size) / static_cast<double>(n);
       if (full) {
@@ -121,7 +108,8 @@ std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
         ++stats.updates;
       }
       tape.reset();
-      if (options.on_step) options.on_step(begin + size, n);
+      done += size;
+      if (options.on_step) options.on_step(done, n);
     }
     if (full) {
       optimizer.step();

@@ -153,6 +153,21 @@ TEST(Split, StratifiedKeepsClassShares) {
   EXPECT_EQ(counts, (std::vector<int>{10, 10, 10}));
 }
 
+TEST(Batches, EveryRowOncePerEpochReshuffledEachEpoch) {
+  const auto epoch1 = data::batches(10, 4, 7, 1);
+  ASSERT_EQ(epoch1.size(), 3u);
+  EXPECT_EQ(epoch1.back().size(), 2u);
+  std::vector<std::int64_t> seen;
+  for (const auto& b : epoch1) seen.insert(seen.end(), b.begin(), b.end());
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_NE(epoch1, data::batches(10, 4, 7, 2));
+  EXPECT_EQ(epoch1, data::batches(10, 4, 7, 1));
+  EXPECT_EQ(data::batches(5, 2, 7, 1, false),
+            (std::vector<std::vector<std::int64_t>>{{0, 1}, {2, 3}, {4}}));
+  EXPECT_THROW((void)data::batches(5, 0, 0, 0), tg::ValueError);
+}
+
 TEST(Standardizer, FittedOnTrainGivesZeroMeanUnitVariance) {
   const tg::Tensor x = tg::Tensor::from({{1., 10., 5.}, {3., 30., 5.}, {5., 50., 5.}});
   data::Standardizer s;

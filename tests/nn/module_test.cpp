@@ -58,6 +58,7 @@ TEST(Mlp, StructureNamesAndSummary) {
   EXPECT_NE(summary.find("Activation(tanh)"), std::string::npos) << summary;
   EXPECT_NE(summary.find(fmt::format("{}", net.parameter_count())), std::string::npos);
   EXPECT_EQ(net(tg::ones({7, 64})).shape(), (Shape{7, 10}));
+  EXPECT_EQ(fmt::format("{}", net), summary);
 }
 
 TEST(Mlp, SameSeedSameBitsDifferentSeedDifferent) {

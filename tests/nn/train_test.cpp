@@ -79,15 +79,6 @@ TEST(Train, SameSeedSameRun) {
   EXPECT_EQ(run(), run());
 }
 
-TEST(Train, ShuffleIsAPermutationThatChangesEachEpoch) {
-  const auto a = nn::shuffled_indices(100, 1, 1);
-  auto sorted = a;
-  std::sort(sorted.begin(), sorted.end());
-  for (std::int64_t i = 0; i < 100; ++i) EXPECT_EQ(sorted[static_cast<std::size_t>(i)], i);
-  EXPECT_NE(a, nn::shuffled_indices(100, 1, 2));
-  EXPECT_EQ(a, nn::shuffled_indices(100, 1, 1));
-}
-
 TEST(Train, MismatchedRowsAreAnError) {
   const nn::Linear layer(3, 1);
   optim::SGD sgd(layer.parameters());

@@ -53,6 +53,12 @@ std::filesystem::path data_directory();
 // The rows `index` of a data set, in that order.
 Dataset take(const Dataset& d, std::span<const std::int64_t> index);
 
+// The rows of one epoch in batches of `batch_size` (the last may be smaller), every row once:
+// shuffled with (seed, epoch) — a new order each epoch — or in order when shuffle is false.
+std::vector<std::vector<std::int64_t>> batches(std::int64_t rows, std::int64_t batch_size,
+                                               std::uint64_t seed, std::uint64_t epoch,
+                                               bool shuffle = true);
+
 // A seeded shuffle into (train, test); stratify keeps each class's share in both parts. The same
 // seed gives the same split on every platform.
 std::pair<Dataset, Dataset> train_test_split(const Dataset& d, double test_fraction,

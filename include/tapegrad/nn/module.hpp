@@ -1,6 +1,7 @@
 // Layers and networks, made of graph ops only: the tape knows nothing about them.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -9,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/nn/init.hpp"
@@ -132,3 +135,12 @@ Sequential mlp(std::span<const std::int64_t> sizes, const MlpOptions& options = 
 Sequential mlp(std::initializer_list<std::int64_t> sizes, const MlpOptions& options = {});
 
 }  // namespace tapegrad::nn
+
+// fmt::print("{}", model) prints the layer table of summary().
+template <class M>
+requires std::derived_from<M, tapegrad::nn::Module>
+struct fmt::formatter<M> : fmt::formatter<std::string_view> {
+  auto format(const M& m, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(m.summary(), ctx);
+  }
+};

@@ -56,7 +56,4 @@ std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
 // The model's output for x, computed without recording.
 Tensor predict(const Module& model, const Tensor& x);
 
-// A seeded permutation of 0..n-1, different for each epoch.
-std::vector<std::int64_t> shuffled_indices(std::int64_t n, std::uint64_t seed, std::uint64_t epoch);
-
 }  // namespace tapegrad::nn
