@@ -7,7 +7,6 @@
 
 #include "cli/commands.hpp"
 
-
 int main(int argc, char** argv) {
   namespace cli = tapegrad::cli;
   tapegrad::reexec_with_fast_blas(argv);

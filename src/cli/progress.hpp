@@ -20,10 +20,15 @@ class ProgressBar {
   void start(std::string label) {
     label_ = std::move(label);
     start_ = std::chrono::steady_clock::now();
+    last_draw_ = {};
   }
 
+  // Redraws at most every 50 ms (and at the end), so that fast steps are not slowed by output.
   void update(std::int64_t done, std::int64_t total) {
     if (!enabled_ || total <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - last_draw_ < std::chrono::milliseconds(50)) return;
+    last_draw_ = now;
     const double fraction = static_cast<double>(done) / static_cast<double>(total);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -46,7 +51,7 @@ class ProgressBar {
  private:
   bool enabled_;
   std::string label_;
-  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
 }  // namespace tapegrad::cli

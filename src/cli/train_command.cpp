@@ -156,6 +156,7 @@ int run_train(const TrainArgs& args) {
     const Tensor x_train = cast(standardizer.transform(train.features), DType::f32);
     const Tensor y_train = cast(y, DType::f32);
     ProgressBar bar;
+    bar.start(fmt::format("epoch {:>3}/{}", 1, args.epochs));
     std::string metrics_csv =
         fmt::format("epoch,loss,train_{0},test_{0},seconds\n", metric_name(spec.task));
     const auto history = nn::train(
