@@ -4,8 +4,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
+#include <tapegrad/core/error.hpp>
 
 namespace tapegrad::cli {
 
@@ -63,6 +67,20 @@ struct PredictArgs {
 int run_predict(const PredictArgs& args);
 
 int run_demo();
+
+// Runs `body`; a ValueError or std::invalid_argument (bad data, a bad option value) is printed
+// as "error: ..." and becomes kBadInput.
+template <class Body>
+int reporting_bad_input(Body&& body) {
+  try {
+    return body();
+  } catch (const ValueError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  }
+  return kBadInput;
+}
 
 // Writes `content` to a temporary file beside `path`, then renames it over `path`: a reader
 // never sees a half-written file.

@@ -14,6 +14,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/expression.hpp"
+#include "io/json_text.hpp"
 
 namespace tapegrad::cli {
 
@@ -41,30 +42,6 @@ std::map<std::string, double> parse_assignments(const std::vector<std::string>& 
   return values;
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 // A finite JSON number, or null.
 std::string json_number(double v) {
   return std::isfinite(v) ? fmt::format("{:.17g}", v) : "null";
@@ -74,6 +51,20 @@ struct Partial {
   std::string name;
   double analytic, numeric, relative_error;
 };
+
+// Runs `body`, turning a mistake in the expression (shown with a caret) or in the NAME=VALUE
+// arguments into a message and kBadInput.
+template <class Body>
+int with_expression_errors(const std::string& expression, Body&& body) {
+  try {
+    return body();
+  } catch (const ExpressionError& e) {
+    fmt::print(stderr, "{}\n", e.explain(expression));
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  }
+  return kBadInput;
+}
 
 // Parses, evaluates on a private tape and differentiates; also the central differences.
 struct Differentiated {
@@ -108,26 +99,24 @@ Differentiated differentiate(const Node& root, const std::map<std::string, doubl
 }  // namespace
 
 int run_grad(const GradArgs& args) {
-  std::unique_ptr<Node> root;
-  try {
-    root = parse(args.expression);
+  return with_expression_errors(args.expression, [&] {
+    const auto root = parse(args.expression);
     const auto point = parse_assignments(args.assignments);
     const Differentiated d = differentiate(*root, point);
     if (args.json) {
       std::vector<std::string> point_items, grads;
       for (const auto& [name, v] : point) {
-        point_items.push_back(fmt::format("\"{}\": {}", json_escape(name), json_number(v)));
+        point_items.push_back(fmt::format("{}: {}", io::json_quote(name), json_number(v)));
       }
       for (const Partial& p : d.partials) {
         grads.push_back(
-            fmt::format("\"{}\": {{\"analytic\": {}, \"numeric\": {}, \"relative_error\": {}}}",
-                        json_escape(p.name), json_number(p.analytic), json_number(p.numeric),
+            fmt::format("{}: {{\"analytic\": {}, \"numeric\": {}, \"relative_error\": {}}}",
+                        io::json_quote(p.name), json_number(p.analytic), json_number(p.numeric),
                         json_number(p.relative_error)));
       }
-      fmt::print(
-          "{{\"expression\": \"{}\", \"point\": {{{}}}, \"value\": {}, \"gradient\": {{{}}}}}\n",
-          json_escape(args.expression), fmt::join(point_items, ", "), json_number(d.value),
-          fmt::join(grads, ", "));
+      fmt::print("{{\"expression\": {}, \"point\": {{{}}}, \"value\": {}, \"gradient\": {{{}}}}}\n",
+                 io::json_quote(args.expression), fmt::join(point_items, ", "),
+                 json_number(d.value), fmt::join(grads, ", "));
       return kOk;
     }
     fmt::print("f = {}\n", args.expression);
@@ -145,13 +134,7 @@ int run_grad(const GradArgs& args) {
                  p.relative_error);
     }
     return kOk;
-  } catch (const ExpressionError& e) {
-    fmt::print(stderr, "{}\n", e.explain(args.expression));
-    return kBadInput;
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  }
+  });
 }
 
 // ---- graph -----------------------------------------------------------------------------------
@@ -216,7 +199,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 int run_graph(const GraphArgs& args) {
   std::string dot;
-  try {
+  const int parsed = with_expression_errors(args.expression, [&] {
     const auto root = parse(args.expression);
     const auto point = parse_assignments(args.assignments);
     Tape tape;
@@ -226,13 +209,9 @@ int run_graph(const GraphArgs& args) {
     const Evaluated e = evaluate(*root, vars);
     if (e.value.requires_grad()) e.value.backward();
     dot = to_dot(args.expression, e);
-  } catch (const ExpressionError& e) {
-    fmt::print(stderr, "{}\n", e.explain(args.expression));
-    return kBadInput;
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  }
+    return kOk;
+  });
+  if (parsed != kOk) return parsed;
   if (args.output.empty()) {
     fmt::print("{}", dot);
     return kOk;

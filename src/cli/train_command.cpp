@@ -89,7 +89,7 @@ const char* metric_name(Task task) {
 }  // namespace
 
 int run_train(const TrainArgs& args) {
-  try {
+  return reporting_bad_input([&] {
     const data::Dataset all = load_data(args.data, args.target);
     ModelSpec spec;
     spec.task = infer_task(all, args.task);
@@ -196,22 +196,41 @@ int run_train(const TrainArgs& args) {
     }
     if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
     return kOk;
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  } catch (const ValueError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  }
+  });
 }
 
+namespace {
+
+// A saved model and data to use it on, checked against each other. A CSV file without a target
+// column is fine when its width is exactly the model's input.
+struct ModelAndData {
+  ModelSpec spec;
+  nn::Sequential model;
+  data::Dataset data;
+};
+
+ModelAndData load_for_use(const std::string& model_file, const std::string& source,
+                          const std::string& target) {
+  auto [spec, model] = load_model(model_file);
+  data::Dataset d = load_data(source, target);
+  const std::int64_t expected = spec.sizes.front();
+  if (d.num_features() + 1 == expected && target.empty() && std::filesystem::exists(source)) {
+    d = data::read_csv(source, {.target = data::CsvOptions::NoTarget{}});
+  }
+  if (d.num_features() != expected) {
+    throw ValueError(fmt::format("{} has {} features; the model expects {}", source,
+                                 d.num_features(), expected));
+  }
+  return {std::move(spec), std::move(model), std::move(d)};
+}
+
+}  // namespace
+
 int run_eval(const EvalArgs& args) {
-  try {
-    const auto [spec, model] = load_model(args.model);
-    const data::Dataset d = load_data(args.data, args.target);
-    if (d.num_features() != spec.sizes.front()) {
-      throw ValueError(fmt::format("{} has {} features; the model expects {}", args.data,
-                                   d.num_features(), spec.sizes.front()));
+  return reporting_bad_input([&] {
+    const auto [spec, model, d] = load_for_use(args.model, args.data, args.target);
+    if (d.targets.numel() == 0) {
+      throw ValueError(fmt::format("{} has no target column to evaluate against", args.data));
     }
     const Scores s = score(model, spec, d);
     fmt::print("{} on {} ({} rows): {:.4f}\n", metric_name(spec.task), args.data, d.size(),
@@ -222,23 +241,12 @@ int run_eval(const EvalArgs& args) {
       fmt::print("confusion matrix (rows: true class, columns: predicted)\n{}\n", cm);
     }
     return kOk;
-  } catch (const ValueError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  }
+  });
 }
 
 int run_predict(const PredictArgs& args) {
-  try {
-    const auto [spec, model] = load_model(args.model);
-    const data::Dataset d = load_data(args.data, args.target);
-    if (d.num_features() != spec.sizes.front()) {
-      throw ValueError(fmt::format("{} has {} features; the model expects {}", args.data,
-                                   d.num_features(), spec.sizes.front()));
-    }
+  return reporting_bad_input([&] {
+    const auto [spec, model, d] = load_for_use(args.model, args.data, args.target);
     const Tensor out = model_output(model, spec, d.features);
     std::string csv;
     if (spec.task == Task::classify) {
@@ -270,13 +278,7 @@ int run_predict(const PredictArgs& args) {
       write_atomically(args.output, csv);
     }
     return kOk;
-  } catch (const ValueError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return kBadInput;
-  }
+  });
 }
 
 }  // namespace tapegrad::cli

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "io/json_text.hpp"
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad::io {
@@ -22,36 +23,6 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 constexpr std::uint64_t kMaxHeader = 100u << 20;  // a header larger than 100 MB is not one
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 const char* dtype_code(DType d) {
   return d == DType::f32 ? "F32" : "F64";
@@ -259,7 +230,7 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
     header += "\"__metadata__\":{";
     bool first = true;
     for (const auto& [k, v] : metadata) {
-      header += fmt::format("{}{}:{}", first ? "" : ",", json_string(k), json_string(v));
+      header += fmt::format("{}{}:{}", first ? "" : ",", json_quote(k), json_quote(v));
       first = false;
     }
     header += "}";
@@ -276,7 +247,7 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
     const std::uint64_t bytes = t.tensor.impl()->bytes();
     header +=
         fmt::format("{}{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-                    header.size() > 1 ? "," : "", json_string(t.name), dtype_code(t.tensor.dtype()),
+                    header.size() > 1 ? "," : "", json_quote(t.name), dtype_code(t.tensor.dtype()),
                     fmt::join(t.tensor.shape().dims(), ","), offset, offset + bytes);
     offset += bytes;
   }
