@@ -289,3 +289,16 @@ TEST(CliTrain, ConflictingRegimesAreRejected) {
 }
 
 }  // namespace
+
+namespace {
+TEST(CliHelp, EverySubcommandHasHelp) {
+  for (const char* command : {"grad", "graph", "train", "eval", "predict", "demo"}) {
+    SCOPED_TRACE(command);
+    const Outcome r = run(std::string(command) + " --help");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
+  }
+  EXPECT_NE(run("train --help").out.find("--full-batch"), std::string::npos);
+  EXPECT_NE(run("--help").out.find("predict"), std::string::npos);
+}
+}  // namespace
