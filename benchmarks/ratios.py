@@ -1,64 +1,153 @@
 #!/usr/bin/env python3
-"""Prints the ratios between benchmarks of one Google Benchmark JSON run (same machine, same run).
+"""Prints ratios between the benchmarks of one tapegrad_bench run (same machine, same run).
 
-Usage: ratios.py bench.json
+Google Benchmark cannot divide one benchmark by another, so this does: tapegrad / plain double
+evaluation and hand-written gradient / plain for the scalar workload, our matmul / raw
+cblas_sgemm, our elementwise ops / memcpy, and the time per training step.
+
+Usage:
+  ratios.py bench.json                      read a run saved with --benchmark_out=bench.json
+                                            --benchmark_out_format=json
+  ratios.py path/to/tapegrad_bench [flags]  run the binary (extra flags passed on) and read it
+Python 3 standard library only.
 """
 import json
+import os
+import subprocess
 import sys
+import tempfile
+
+UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def main(path):
-    with open(path) as f:
-        run = json.load(f)
-    times = {}
-    counters = {}
+def load(argv):
+    path = argv[0]
+    if path.endswith(".json"):
+        with open(path) as f:
+            return json.load(f)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        subprocess.run([path, f"--benchmark_out={out}", "--benchmark_out_format=json", *argv[1:]],
+                       check=True)
+        with open(out) as f:
+            return json.load(f)
+
+
+def collect(run):
+    """name -> benchmark entry, with its time per iteration in seconds as entry['seconds'].
+
+    Benchmarks registered with UseRealTime() (those that run BLAS threads) are named
+    '<name>/real_time' and timed by the wall clock; the single-threaded ones by CPU time, which a
+    busy machine disturbs less. With --benchmark_repetitions the median is used.
+    """
+    out = {}
     for b in run["benchmarks"]:
-        if b.get("run_type", "iteration") != "iteration":
+        kind = b.get("run_type", "iteration")
+        if kind == "aggregate" and b.get("aggregate_name") != "median":
             continue
-        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-        times[b["name"]] = b["real_time"] * scale
-        counters[b["name"]] = b
+        name = b.get("run_name", b["name"]) if kind == "aggregate" else b["name"]
+        real = name.endswith("/real_time")
+        if real:
+            name = name[: -len("/real_time")]
+        if kind == "iteration" and name in out and out[name].get("run_type") == "aggregate":
+            continue
+        b = dict(b)
+        b["seconds"] = b["real_time" if real else "cpu_time"] * UNIT[b["time_unit"]]
+        out[name] = b
+    return out
 
-    ctx = run["context"]
-    print(f"\nmachine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} cpus @ {ctx.get('mhz_per_cpu', '?')} MHz")
-    if "blas" in ctx:
-        print(f"blas: {ctx['blas']}")
 
-    print("\nscalar f(x) = sum cos(sin(x^2) + 3x^2)            time        / plain")
+def scalar_table(b):
+    print("\nscalar f(x) = sum_i cos(sin(x_i^2) + 3 x_i^2): value + gradient      time   / plain")
     for n in ("10000", "1000000"):
-        plain = times.get(f"BM_ScalarPlain/{n}")
+        plain = b.get(f"BM_ScalarPlain/{n}")
         if not plain:
             continue
-        for name in ("BM_ScalarPlain", "BM_ScalarHandGradient", "BM_ScalarTapeRecord", "BM_ScalarTapeGradient"):
-            t = times.get(f"{name}/{n}")
-            if t:
-                print(f"  {name + '/' + n:<42} {t * 1e3:9.3f} ms  {t / plain:6.2f}x")
-        tape = counters.get(f"BM_ScalarTapeGradient/{n}")
-        if tape:
-            print(f"  tape: {tape['ns_per_node']:.2f} ns and {tape['bytes_per_node']:.1f} bytes per node "
-                  f"({tape['operands_per_node']:.2f} operands per node)")
+        rows = [("plain double evaluation", "BM_ScalarPlain"),
+                ("hand-written value + gradient", "BM_ScalarHandGradient"),
+                ("tapegrad: record only", "BM_ScalarTapeRecord"),
+                ("tapegrad: record + backward + read", "BM_ScalarTapeGradient")]
+        print(f"  n = {int(n):,}")
+        for label, name in rows:
+            e = b.get(f"{name}/{n}")
+            if e:
+                print(f"    {label:<40} {e['seconds'] * 1e3:10.3f} ms {e['seconds'] / plain['seconds']:7.2f}x")
+        grad, rec = b.get(f"BM_ScalarTapeGradient/{n}"), b.get(f"BM_ScalarTapeRecord/{n}")
+        if grad and rec:
+            nodes, operands = grad["nodes"], grad["operands"]
+            sweep = grad["seconds"] - rec["seconds"]
+            print(f"    {'tapegrad: backward + read (difference)':<40} {sweep * 1e3:10.3f} ms "
+                  f"{sweep / plain['seconds']:7.2f}x")
+            print(f"    tape: {nodes:,.0f} nodes, {operands:,.0f} operands "
+                  f"({operands / nodes:.3f} per node), {grad['bytes_per_node']:.1f} bytes reserved per node")
+            print(f"    per node: record {rec['seconds'] / nodes * 1e9:.2f} ns, "
+                  f"backward {sweep / nodes * 1e9:.2f} ns, "
+                  f"gradient {grad['seconds'] / nodes * 1e9:.2f} ns")
 
-    print("\nmatmul forward + backward (3 GEMMs), float32     ours       raw sgemm   ours/raw")
+
+def matmul_table(b):
+    rows = []
     for n in ("64", "128", "256", "512"):
-        ours, raw = counters.get(f"BM_MatmulTape/{n}"), counters.get(f"BM_MatmulRawSgemm/{n}")
+        ours, raw = b.get(f"BM_MatmulTape/{n}"), b.get(f"BM_MatmulRawSgemm/{n}")
         if ours and raw:
-            print(f"  {n:>4}x{n:<4} {ours['GFLOPs'] / 1e9:10.1f} GFLOP/s {raw['GFLOPs'] / 1e9:8.1f} GFLOP/s   {ours['GFLOPs'] / raw['GFLOPs']:6.1%}")
+            rows.append((n, ours, raw))
+    if not rows:
+        return
+    print("\nmatmul forward + backward (C = AB, dA = dC B^T, dB = A^T dC), float32")
+    print("  size          tapegrad         raw cblas_sgemm     time ours/raw")
+    for n, ours, raw in rows:
+        print(f"  {n:>4}x{n:<4} {ours['GFLOPs'] / 1e9:8.1f} GFLOP/s {raw['GFLOPs'] / 1e9:8.1f} GFLOP/s"
+              f"   {ours['seconds'] / raw['seconds']:10.2f}x")
 
-    memcpy = counters.get("BM_ElementwiseMemcpy/1048576")
-    if memcpy:
-        print("\nelementwise, float32                              GB/s    / memcpy")
-        for name in ("BM_ElementwiseMemcpy/1048576", "BM_ElementwiseTanhTape/1048576",
-                     "BM_ElementwiseAddBroadcastTape/1024", "BM_ReduceSumAxis0Tape"):
-            b = counters.get(name)
-            if b:
-                print(f"  {name:<44} {b['bytes_per_second'] / 1e9:6.1f}  {b['bytes_per_second'] / memcpy['bytes_per_second']:7.1%}")
 
-    print("\ntraining step (forward, loss, backward, SGD update)")
-    for name in ("BM_StepDigitsMlp", "BM_StepXorOnline", "BM_StepLargeMlpF32", "BM_StepLargeMlpF64"):
-        t = times.get(name)
-        if t:
-            print(f"  {name:<44} {t * 1e6:10.1f} us per step")
+def bandwidth_table(b):
+    memcpy = b.get("BM_ElementwiseMemcpy/1048576")
+    if not memcpy:
+        return
+    print("\nelementwise and reductions, float32 (bytes: the least traffic each op needs)")
+    print("  benchmark                                      time      GB/s   / memcpy GB/s")
+    for name in ("BM_ElementwiseMemcpy/1048576", "BM_ElementwiseTanhTape/1048576",
+                 "BM_ElementwiseTanhSumTape/1048576", "BM_ElementwiseAddBroadcastTape/1024",
+                 "BM_ReduceSumAxis0Tape"):
+        e = b.get(name)
+        if e:
+            print(f"  {name:<44} {e['seconds'] * 1e6:8.1f} us {e['bytes_per_second'] / 1e9:6.1f} "
+                  f"{e['bytes_per_second'] / memcpy['bytes_per_second']:10.1%}")
+
+
+def step_table(b):
+    rows = [("BM_StepDigitsMlpOps", "64-128-64-10 tanh, batch 32, f32, ops + hand SGD, MSE"),
+            ("BM_StepDigitsMlp", "64-128-64-10 tanh, batch 32, f32, nn::mlp + optim::SGD, CE"),
+            ("BM_StepXorOnlineOps", "XOR 2-4-1 online, ops + hand SGD"),
+            ("BM_StepXorOnline", "XOR 2-4-1 online, nn::mlp + SGD momentum"),
+            ("BM_StepLargeMlpF32", "784-512-256-10 relu, batch 128, f32"),
+            ("BM_StepLargeMlpF64", "784-512-256-10 relu, batch 128, f64")]
+    if not any(name in b for name, _ in rows):
+        return
+    print("\ntraining step (forward, loss, backward, SGD update, tape reset)")
+    for name, label in rows:
+        e = b.get(name)
+        if e:
+            print(f"  {label:<62} {e['seconds'] * 1e6:10.1f} us")
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    run = load(argv)
+    ctx = run["context"]
+    print(f"machine: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} cpus @ "
+          f"{ctx.get('mhz_per_cpu', '?')} MHz, load {ctx.get('load_avg', '?')}")
+    if "blas" in ctx:
+        print(f"blas: {ctx['blas']}")
+    b = collect(run)
+    scalar_table(b)
+    matmul_table(b)
+    bandwidth_table(b)
+    step_table(b)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    sys.exit(main(sys.argv[1:]))
