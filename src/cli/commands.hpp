@@ -68,13 +68,14 @@ int run_predict(const PredictArgs& args);
 
 int run_demo();
 
-// Runs `body`; a ValueError or std::invalid_argument (bad data, a bad option value) is printed
-// as "error: ..." and becomes kBadInput.
+// Runs `body`; a tapegrad::Error (bad data, a model that does not fit, a shape that a chosen
+// loss rejects) or std::invalid_argument (a bad option value) is printed as "error: ..." and
+// becomes kBadInput.
 template <class Body>
 int reporting_bad_input(Body&& body) {
   try {
     return body();
-  } catch (const ValueError& e) {
+  } catch (const Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -126,6 +126,14 @@ int run_train(const TrainArgs& args) {
     const std::string loss_name = !args.loss.empty()            ? args.loss
                                   : spec.task == Task::classify ? "cross_entropy"
                                                                 : "mse";
+    if (spec.task == Task::classify && loss_name != "cross_entropy") {
+      throw std::invalid_argument(fmt::format(
+          "--loss {}: classification trains with cross_entropy (use --task regress for {})",
+          loss_name, loss_name));
+    }
+    if (spec.task == Task::regress && loss_name == "cross_entropy") {
+      throw std::invalid_argument("--loss cross_entropy needs class labels; this is a regression");
+    }
     const nn::LossFunction loss = nn::loss_by_name(loss_name);
     std::unique_ptr<optim::Optimizer> optimizer;
     if (args.optimizer == "adam") {
