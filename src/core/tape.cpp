@@ -74,6 +74,7 @@ void Tape::reset() {
   operand_partial_.clear();
   nodes_.clear();
   alive_.clear();
+  higher_order_entries_.clear();
   arena_.reset();
   generation_ = next_generation();
 }
@@ -86,7 +87,8 @@ std::size_t Tape::bytes_reserved() const {
   return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
          operand_slot_.capacity() * sizeof(std::uint32_t) +
          operand_partial_.capacity() * sizeof(double) + nodes_.capacity() * sizeof(TensorNode) +
-         alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) + arena_.capacity();
+         alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) +
+         higher_order_entries_.capacity() * sizeof(HigherOrderEntry) + arena_.capacity();
 }
 
 std::uint32_t Tape::push_slot() {

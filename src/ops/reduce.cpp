@@ -221,7 +221,14 @@ Var sum(std::span<const Var> xs) {
   if (tape == nullptr || !grad_enabled()) return Var::constant(total);
   for (const Var& v : xs)
     if (v.requires_grad()) tape->push_operand(v.slot(), 1.0);
-  return Var::recorded(*tape, total, tape->finish_node());
+  const std::uint32_t slot = tape->finish_node();
+  if (tape->higher_order()) {
+    HigherOrderEntry e;  // partials 1: exact constants
+    e.slot = slot;
+    e.name = "sum";
+    tape->push_higher_order(e);
+  }
+  return Var::recorded(*tape, total, slot);
 }
 
 }  // namespace tapegrad
