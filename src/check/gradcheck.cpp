@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "tapegrad/autodiff/grad.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -13,12 +14,12 @@
 namespace tapegrad {
 
 std::string GradcheckResult::str() const {
-  if (checked == 0) return "gradcheck: no elements to check";
+  if (checked == 0) return fmt::format("{}: no elements to check", check);
   return fmt::format(
-      "gradcheck {}: {} elements checked; worst: input {} index [{}]: analytic {:.10g}, numeric "
+      "{} {}: {} elements checked; worst: input {} index [{}]: analytic {:.10g}, numeric "
       "{:.10g}, abs error {:.3g}, rel error {:.3g}",
-      passed ? "passed" : "FAILED", checked, input, fmt::join(index, ", "), analytic, numeric,
-      abs_error, rel_error);
+      check, passed ? "passed" : "FAILED", checked, input, fmt::join(index, ", "), analytic,
+      numeric, abs_error, rel_error);
 }
 
 namespace {
@@ -133,6 +134,31 @@ GradcheckResult gradcheck(const TensorToTensor& f, std::vector<Tensor> at,
     return sum(y * c);
   };
   return gradcheck(TensorToVar(projected), std::move(at), options);
+}
+
+GradcheckResult gradgradcheck(const ScalarFunction& f, std::vector<double> at,
+                              const GradcheckOptions& options) {
+  const std::vector<std::vector<double>> h = hessian(f, at);
+  Comparison cmp(options);
+  for (std::size_t j = 0; j < at.size(); ++j) {
+    std::vector<double> shifted = at;
+    shifted[j] = at[j] + options.eps;
+    const std::vector<double> plus = gradient(f, shifted);
+    shifted[j] = at[j] - options.eps;
+    const std::vector<double> minus = gradient(f, shifted);
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      cmp.add(i, {static_cast<std::int64_t>(j)}, h[i][j], (plus[i] - minus[i]) / (2 * options.eps));
+    }
+  }
+  GradcheckResult result = cmp.result();
+  result.check = "gradgradcheck";
+  return result;
+}
+
+GradcheckResult gradgradcheck(const std::function<Var(const Var&)>& f, double at,
+                              const GradcheckOptions& options) {
+  return gradgradcheck([&f](std::span<const Var> x) { return f(x[0]); }, std::vector<double>{at},
+                       options);
 }
 
 }  // namespace tapegrad

@@ -39,6 +39,17 @@ TEST(Grad, SeedExampleSecondDerivativeMatchesTheClosedForm) {
   }
 }
 
+TEST(Grad, ReadmeExample) {
+  tg::Tape tape;
+  tg::TapeGuard on(tape);
+  tg::HigherOrderGuard higher(tape);
+  tg::Var x = 0.7;
+  tg::Var dy = tg::grad(tg::sin(x * x), x, {.create_graph = true});
+  double d2y = tg::grad(dy, x).value();
+  EXPECT_NEAR(dy.value(), 1.4 * std::cos(0.49), 1e-15);
+  EXPECT_NEAR(d2y, 2 * std::cos(0.49) - 4 * 0.49 * std::sin(0.49), 1e-14);
+}
+
 TEST(Grad, AnyOrderThroughSinIsTheRightCycle) {
   tg::Tape tape;
   tg::TapeGuard on(tape);
