@@ -6,12 +6,16 @@
 #include "tapegrad/autodiff/grad.hpp"
 
 #include <optional>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {
 namespace {
@@ -34,10 +38,16 @@ Var times(const Var& adj, const Var& partial) {
       slot, partial));
 }
 
-[[noreturn]] void throw_tensor_op(const char* name) {
+[[noreturn]] void throw_tensor_op(const char* name, bool higher_order) {
+  if (higher_order) {
+    throw TapeError(fmt::format(
+        "grad(): the tensor op '{}' has no graph backward yet, so grad() cannot differentiate "
+        "through it (use backward() for its first derivative)",
+        name));
+  }
   throw TapeError(fmt::format(
-      "grad(): the sweep reached the tensor op '{}'; grad() differentiates graphs of Var ops "
-      "only (tensor ops are not supported by grad() yet) — use backward() for tensor graphs",
+      "grad(): the tensor op '{}' was recorded outside higher-order mode; grad() through tensor "
+      "ops needs the forward pass recorded inside a HigherOrderGuard (or use backward())",
       name));
 }
 
@@ -65,6 +75,148 @@ void check_sizes(const char* op, std::size_t x, std::size_t v) {
   }
 }
 
+// One sweep from a Var root down to `stop`: Var adjoints for slots in [stop, root], Tensor
+// adjoints by TensorImpl for the tensor nodes recorded up to the root.
+class GraphSweep {
+ public:
+  GraphSweep(Tape& tape, std::uint32_t root, std::uint32_t stop, bool create)
+      : tape_(tape),
+        root_(root),
+        stop_(stop),
+        create_(create),
+        adj_(root + 1 - stop),
+        reached_(root + 1 - stop, 0) {
+    adj_[root - stop] = Var::constant(1.0);
+    reached_[root - stop] = 1;
+  }
+
+  void run() {
+    // Side-table entries are sorted by slot (and by node); walk cursors down with the sweep.
+    // Entries recorded during the sweep land after the cursors, so their indices stay valid.
+    const std::vector<HigherOrderEntry>& entries = tape_.higher_order_entries();
+    std::size_t cursor = entries.size();
+    while (cursor > 0 && entries[cursor - 1].slot > root_) --cursor;
+    std::uint32_t n = static_cast<std::uint32_t>(tape_.tensor_nodes());
+    while (n > 0 && tape_.node(n - 1).scalar_count > root_) --n;
+    tensor_cursor_ = tape_.tensor_higher_order_entries().size();
+
+    std::vector<Var> partials;
+    for (std::uint32_t s = root_ + 1; s-- > stop_;) {
+      for (; n > 0 && tape_.node(n - 1).scalar_count > s; --n) tensor_node(n - 1);
+      const std::uint32_t i = s - stop_;
+      if (!reached_[i]) continue;
+      const std::uint32_t begin = tape_.operand_begin(s), end = tape_.operand_end(s);
+      if (begin == end) continue;  // a leaf, or the output of a crossing
+      const Var a = adj_[i];
+      // A recorded adjoint whose value is 0 may still have a nonzero derivative: only
+      // constants are skipped.
+      if (!a.requires_grad() && a.value() == 0.0) continue;
+      partials.assign(end - begin, Var());
+      while (cursor > 0 && entries[cursor - 1].slot > s) --cursor;
+      const bool has_entry = cursor > 0 && entries[cursor - 1].slot == s;
+      if (create_ && !has_entry) throw_not_higher_order(s, tape_.operand_partial(begin));
+      if (create_ && entries[cursor - 1].partials != nullptr) {
+        const HigherOrderEntry e = entries[cursor - 1];  // a copy: recording grows the table
+        Var in[2];
+        bool need[2] = {false, false};
+        for (int k = 0; k < e.arity; ++k) {
+          need[k] = e.in_slot[k] != kNoSlot;
+          in[k] = need[k] ? Var::recorded(tape_, e.in[k], e.in_slot[k]) : Var::constant(e.in[k]);
+        }
+        e.partials(e.rule, in, Var::recorded(tape_, e.out, s), need, partials.data());
+      } else {
+        for (std::uint32_t k = begin; k < end; ++k)
+          partials[k - begin] = Var::constant(tape_.operand_partial(k));
+      }
+      for (std::uint32_t k = begin; k < end; ++k)
+        add_var(tape_.operand_input(k), times(a, partials[k - begin]));
+    }
+    if (tensors_) {
+      for (; n > 0; --n) tensor_node(n - 1);
+    }
+  }
+
+  // Whether tensor nodes below the scalar range are swept too (tensor inputs).
+  void include_all_tensor_nodes() { tensors_ = true; }
+
+  Var var_grad(const Var& x) const {
+    const std::uint32_t s = x.slot();
+    if (s < stop_ || s > root_ || !reached_[s - stop_]) return Var();
+    return adj_[s - stop_];
+  }
+  Tensor tensor_grad(const Tensor& x) const {
+    const auto it = tadj_.find(x.impl());
+    if (it == tadj_.end()) return zeros_like(x);
+    return it->second;
+  }
+
+ private:
+  void add_var(std::uint32_t slot, const Var& term) {
+    if (slot < stop_ || slot > root_) return;
+    const std::uint32_t j = slot - stop_;
+    adj_[j] = reached_[j] ? adj_[j] + term : term;
+    reached_[j] = 1;
+  }
+  void add_tensor(TensorImpl* impl, const Tensor& term) {
+    const auto [it, fresh] = tadj_.try_emplace(impl, term);
+    if (!fresh) it->second = it->second + term;
+  }
+
+  void tensor_node(std::uint32_t n) {
+    const TensorNode node = tape_.node(n);  // a copy: the graph backward records nodes
+    GraphArgs args;
+    if (node.out_slot != kNoSlot) {
+      if (node.out_slot < stop_ || node.out_slot > root_ || !reached_[node.out_slot - stop_])
+        return;
+      args.dout_var = adj_[node.out_slot - stop_];
+    } else {
+      const auto it = tadj_.find(node.out);
+      if (it == tadj_.end()) return;
+      args.dout = it->second;
+    }
+    const std::vector<TensorHigherOrderEntry>& entries = tape_.tensor_higher_order_entries();
+    while (tensor_cursor_ > 0 && entries[tensor_cursor_ - 1].node > n) --tensor_cursor_;
+    const bool has_entry = tensor_cursor_ > 0 && entries[tensor_cursor_ - 1].node == n;
+    if (!has_entry || node.graph == nullptr) throw_tensor_op(node.name, has_entry);
+    const TensorHigherOrderEntry& e = entries[tensor_cursor_ - 1];
+    std::vector<Tensor> inputs;
+    for (const auto& in : e.inputs) inputs.emplace_back(in);
+    if (e.out) args.out = Tensor(e.out);
+    args.name = node.name;
+    args.inputs = inputs;
+    args.ctx = node.ctx;
+    node.graph(args);
+    for (std::size_t k = 0; k < args.dinputs.size() && k < inputs.size(); ++k) {
+      if (args.dinputs[k].defined() && inputs[k].impl()->requires_grad)
+        add_tensor(inputs[k].impl(), args.dinputs[k]);
+    }
+    for (const auto& [slot, d] : args.dvars) add_var(slot, d);
+  }
+
+  Tape& tape_;
+  std::uint32_t root_, stop_;
+  bool create_;
+  bool tensors_ = false;
+  std::vector<Var> adj_;
+  std::vector<char> reached_;
+  std::unordered_map<TensorImpl*, Tensor> tadj_;
+  std::size_t tensor_cursor_ = 0;
+};
+
+// Guards for one sweep: the tape current, and higher-order mode (create_graph) or no recording.
+struct SweepMode {
+  SweepMode(Tape& tape, bool create) : on(tape) {
+    if (create) {
+      higher.emplace(tape);
+    } else {
+      no_grad.emplace();
+    }
+  }
+  TapeGuard on;
+  std::optional<HigherOrderGuard> higher;
+  std::optional<NoGradGuard> no_grad;
+};
+
 }  // namespace
 
 std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& options) {
@@ -79,80 +231,35 @@ std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& 
     stop = std::min(stop, xs[i].slot());
   }
   if (stop > root) return result;
+  SweepMode mode(tape, options.create_graph);
+  GraphSweep sweep(tape, root, stop, options.create_graph);
+  sweep.run();
+  for (std::size_t i = 0; i < xs.size(); ++i) result[i] = sweep.var_grad(xs[i]);
+  return result;
+}
 
-  const bool create = options.create_graph;
-  TapeGuard on(tape);
-  std::optional<HigherOrderGuard> higher;
-  std::optional<NoGradGuard> no_grad;
-  if (create) {
-    higher.emplace(tape);
-  } else {
-    no_grad.emplace();
-  }
-
-  const std::uint32_t count = root + 1 - stop;
-  std::vector<Var> adj(count);
-  std::vector<char> reached(count, 0);
-  adj[root - stop] = Var::constant(1.0);
-  reached[root - stop] = 1;
-
-  // Side-table entries are sorted by slot; walk a cursor down with the sweep. Entries recorded
-  // during the sweep land after the cursor, so its index stays valid.
-  const std::vector<HigherOrderEntry>& entries = tape.higher_order_entries();
-  std::size_t cursor = entries.size();
-  while (cursor > 0 && entries[cursor - 1].slot > root) --cursor;
-  // Tensor nodes recorded up to the root, interleaved newest first as in Tape::sweep.
-  std::uint32_t n = static_cast<std::uint32_t>(tape.tensor_nodes());
-  while (n > 0 && tape.node(n - 1).scalar_count > root) --n;
-
-  std::vector<Var> partials;
-  for (std::uint32_t s = root + 1; s-- > stop;) {
-    for (; n > 0 && tape.node(n - 1).scalar_count > s; --n) {
-      const TensorNode& node = tape.node(n - 1);
-      if (node.out_slot != kNoSlot && node.out_slot >= stop && node.out_slot <= root &&
-          reached[node.out_slot - stop]) {
-        throw_tensor_op(node.name);
-      }
-    }
-    const std::uint32_t i = s - stop;
-    if (!reached[i]) continue;
-    const std::uint32_t begin = tape.operand_begin(s), end = tape.operand_end(s);
-    if (begin == end) continue;  // a leaf
-    const Var a = adj[i];
-    // A recorded adjoint whose value is 0 may still have a nonzero derivative: only constants
-    // are skipped.
-    if (!a.requires_grad() && a.value() == 0.0) continue;
-    partials.assign(end - begin, Var());
-    while (cursor > 0 && entries[cursor - 1].slot > s) --cursor;
-    const bool has_entry = cursor > 0 && entries[cursor - 1].slot == s;
-    if (create && !has_entry) throw_not_higher_order(s, tape.operand_partial(begin));
-    if (create && entries[cursor - 1].partials != nullptr) {
-      const HigherOrderEntry e = entries[cursor - 1];  // a copy: recording grows the table
-      Var in[2];
-      bool need[2] = {false, false};
-      for (int k = 0; k < e.arity; ++k) {
-        need[k] = e.in_slot[k] != kNoSlot;
-        in[k] = need[k] ? Var::recorded(tape, e.in[k], e.in_slot[k]) : Var::constant(e.in[k]);
-      }
-      e.partials(e.rule, in, Var::recorded(tape, e.out, s), need, partials.data());
-    } else {
-      for (std::uint32_t k = begin; k < end; ++k)
-        partials[k - begin] = Var::constant(tape.operand_partial(k));
-    }
-    for (std::uint32_t k = begin; k < end; ++k) {
-      const std::uint32_t in = tape.operand_input(k);
-      if (in < stop) continue;
-      const Var term = times(a, partials[k - begin]);
-      const std::uint32_t j = in - stop;
-      adj[j] = reached[j] ? adj[j] + term : term;
-      reached[j] = 1;
-    }
-  }
-
+std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options) {
+  std::vector<Tensor> result;
   for (std::size_t i = 0; i < xs.size(); ++i) {
-    const std::uint32_t s = xs[i].slot();
-    if (s <= root && reached[s - stop]) result[i] = adj[s - stop];
+    detail::input(xs[i], "grad()");
+    if (!xs[i].needs_grad()) {
+      throw TapeError(
+          fmt::format("grad(): input {} (shape {}) does not need a gradient; mark a leaf with "
+                      "requires_grad() or pass a tensor computed from one",
+                      i, xs[i].shape().str()));
+    }
   }
+  if (!y.requires_grad()) {
+    for (const Tensor& x : xs) result.push_back(zeros_like(x));
+    return result;
+  }
+  y.check_live("grad()");
+  Tape& tape = *y.tape();
+  SweepMode mode(tape, options.create_graph);
+  GraphSweep sweep(tape, y.slot(), 0, options.create_graph);
+  sweep.include_all_tensor_nodes();
+  sweep.run();
+  for (const Tensor& x : xs) result.push_back(sweep.tensor_grad(x));
   return result;
 }
 
@@ -201,6 +308,63 @@ std::vector<std::vector<double>> hessian(const VarFunction& f, std::span<const d
   h.reserve(g.size());
   for (const Var& gi : g) h.push_back(values(grad(gi, leaves)));
   return h;
+}
+
+namespace {
+Tensor leaf_f64(const Tensor& x) {
+  return cast(x.detach(), DType::f64).detach().requires_grad();
+}
+}  // namespace
+
+Tensor hvp(const TensorFunction& f, const Tensor& x, const Tensor& v) {
+  if (x.shape() != v.shape()) {
+    throw ShapeError(fmt::format("hvp: x has shape {} but v has shape {}; they must match",
+                                 x.shape().str(), v.shape().str()));
+  }
+  Tape tape;
+  TapeGuard on(tape);
+  HigherOrderGuard higher(tape);
+  const Tensor leaf[] = {leaf_f64(x)};
+  const Tensor g = grad(f(leaf), leaf, {.create_graph = true})[0];
+  // d/dx <∇f(x), v> = H v: v is a constant.
+  const Tensor hv = grad(sum(g * cast(v.detach(), DType::f64)), leaf)[0];
+  return hv.detach();
+}
+
+Tensor hessian(const TensorFunction& f, const Tensor& x) {
+  Tape tape;
+  TapeGuard on(tape);
+  HigherOrderGuard higher(tape);
+  const Tensor leaf[] = {leaf_f64(x)};
+  const std::int64_t n = x.numel();
+  const Tensor g = reshape(grad(f(leaf), leaf, {.create_graph = true})[0], Shape{n});
+  std::vector<double> h;
+  h.reserve(static_cast<std::size_t>(n * n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::vector<double> row = grad(g.at(i), leaf)[0].to_vector();
+    h.insert(h.end(), row.begin(), row.end());
+  }
+  return Tensor::from(h, Shape{n, n});
+}
+
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) {
+  Tape tape;
+  TapeGuard on(tape);
+  const Tensor leaf = leaf_f64(x);
+  const Tensor y = f(leaf);
+  const std::int64_t m = y.numel(), n = x.numel();
+  std::vector<double> jac;
+  jac.reserve(static_cast<std::size_t>(m * n));
+  std::vector<double> seed(static_cast<std::size_t>(m), 0.0);
+  for (std::int64_t i = 0; i < m; ++i) {
+    leaf.zero_grad();
+    seed[static_cast<std::size_t>(i)] = 1.0;
+    y.backward(cast(Tensor::from(seed, y.shape()), y.dtype()));
+    seed[static_cast<std::size_t>(i)] = 0.0;
+    const std::vector<double> row = leaf.grad().to_vector();
+    jac.insert(jac.end(), row.begin(), row.end());
+  }
+  return Tensor::from(jac, Shape{m, n});
 }
 
 }  // namespace tapegrad

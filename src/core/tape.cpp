@@ -75,6 +75,7 @@ void Tape::reset() {
   nodes_.clear();
   alive_.clear();
   higher_order_entries_.clear();
+  tensor_higher_order_entries_.clear();
   arena_.reset();
   generation_ = next_generation();
 }
@@ -88,7 +89,9 @@ std::size_t Tape::bytes_reserved() const {
          operand_slot_.capacity() * sizeof(std::uint32_t) +
          operand_partial_.capacity() * sizeof(double) + nodes_.capacity() * sizeof(TensorNode) +
          alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) +
-         higher_order_entries_.capacity() * sizeof(HigherOrderEntry) + arena_.capacity();
+         higher_order_entries_.capacity() * sizeof(HigherOrderEntry) +
+         tensor_higher_order_entries_.capacity() * sizeof(TensorHigherOrderEntry) +
+         arena_.capacity();
 }
 
 std::uint32_t Tape::push_slot() {

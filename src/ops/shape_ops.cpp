@@ -35,6 +35,13 @@ void copy_backward(const TensorNode& node, Tape&) {
   });
 }
 
+// d x = dout copied back to x's shape and dtype.
+void copy_graph(GraphArgs& a) {
+  const Tensor& x = a.inputs[0];
+  Tensor d = reshape(a.dout, x.shape());
+  a.dinputs = {d.dtype() == x.dtype() ? d : cast(d, x.dtype())};
+}
+
 Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op) {
   TensorImpl& xi = detail::input(x, op);
   auto out = detail::make_output(shape, dtype);
@@ -49,8 +56,9 @@ Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op)
   Tape* tape = detail::recording_tape(inputs, op);
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&x};
-  return detail::record(*tape, std::move(out),
-                        {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op}, keep);
+  return detail::record(
+      *tape, std::move(out),
+      {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op, copy_graph}, keep);
 }
 
 // ---- view: out element (i0, i1, ...) = x[base + Σ i_k stride_k] (permute, slice) -------------
@@ -313,6 +321,14 @@ void stack_vars_backward(const TensorNode& node, Tape& tape) {
       if (c.slots[i] != kNoSlot) tape.adjoint(c.slots[i]) += static_cast<double>(g[i]);
   });
 }
+
+// d xs[i] = dout[i], a crossing back to Vars.
+void stack_vars_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const StackVarsCtx*>(a.ctx);
+  for (std::int64_t i = 0; i < a.dout.numel(); ++i) {
+    if (c.slots[i] != kNoSlot) a.dvars.emplace_back(c.slots[i], a.dout.at(i));
+  }
+}
 }  // namespace
 
 Tensor stack(std::span<const Var> xs, DType dtype) {
@@ -333,9 +349,10 @@ Tensor stack(std::span<const Var> xs, DType dtype) {
   auto* slots = static_cast<std::uint32_t*>(tape->allocate(
       sizeof(std::uint32_t) * std::max<std::size_t>(xs.size(), 1), alignof(std::uint32_t)));
   for (std::size_t i = 0; i < xs.size(); ++i) slots[i] = xs[i].slot();
-  return detail::record(
-      *tape, std::move(out),
-      {stack_vars_backward, tape->save(StackVarsCtx{slots}), nullptr, kNoSlot, 0, "stack"}, {});
+  return detail::record(*tape, std::move(out),
+                        {stack_vars_backward, tape->save(StackVarsCtx{slots}), nullptr, kNoSlot, 0,
+                         "stack", stack_vars_graph},
+                        {});
 }
 
 Tensor stack(std::initializer_list<Var> xs, DType dtype) {

@@ -132,22 +132,37 @@ TEST(Grad, CreateGraphThroughANodeRecordedInFastModeThrows) {
   EXPECT_NEAR(tg::grad(y, x).value(), std::cos(0.5), 1e-15);  // first order still works
 }
 
-TEST(Grad, ReachingATensorOpThrowsNamingIt) {
+TEST(Grad, ReachingAnUnsupportedTensorOpThrowsNamingIt) {
   tg::Tape tape;
   tg::TapeGuard on(tape);
-  tg::HigherOrderGuard higher(tape);
   const tg::Tensor t = tg::Tensor::from({1.0, 2.0}).requires_grad();
   Var x = 2.0;
-  const Var s = tg::sum(t * t);  // a crossing from tensors to a Var
-  const Var y = s * x;
-  // The crossing's own Var is an input like any other: the sweep stops there.
-  EXPECT_EQ(tg::grad(y, s, {.create_graph = true}).value(), 2.0);
+  const Var fast = tg::sum(t * t) * x;  // recorded outside higher-order mode
   try {
-    (void)tg::grad(y, x);
+    (void)tg::grad(fast, x);
     FAIL() << "expected TapeError";
   } catch (const tg::TapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("tensor op 'at'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tensor op 'at' was recorded outside"), std::string::npos)
+        << e.what();
   }
+  tg::HigherOrderGuard higher(tape);
+  const tg::Tensor m = tg::Tensor::from({{1.0, 2.0}, {3.0, 4.0}}).requires_grad();
+  const Var y = tg::sum(tg::matmul(m, m)) * x;
+  try {
+    (void)tg::grad(y, x, {.create_graph = true});
+    FAIL() << "expected TapeError";
+  } catch (const tg::TapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor op 'matmul' has no graph backward"),
+              std::string::npos)
+        << e.what();
+  }
+  // Through supported tensor ops the sweep crosses back to Vars.
+  const Var s = tg::sum(t * t);
+  const Var z = s * x * x;
+  const Var dz = tg::grad(z, x, {.create_graph = true});
+  EXPECT_EQ(dz.value(), 2 * 5.0 * 2.0);
+  EXPECT_EQ(tg::grad(dz, x).value(), 10.0);
+  EXPECT_EQ(tg::grad(z, s).value(), 4.0);
 }
 
 TEST(Grad, ErrorsNameTheRuleBroken) {

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
 namespace tapegrad {
@@ -36,6 +37,12 @@ struct GradOptions {
 // recorded outside higher-order mode.
 std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& options = {});
 Var grad(const Var& y, const Var& x, const GradOptions& options = {});
+// dy/dx for tensors (leaves that require a gradient, or tensors computed from them): each
+// gradient has its x's shape. Sweeps through tensor ops by their graph backward, so the forward
+// pass must be recorded inside a HigherOrderGuard, even for first derivatives. Supported so far:
+// every elementwise op (broadcasting included), sum and mean, reshape and cast, t.at(...) and
+// stack(Vars); any other tensor op throws TapeError naming it.
+std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options = {});
 
 using VarFunction = std::function<Var(std::span<const Var>)>;
 
@@ -49,5 +56,16 @@ double directional_derivative(const VarFunction& f, std::span<const double> x,
 std::vector<double> hvp(const VarFunction& f, std::span<const double> x, std::span<const double> v);
 // The Hessian of f at x, row by row: H[i][j] = d²f / dx_i dx_j (one gradient sweep per row).
 std::vector<std::vector<double>> hessian(const VarFunction& f, std::span<const double> x);
+
+using TensorFunction = std::function<Var(std::span<const Tensor>)>;
+
+// For a function of one tensor x (copied to a float64 leaf; f runs on a private tape):
+// H v, with v of x's shape, at the cost of about two gradients.
+Tensor hvp(const TensorFunction& f, const Tensor& x, const Tensor& v);
+// The Hessian as an (n, n) tensor, n = x.numel(), in row-major element order.
+Tensor hessian(const TensorFunction& f, const Tensor& x);
+// The Jacobian of a tensor-valued f as an (m, n) tensor, m = f(x).numel(), n = x.numel(): one
+// backward() per output element, so it works for every op (first order only).
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
 
 }  // namespace tapegrad

@@ -20,6 +20,7 @@ namespace tapegrad {
 class Tape;
 class Var;
 struct TensorImpl;
+struct GraphArgs;
 
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 
@@ -32,6 +33,17 @@ struct TensorNode {
   std::uint32_t out_slot = kNoSlot;  // scalar output slot, or kNoSlot
   std::uint32_t scalar_count = 0;    // scalar nodes recorded before this node
   const char* name = "";             // op name, for messages and graph dumps
+  // The same rule written with Tensor/Var ops, for grad(..., {.create_graph = true}); nullptr
+  // when the op has no graph backward yet (grad() then throws TapeError naming it).
+  using Graph = void (*)(GraphArgs& args);
+  Graph graph = nullptr;
+};
+
+// Higher-order mode only: a tensor node's inputs and output, owned, for its graph backward.
+struct TensorHigherOrderEntry {
+  std::uint32_t node = 0;
+  std::vector<std::shared_ptr<TensorImpl>> inputs;  // in the order the op recorded them
+  std::shared_ptr<TensorImpl> out;                  // nullptr for a crossing to a Var
 };
 
 // Higher-order side table. The numeric tape stores partials as plain numbers, which a second
@@ -145,6 +157,12 @@ class Tape {
   const std::vector<HigherOrderEntry>& higher_order_entries() const {
     return higher_order_entries_;
   }
+  void push_tensor_higher_order(TensorHigherOrderEntry entry) {
+    tensor_higher_order_entries_.push_back(std::move(entry));
+  }
+  const std::vector<TensorHigherOrderEntry>& tensor_higher_order_entries() const {
+    return tensor_higher_order_entries_;
+  }
   // Read access for the graph sweep (src/autodiff/grad.cpp).
   std::uint32_t operand_begin(std::uint32_t slot) const {
     return slot > 0 ? operand_end_[slot - 1] : 0;
@@ -178,7 +196,8 @@ class Tape {
   std::vector<double> operand_partial_;      // per operand: d out / d input
   std::vector<TensorNode> nodes_;
   std::vector<std::shared_ptr<TensorImpl>> alive_;
-  std::vector<HigherOrderEntry> higher_order_entries_;  // sorted by slot
+  std::vector<HigherOrderEntry> higher_order_entries_;               // sorted by slot
+  std::vector<TensorHigherOrderEntry> tensor_higher_order_entries_;  // sorted by node
   detail::Arena arena_;
   std::uint32_t generation_;
   bool higher_order_ = false;
