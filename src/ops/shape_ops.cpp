@@ -92,6 +92,66 @@ void view_backward(const TensorNode& node, Tape&) {
 }
 
 Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
+            const char* op);
+
+// The adjoint of a view, as an op of its own so that a view's graph backward can be recorded:
+// out (x's shape) = zeros with g scattered (added) at the view's positions. Its own derivative
+// is the view again.
+struct ScatterCtx {
+  TensorImpl* g;
+  detail::Strides strides;
+  std::int64_t base;
+};
+
+void scatter_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const ScatterCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* d = reinterpret_cast<const T*>(out.grad.data()) + c.base;
+    T* dg = grad_of<T>(c.g);
+    view_runs(c.g->shape, c.strides,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oo, std::int64_t n) {
+                for (std::int64_t i = 0; i < n; ++i) dg[oo + i] += d[ox + i * sx];
+              });
+  });
+}
+
+void scatter_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const ScatterCtx*>(a.ctx);
+  a.dinputs = {view(a.dout, a.inputs[0].shape(), c.strides, c.base, "view")};
+}
+
+Tensor view_scatter(const Tensor& g, const Shape& x_shape, const detail::Strides& strides,
+                    std::int64_t base) {
+  TensorImpl& gi = detail::input(g, "view_adjoint");
+  auto out = detail::make_output(x_shape, gi.dtype);
+  std::memset(out->value.data(), 0, out->bytes());
+  dispatch(gi.dtype, [&]<class T>() {
+    const T* gv = gi.data<T>();
+    T* o = out->data<T>() + base;
+    view_runs(gi.shape, strides,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oo, std::int64_t n) {
+                for (std::int64_t i = 0; i < n; ++i) o[ox + i * sx] += gv[oo + i];
+              });
+  });
+  TensorImpl* inputs[] = {&gi};
+  Tape* tape = detail::recording_tape(inputs, "view_adjoint");
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&g};
+  return detail::record(*tape, std::move(out),
+                        {scatter_backward, tape->save(ScatterCtx{&gi, strides, base}), nullptr,
+                         kNoSlot, 0, "view_adjoint", scatter_graph},
+                        keep);
+}
+
+// d x = dout scattered back to the viewed positions.
+void view_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const ViewCtx*>(a.ctx);
+  a.dinputs = {view_scatter(a.dout, a.inputs[0].shape(), c.strides, c.base)};
+}
+
+Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
             const char* op) {
   TensorImpl& xi = detail::input(x, op);
   auto out = detail::make_output(shape, xi.dtype);
@@ -109,7 +169,8 @@ Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides,
   const Tensor* keep[] = {&x};
   return detail::record(
       *tape, std::move(out),
-      {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op}, keep);
+      {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op, view_graph},
+      keep);
 }
 
 }  // namespace

@@ -161,6 +161,26 @@ std::vector<Row> rows() {
          return tg::mean(sq(tg::cast(tg::reshape(t, Shape{3, 2}), tg::DType::f64))) * t.at(1, 1);
        },
        -1, 1},
+      {"matmul",
+       [](const Tensor& t) {
+         const Tensor w = Tensor::from({{0.5, -1.0}, {2.0, 0.25}, {1.0, 1.5}});
+         const Tensor h = tg::tanh(tg::matmul(t, w));  // (2, 2)
+         return tg::sum(tg::matmul(h, tg::transpose(h)) * tg::matmul(t, tg::transpose(t)));
+       },
+       -1, 1},
+      {"batched_matmul_broadcast",
+       [](const Tensor& t) {
+         const Tensor b = tg::reshape(t, Shape{2, 3, 1});  // batch of 2
+         return tg::sum(tg::sin(tg::matmul(t, b)));        // (2, 3) @ (2, 3, 1): a broadcast
+       },
+       -1, 1},
+      {"permute_slice",
+       [](const Tensor& t) {
+         const Tensor p = tg::permute(t, {1, 0});        // (3, 2)
+         const Tensor s = tg::slice(p, 0, 0, 3, 2);      // rows 0 and 2
+         return tg::sum(s * s * tg::slice(p, 0, 1, 2));  // broadcast (2, 2) * (1, 2)
+       },
+       -1, 1},
       {"stack_of_vars",
        [](const Tensor& t) {
          const Var v[] = {t.at(0, 0) * t.at(1, 2), tg::sin(t.at(0, 1))};
