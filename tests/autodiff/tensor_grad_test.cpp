@@ -224,6 +224,38 @@ TEST_P(TensorGradGrad, HessianMatchesFiniteDifferencesOfGradients) {
 INSTANTIATE_TEST_SUITE_P(Ops, TensorGradGrad, ::testing::ValuesIn(rows()),
                          [](const auto& info) { return info.param.name; });
 
+// A small tanh MLP whose parameters live in one flat tensor, as in the HVP benchmark.
+Var mlp_loss(const Tensor& p) {
+  const Tensor x = tg::uniform(Shape{5, 4}, -1, 1, 7);
+  const Tensor y = tg::uniform(Shape{5, 2}, -1, 1, 8);
+  const Tensor w1 = tg::reshape(tg::slice(p, 0, 0, 12), Shape{4, 3});
+  const Tensor b1 = tg::slice(p, 0, 12, 15);
+  const Tensor w2 = tg::reshape(tg::slice(p, 0, 15, 21), Shape{3, 2});
+  const Tensor b2 = tg::slice(p, 0, 21, 23);
+  const Tensor d = tg::matmul(tg::tanh(tg::matmul(x, w1) + b1), w2) + b2 - y;
+  return tg::mean(d * d);
+}
+
+TEST(TensorGrad, MlpHvpMatchesFiniteDifferencesOfGradients) {
+  const Tensor p = tg::uniform(Shape{23}, -1, 1, 9);
+  const Tensor v = tg::uniform(Shape{23}, -1, 1, 10);
+  const Tensor hv = tg::hvp([](std::span<const Tensor> t) { return mlp_loss(t[0]); }, p, v);
+  const double eps = 1e-6;
+  auto gradient_at = [&](double s) {
+    tg::Tape tape;
+    tg::TapeGuard on(tape);
+    const Tensor leaf = (p + v * s).detach().requires_grad();
+    mlp_loss(leaf).backward();
+    return leaf.grad().to_vector();
+  };
+  const std::vector<double> gp = gradient_at(eps), gm = gradient_at(-eps);
+  for (int i = 0; i < 23; ++i) {
+    const double numeric =
+        (gp[static_cast<std::size_t>(i)] - gm[static_cast<std::size_t>(i)]) / (2 * eps);
+    EXPECT_NEAR(hv.get(i), numeric, 1e-7 + 1e-6 * std::abs(numeric)) << i;
+  }
+}
+
 TEST(TensorGrad, RepeatedHessianVectorProductsWithResetsKeepMemoryFlat) {
   tg::Tape tape;
   tg::TapeGuard on(tape);
