@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <tapegrad/check/gtest.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 namespace tg = tapegrad;
@@ -195,30 +196,27 @@ class TensorGradGrad : public ::testing::TestWithParam<Row> {};
 TEST_P(TensorGradGrad, HessianMatchesFiniteDifferencesOfGradients) {
   const Row& row = GetParam();
   const Tensor x = tg::uniform(Shape{2, 3}, row.lo, row.hi, 17);
-  const auto fn = [&row](std::span<const Tensor> t) { return row.f(t[0]); };
-  const Tensor h = tg::hessian(fn, x);
-  // Finite differences of first-order gradients (plain backward()).
-  const double eps = 1e-6;
-  auto gradient_at = [&](const std::vector<double>& at) {
-    tg::Tape tape;
-    tg::TapeGuard on(tape);
-    const Tensor leaf = Tensor::from(at, Shape{2, 3}).requires_grad();
-    row.f(leaf).backward();
-    return leaf.grad().to_vector();
+  const tg::TensorToVar fn = [&row](std::span<const Tensor> t) { return row.f(t[0]); };
+  EXPECT_GRADGRADCHECK(fn, {x}, {.eps = 1e-6, .atol = 1e-6, .rtol = 1e-5});
+}
+
+TEST(TensorGradGradCheck, TwoInputsWithBroadcastingAndTheWorstElementNamed) {
+  const Tensor a = tg::uniform(Shape{2, 3}, -1, 1, 21);
+  const Tensor b = tg::uniform(Shape{3}, -1, 1, 22);
+  const tg::TensorToVar good = [](std::span<const Tensor> t) {
+    return tg::sum(tg::sin(t[0] * t[1]) * t[1]);
   };
-  const std::vector<double> x0 = x.to_vector();
-  for (std::size_t j = 0; j < x0.size(); ++j) {
-    std::vector<double> plus = x0, minus = x0;
-    plus[j] += eps;
-    minus[j] -= eps;
-    const std::vector<double> gp = gradient_at(plus), gm = gradient_at(minus);
-    for (std::size_t i = 0; i < x0.size(); ++i) {
-      const double numeric = (gp[i] - gm[i]) / (2 * eps);
-      EXPECT_NEAR(h.get(static_cast<std::int64_t>(i), static_cast<std::int64_t>(j)), numeric,
-                  1e-6 + 1e-5 * std::abs(numeric))
-          << "H[" << i << "][" << j << "]";
-    }
-  }
+  EXPECT_GRADGRADCHECK(good, {a, b});
+  // A value taken off the tape hides a second derivative: H comes out wrong and is named.
+  const tg::TensorToVar wrong = [](std::span<const Tensor> t) {
+    return tg::sum(t[0] * t[0].detach() * t[0]) + tg::sum(t[1]);
+  };
+  const tg::GradcheckResult r = tg::gradgradcheck(wrong, {a, b});
+  EXPECT_FALSE(r);
+  EXPECT_EQ(r.input, 0u);
+  ASSERT_EQ(r.index.size(), 3u);
+  EXPECT_EQ(r.index[1], 0);           // with respect to input 0 as well
+  EXPECT_EQ(r.index[0], r.index[2]);  // a diagonal element
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, TensorGradGrad, ::testing::ValuesIn(rows()),

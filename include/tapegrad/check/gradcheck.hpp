@@ -64,5 +64,10 @@ GradcheckResult gradgradcheck(const ScalarFunction& f, std::vector<double> at,
                               const GradcheckOptions& options = {});
 GradcheckResult gradgradcheck(const std::function<Var(const Var&)>& f, double at,
                               const GradcheckOptions& options = {});
+// Functions of tensors (inputs copied to float64): every second derivative between element k of
+// input i and element l of input j; the worst is reported as input i, index {k, j, l} (k and l
+// flat). Needs graph backwards for the ops f uses (see autodiff/grad.hpp).
+GradcheckResult gradgradcheck(const TensorToVar& f, std::vector<Tensor> at,
+                              const GradcheckOptions& options = {});
 
 }  // namespace tapegrad
