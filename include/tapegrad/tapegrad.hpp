@@ -9,6 +9,7 @@
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/train.hpp"
 #include "tapegrad/optim/optimizer.hpp"
+#include "tapegrad/autodiff/grad.hpp"
 #include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "tapegrad/autodiff/grad.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -13,12 +14,12 @@
 namespace tapegrad {
 
 std::string GradcheckResult::str() const {
-  if (checked == 0) return "gradcheck: no elements to check";
+  if (checked == 0) return fmt::format("{}: no elements to check", check);
   return fmt::format(
-      "gradcheck {}: {} elements checked; worst: input {} index [{}]: analytic {:.10g}, numeric "
+      "{} {}: {} elements checked; worst: input {} index [{}]: analytic {:.10g}, numeric "
       "{:.10g}, abs error {:.3g}, rel error {:.3g}",
-      passed ? "passed" : "FAILED", checked, input, fmt::join(index, ", "), analytic, numeric,
-      abs_error, rel_error);
+      check, passed ? "passed" : "FAILED", checked, input, fmt::join(index, ", "), analytic,
+      numeric, abs_error, rel_error);
 }
 
 namespace {
@@ -133,6 +134,93 @@ GradcheckResult gradcheck(const TensorToTensor& f, std::vector<Tensor> at,
     return sum(y * c);
   };
   return gradcheck(TensorToVar(projected), std::move(at), options);
+}
+
+GradcheckResult gradgradcheck(const ScalarFunction& f, std::vector<double> at,
+                              const GradcheckOptions& options) {
+  const std::vector<std::vector<double>> h = hessian(f, at);
+  Comparison cmp(options);
+  for (std::size_t j = 0; j < at.size(); ++j) {
+    std::vector<double> shifted = at;
+    shifted[j] = at[j] + options.eps;
+    const std::vector<double> plus = gradient(f, shifted);
+    shifted[j] = at[j] - options.eps;
+    const std::vector<double> minus = gradient(f, shifted);
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      cmp.add(i, {static_cast<std::int64_t>(j)}, h[i][j], (plus[i] - minus[i]) / (2 * options.eps));
+    }
+  }
+  GradcheckResult result = cmp.result();
+  result.check = "gradgradcheck";
+  return result;
+}
+
+namespace {
+// First-order gradients by plain backward() on a private tape, as flat float64 vectors.
+std::vector<std::vector<double>> gradients_at(const TensorToVar& f,
+                                              const std::vector<Tensor>& values) {
+  Tape tape;
+  TapeGuard guard(tape);
+  std::vector<Tensor> leaves;
+  for (const Tensor& t : values) leaves.push_back(t.detach().requires_grad());
+  f(leaves).backward();
+  std::vector<std::vector<double>> g;
+  for (const Tensor& t : leaves) g.push_back(t.grad().to_vector());
+  return g;
+}
+}  // namespace
+
+GradcheckResult gradgradcheck(const TensorToVar& f, std::vector<Tensor> at,
+                              const GradcheckOptions& options) {
+  std::vector<Tensor> values;
+  for (const Tensor& t : at) values.push_back(cast(t.detach(), DType::f64).detach());
+  // Analytic: H[(i, k)][(j, l)] from one gradient recorded as a graph, one sweep per (i, k).
+  std::vector<std::vector<std::vector<std::vector<double>>>> h(values.size());
+  {
+    Tape tape;
+    TapeGuard guard(tape);
+    HigherOrderGuard higher(tape);
+    std::vector<Tensor> leaves;
+    for (const Tensor& t : values) leaves.push_back(t.detach().requires_grad());
+    const std::vector<Tensor> g = grad(f(leaves), leaves, {.create_graph = true});
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      const Tensor flat = reshape(g[i], Shape{g[i].numel()});
+      for (std::int64_t k = 0; k < flat.numel(); ++k) {
+        std::vector<std::vector<double>> row;
+        for (const Tensor& d : grad(flat.at(k), leaves)) row.push_back(d.to_vector());
+        h[i].push_back(std::move(row));
+      }
+    }
+  }
+  Comparison cmp(options);
+  for (std::size_t j = 0; j < values.size(); ++j) {
+    const std::span<double> x = values[j].mutable_data<double>();
+    for (std::size_t l = 0; l < x.size(); ++l) {
+      const double saved = x[l];
+      x[l] = saved + options.eps;
+      const auto plus = gradients_at(f, values);
+      x[l] = saved - options.eps;
+      const auto minus = gradients_at(f, values);
+      x[l] = saved;
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        for (std::size_t k = 0; k < plus[i].size(); ++k) {
+          cmp.add(i,
+                  {static_cast<std::int64_t>(k), static_cast<std::int64_t>(j),
+                   static_cast<std::int64_t>(l)},
+                  h[i][k][j][l], (plus[i][k] - minus[i][k]) / (2 * options.eps));
+        }
+      }
+    }
+  }
+  GradcheckResult result = cmp.result();
+  result.check = "gradgradcheck";
+  return result;
+}
+
+GradcheckResult gradgradcheck(const std::function<Var(const Var&)>& f, double at,
+                              const GradcheckOptions& options) {
+  return gradgradcheck([&f](std::span<const Var> x) { return f(x[0]); }, std::vector<double>{at},
+                       options);
 }
 
 }  // namespace tapegrad

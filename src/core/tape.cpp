@@ -73,6 +73,8 @@ void Tape::reset() {
   operands_.clear();
   nodes_.clear();
   alive_.clear();
+  higher_order_entries_.clear();
+  tensor_higher_order_entries_.clear();
   arena_.reset();
   generation_ = next_generation();
 }
@@ -84,7 +86,10 @@ void Tape::zero_grad() {
 std::size_t Tape::bytes_reserved() const {
   return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
          operands_.capacity() * sizeof(Operand) + nodes_.capacity() * sizeof(TensorNode) +
-         alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) + arena_.capacity();
+         alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) +
+         higher_order_entries_.capacity() * sizeof(HigherOrderEntry) +
+         tensor_higher_order_entries_.capacity() * sizeof(TensorHigherOrderEntry) +
+         arena_.capacity();
 }
 
 void Tape::throw_full() const {

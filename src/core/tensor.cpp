@@ -1,5 +1,8 @@
 #include "tapegrad/core/tensor.hpp"
 
+#include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/shape_ops.hpp"
+
 #include <cstring>
 #include <new>
 
@@ -75,6 +78,17 @@ Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op) {
   return tape != nullptr ? tape : &current_tape();
 }
 
+namespace {
+void push_higher_order(Tape& tape, std::uint32_t node, std::span<const Tensor* const> inputs,
+                       std::shared_ptr<TensorImpl> out) {
+  TensorHigherOrderEntry e;
+  e.node = node;
+  for (const Tensor* in : inputs) e.inputs.push_back(in->shared_impl());
+  e.out = std::move(out);
+  tape.push_tensor_higher_order(std::move(e));
+}
+}  // namespace
+
 Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
               std::span<const Tensor* const> inputs) {
   node.out = out.get();
@@ -85,6 +99,7 @@ Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
   out->requires_grad = true;
   for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
   tape.keep_alive(out);
+  if (tape.higher_order()) push_higher_order(tape, out->node, inputs, out);
   return Tensor(std::move(out));
 }
 
@@ -288,6 +303,18 @@ void at_backward(const TensorNode& node, Tape& tape) {
   if (g == 0.0) return;
   dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
 }
+
+// d x = onehot(flat) · dout: the Var adjoint enters the tensor graph through stack(), then a
+// constant one-hot tensor spreads it to x's shape.
+void at_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const AtCtx*>(a.ctx);
+  const Tensor& x = a.inputs[0];
+  auto onehot = detail::make_output(x.shape(), x.dtype());
+  std::memset(onehot->value.data(), 0, onehot->bytes());
+  dispatch(x.dtype(), [&]<class T>() { onehot->data<T>()[c.flat] = T(1); });
+  const Var d[] = {a.dout_var};
+  a.dinputs = {Tensor(std::move(onehot)) * reshape(stack(d, x.dtype()), Shape{})};
+}
 }  // namespace
 
 Var Tensor::at(std::span<const std::int64_t> index) const {
@@ -298,8 +325,9 @@ Var Tensor::at(std::span<const std::int64_t> index) const {
   Tape* tape = detail::recording_tape(inputs, "at()");
   if (tape == nullptr) return Var::constant(value);
   const Tensor* keep[] = {this};
-  return detail::record_to_var(*tape, value, {at_backward, tape->save(AtCtx{&impl, flat})}, "at",
-                               keep);
+  TensorNode node{at_backward, tape->save(AtCtx{&impl, flat})};
+  node.graph = at_graph;
+  return detail::record_to_var(*tape, value, node, "at", keep);
 }
 
 std::vector<double> Tensor::to_vector() const {
@@ -341,8 +369,9 @@ Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
   node.out = nullptr;
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
   node.out_slot = node.scalar_count;
-  tape.push(node);
+  const std::uint32_t index = tape.push(node);
   for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
+  if (tape.higher_order()) push_higher_order(tape, index, inputs, nullptr);
   return Var::recorded(tape, value, tape.leaf());
 }
 }  // namespace detail

@@ -5,6 +5,8 @@
 #include "kernels/blas.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/strided.hpp"
+#include "tapegrad/ops/map.hpp"
+#include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {
 namespace {
@@ -84,6 +86,17 @@ void matmul_backward(const TensorNode& node, Tape&) {
   });
 }
 
+// dA = dC · Bᵀ, dB = Aᵀ · dC, each summed over broadcast batch axes.
+void matmul_graph(GraphArgs& g) {
+  const Tensor& a = g.inputs[0];
+  const Tensor& b = g.inputs[1];
+  g.dinputs.resize(2);
+  if (a.impl()->requires_grad)
+    g.dinputs[0] = detail::sum_to(matmul(g.dout, transpose(b)), a.shape());
+  if (b.impl()->requires_grad)
+    g.dinputs[1] = detail::sum_to(matmul(transpose(a), g.dout), b.shape());
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -111,9 +124,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tape* tape = detail::recording_tape(inputs, "matmul");
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&a, &b};
-  return detail::record(
-      *tape, std::move(out),
-      {matmul_backward, tape->save(MatmulCtx{&ai, &bi, d}), nullptr, kNoSlot, 0, "matmul"}, keep);
+  return detail::record(*tape, std::move(out),
+                        {matmul_backward, tape->save(MatmulCtx{&ai, &bi, d}), nullptr, kNoSlot, 0,
+                         "matmul", matmul_graph},
+                        keep);
 }
 
 }  // namespace tapegrad

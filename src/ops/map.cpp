@@ -11,6 +11,8 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {
 namespace detail {
@@ -49,6 +51,44 @@ void unary_backward(const TensorNode& node, Tape&) {
   if (!out.grad) return;  // no gradient reached this node
   c.kernels->backward(c.rule, out.dtype, out.grad.data(), c.x->value.data(), out.value.data(),
                       c.x->grad_for_accumulate(), out.numel());
+}
+
+// A tensor of `shape` filled with `value`, never recorded.
+Tensor filled(const Shape& shape, DType dtype, double value) {
+  auto t = make_output(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t->data<T>();
+    for (std::int64_t i = 0; i < t->numel(); ++i) p[i] = static_cast<T>(value);
+  });
+  return Tensor(std::move(t));
+}
+
+// Runs the rule's partial on tensors, naming the op when the rule cannot run there.
+template <class F>
+Tensor partial_of(const char* name, F&& f) {
+  try {
+    return f();
+  } catch (const TapeError& e) {
+    throw TapeError(fmt::format("{}: {}", name, e.what()));
+  }
+}
+
+// d x = dout * rule.df(x, out), the rule run on tensors; a constant mask for piecewise-constant
+// derivatives (the numeric backward with dout = 1).
+void unary_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const UnaryCtx*>(a.ctx);
+  const Tensor& x = a.inputs[0];
+  Tensor p;
+  if (c.kernels->partial != nullptr) {
+    p = partial_of(a.name, [&] { return c.kernels->partial(c.rule, x, a.out); });
+  } else {
+    TensorImpl& xi = *x.impl();
+    p = filled(xi.shape, xi.dtype, 0.0);
+    const Tensor ones = filled(xi.shape, xi.dtype, 1.0);
+    c.kernels->backward(c.rule, xi.dtype, ones.impl()->value.data(), xi.value.data(),
+                        a.out.impl()->value.data(), p.impl()->value.data(), xi.numel());
+  }
+  a.dinputs = {times(a.dout, p)};
 }
 
 // ---- binary ----------------------------------------------------------------------------------
@@ -99,7 +139,70 @@ void binary_backward(const TensorNode& node, Tape&) {
               });
 }
 
+// d x = sum_to(dout * rule.dx(x, y, out), x's shape), and the same for y.
+void binary_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const BinaryCtx*>(a.ctx);
+  const Tensor& x = a.inputs[0];
+  const Tensor& y = a.inputs[1];
+  const bool need_x = x.impl()->requires_grad, need_y = y.impl()->requires_grad;
+  Tensor px, py;
+  if (c.kernels->partial_x != nullptr) {
+    if (need_x) px = partial_of(a.name, [&] { return c.kernels->partial_x(c.rule, x, y, a.out); });
+    if (need_y) py = partial_of(a.name, [&] { return c.kernels->partial_y(c.rule, x, y, a.out); });
+  } else {
+    // The masks at the output's shape: operands expanded to it, then the numeric backward.
+    NoGradGuard no_grad;
+    const Shape& shape = a.out.shape();
+    const DType dtype = a.out.dtype();
+    const Tensor zeros = filled(shape, dtype, 0.0);
+    const Tensor xe = x + zeros, ye = y + zeros, ones = filled(shape, dtype, 1.0);
+    px = filled(shape, dtype, 0.0);
+    py = filled(shape, dtype, 0.0);
+    c.kernels->backward(c.rule, dtype, ones.impl()->value.data(), xe.impl()->value.data(), 1,
+                        ye.impl()->value.data(), 1, a.out.impl()->value.data(),
+                        px.impl()->value.data(), py.impl()->value.data(), a.out.numel());
+  }
+  a.dinputs.resize(2);
+  if (need_x) a.dinputs[0] = sum_to(times(a.dout, px), x.shape());
+  if (need_y) a.dinputs[1] = sum_to(times(a.dout, py), y.shape());
+}
+
 }  // namespace
+
+Tensor tensor_constant(double c) {
+  auto t = make_output(Shape{}, DType::f64);
+  t->data<double>()[0] = c;
+  return Tensor(std::move(t));
+}
+
+double value_of(const Tensor&) {
+  throw TapeError(
+      "its derivative rule branches on the value of its input, so it has no graph backward on "
+      "tensors yet (grad with create_graph works on Vars)");
+}
+
+Tensor times(const Tensor& dout, const Tensor& partial) {
+  if (!partial.needs_grad() && partial.numel() == 1 && partial.dim() == 0) {
+    const double p = partial.item();
+    if (p == 1.0) return dout;
+    if (p == -1.0) return -dout;
+    return dout * scalar_like(dout, p);
+  }
+  return dout * partial;
+}
+
+Tensor sum_to(const Tensor& t, const Shape& shape) {
+  const Shape& from = t.shape();
+  if (from == shape) return t;
+  // Leading axes that broadcasting added, then axes where `shape` has extent 1.
+  const int lead = from.rank() - shape.rank();
+  std::vector<int> axes;
+  for (int i = 0; i < from.rank(); ++i) {
+    if (i < lead || (shape[i - lead] == 1 && from[i] != 1)) axes.push_back(i);
+  }
+  Tensor s = axes.empty() ? t : sum(t, Axes(std::span<const int>(axes)), true);
+  return reshape(s, shape);
+}
 
 Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& kernels) {
   TensorImpl& xi = input(x, rule.name);
@@ -117,7 +220,7 @@ Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& k
   const Tensor* keep[] = {&x};
   return record(*tape, std::move(out),
                 {unary_backward, tape->save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
-                 nullptr, kNoSlot, 0, rule.name},
+                 nullptr, kNoSlot, 0, rule.name, unary_graph},
                 keep);
 }
 
@@ -151,7 +254,7 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
   const Tensor* keep[] = {&x, &y};
   return record(*tape, std::move(out),
                 {binary_backward, tape->save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}),
-                 nullptr, kNoSlot, 0, rule.name},
+                 nullptr, kNoSlot, 0, rule.name, binary_graph},
                 keep);
 }
 
@@ -182,6 +285,7 @@ void check_bounds(double lo, double hi) {
 // Comparisons have no gradient: they run unrecorded and give 0/1 values.
 struct CompareRule {
   static constexpr const char* name = "compare";
+  static constexpr bool constant_derivative = true;  // never recorded
   Compare cmp;
   template <class T>
   T f(T x, T y) const {

@@ -9,7 +9,9 @@
 
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/strided.hpp"
+#include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {
 
@@ -105,6 +107,14 @@ void reduce_backward(const TensorNode& node, Tape&) {
   });
 }
 
+// d x = dout broadcast back over the reduced axes (sum only; max and min have no graph backward
+// yet).
+void sum_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const ReduceCtx*>(a.ctx);
+  const Tensor& x = a.inputs[0];
+  a.dinputs = {reshape(a.dout, c.kept) + zeros(x.shape(), x.dtype())};
+}
+
 Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
   const char* op = name_of(kind);
   TensorImpl& xi = detail::input(x, op);
@@ -154,9 +164,10 @@ Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
   Tape* tape = detail::recording_tape(inputs, op);
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&x};
-  return detail::record(
-      *tape, std::move(out),
-      {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot, 0, op}, keep);
+  return detail::record(*tape, std::move(out),
+                        {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot,
+                         0, op, kind == Reduction::sum ? sum_graph : nullptr},
+                        keep);
 }
 
 Axes all_axes(const Tensor& x) {
@@ -221,7 +232,14 @@ Var sum(std::span<const Var> xs) {
   if (tape == nullptr || !grad_enabled()) return Var::constant(total);
   for (const Var& v : xs)
     if (v.requires_grad()) tape->push_operand(v.slot(), 1.0);
-  return Var::recorded(*tape, total, tape->finish_node());
+  const std::uint32_t slot = tape->finish_node();
+  if (tape->higher_order()) {
+    HigherOrderEntry e;  // partials 1: exact constants
+    e.slot = slot;
+    e.name = "sum";
+    tape->push_higher_order(e);
+  }
+  return Var::recorded(*tape, total, slot);
 }
 
 }  // namespace tapegrad

@@ -35,6 +35,13 @@ void copy_backward(const TensorNode& node, Tape&) {
   });
 }
 
+// d x = dout copied back to x's shape and dtype.
+void copy_graph(GraphArgs& a) {
+  const Tensor& x = a.inputs[0];
+  Tensor d = reshape(a.dout, x.shape());
+  a.dinputs = {d.dtype() == x.dtype() ? d : cast(d, x.dtype())};
+}
+
 Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op) {
   TensorImpl& xi = detail::input(x, op);
   auto out = detail::make_output(shape, dtype);
@@ -49,8 +56,9 @@ Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op)
   Tape* tape = detail::recording_tape(inputs, op);
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&x};
-  return detail::record(*tape, std::move(out),
-                        {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op}, keep);
+  return detail::record(
+      *tape, std::move(out),
+      {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op, copy_graph}, keep);
 }
 
 // ---- view: out element (i0, i1, ...) = x[base + Σ i_k stride_k] (permute, slice) -------------
@@ -84,6 +92,66 @@ void view_backward(const TensorNode& node, Tape&) {
 }
 
 Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
+            const char* op);
+
+// The adjoint of a view, as an op of its own so that a view's graph backward can be recorded:
+// out (x's shape) = zeros with g scattered (added) at the view's positions. Its own derivative
+// is the view again.
+struct ScatterCtx {
+  TensorImpl* g;
+  detail::Strides strides;
+  std::int64_t base;
+};
+
+void scatter_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const ScatterCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* d = reinterpret_cast<const T*>(out.grad.data()) + c.base;
+    T* dg = grad_of<T>(c.g);
+    view_runs(c.g->shape, c.strides,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oo, std::int64_t n) {
+                for (std::int64_t i = 0; i < n; ++i) dg[oo + i] += d[ox + i * sx];
+              });
+  });
+}
+
+void scatter_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const ScatterCtx*>(a.ctx);
+  a.dinputs = {view(a.dout, a.inputs[0].shape(), c.strides, c.base, "view")};
+}
+
+Tensor view_scatter(const Tensor& g, const Shape& x_shape, const detail::Strides& strides,
+                    std::int64_t base) {
+  TensorImpl& gi = detail::input(g, "view_adjoint");
+  auto out = detail::make_output(x_shape, gi.dtype);
+  std::memset(out->value.data(), 0, out->bytes());
+  dispatch(gi.dtype, [&]<class T>() {
+    const T* gv = gi.data<T>();
+    T* o = out->data<T>() + base;
+    view_runs(gi.shape, strides,
+              [&](std::int64_t ox, std::int64_t sx, std::int64_t oo, std::int64_t n) {
+                for (std::int64_t i = 0; i < n; ++i) o[ox + i * sx] += gv[oo + i];
+              });
+  });
+  TensorImpl* inputs[] = {&gi};
+  Tape* tape = detail::recording_tape(inputs, "view_adjoint");
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&g};
+  return detail::record(*tape, std::move(out),
+                        {scatter_backward, tape->save(ScatterCtx{&gi, strides, base}), nullptr,
+                         kNoSlot, 0, "view_adjoint", scatter_graph},
+                        keep);
+}
+
+// d x = dout scattered back to the viewed positions.
+void view_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const ViewCtx*>(a.ctx);
+  a.dinputs = {view_scatter(a.dout, a.inputs[0].shape(), c.strides, c.base)};
+}
+
+Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
             const char* op) {
   TensorImpl& xi = detail::input(x, op);
   auto out = detail::make_output(shape, xi.dtype);
@@ -101,7 +169,8 @@ Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides,
   const Tensor* keep[] = {&x};
   return detail::record(
       *tape, std::move(out),
-      {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op}, keep);
+      {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op, view_graph},
+      keep);
 }
 
 }  // namespace
@@ -313,6 +382,14 @@ void stack_vars_backward(const TensorNode& node, Tape& tape) {
       if (c.slots[i] != kNoSlot) tape.adjoint(c.slots[i]) += static_cast<double>(g[i]);
   });
 }
+
+// d xs[i] = dout[i], a crossing back to Vars.
+void stack_vars_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const StackVarsCtx*>(a.ctx);
+  for (std::int64_t i = 0; i < a.dout.numel(); ++i) {
+    if (c.slots[i] != kNoSlot) a.dvars.emplace_back(c.slots[i], a.dout.at(i));
+  }
+}
 }  // namespace
 
 Tensor stack(std::span<const Var> xs, DType dtype) {
@@ -333,9 +410,10 @@ Tensor stack(std::span<const Var> xs, DType dtype) {
   auto* slots = static_cast<std::uint32_t*>(tape->allocate(
       sizeof(std::uint32_t) * std::max<std::size_t>(xs.size(), 1), alignof(std::uint32_t)));
   for (std::size_t i = 0; i < xs.size(); ++i) slots[i] = xs[i].slot();
-  return detail::record(
-      *tape, std::move(out),
-      {stack_vars_backward, tape->save(StackVarsCtx{slots}), nullptr, kNoSlot, 0, "stack"}, {});
+  return detail::record(*tape, std::move(out),
+                        {stack_vars_backward, tape->save(StackVarsCtx{slots}), nullptr, kNoSlot, 0,
+                         "stack", stack_vars_graph},
+                        {});
 }
 
 Tensor stack(std::initializer_list<Var> xs, DType dtype) {

@@ -4,6 +4,9 @@
 //                                {1.5, 0.3});
 //   if (!r) fmt::print("{}\n", r);   // names the worst element, its analytic and numeric values
 //
+// gradgradcheck does the same one order up: the Hessian from grad(..., {.create_graph = true})
+// against central finite differences of gradients (input i, index {j} names H[i][j]).
+//
 // Functions of tensors may return a Var or a Tensor; a Tensor output y is checked through the
 // scalar <y, c> for a fixed random c (that checks Jᵀc, the product backward() computes).
 // Tensor inputs are copied to float64 for the check, and f runs on a private tape.
@@ -29,6 +32,7 @@ struct GradcheckOptions {
 };
 
 struct GradcheckResult {
+  const char* check = "gradcheck";  // or "gradgradcheck"
   bool passed = true;
   std::size_t checked = 0;  // elements compared
   // The worst element (largest error relative to its tolerance).
@@ -52,5 +56,18 @@ GradcheckResult gradcheck(const TensorToVar& f, std::vector<Tensor> at,
                           const GradcheckOptions& options = {});
 GradcheckResult gradcheck(const TensorToTensor& f, std::vector<Tensor> at,
                           const GradcheckOptions& options = {});
+
+// Second derivatives of a Var function: every H[i][j] = d²f / dx_i dx_j (analytic, from a
+// gradient recorded in higher-order mode) against (∂f/∂x_i (x + eps e_j) - ∂f/∂x_i (x - eps e_j))
+// / 2 eps. The worst element is reported as input i, index {j}.
+GradcheckResult gradgradcheck(const ScalarFunction& f, std::vector<double> at,
+                              const GradcheckOptions& options = {});
+GradcheckResult gradgradcheck(const std::function<Var(const Var&)>& f, double at,
+                              const GradcheckOptions& options = {});
+// Functions of tensors (inputs copied to float64): every second derivative between element k of
+// input i and element l of input j; the worst is reported as input i, index {k, j, l} (k and l
+// flat). Needs graph backwards for the ops f uses (see autodiff/grad.hpp).
+GradcheckResult gradgradcheck(const TensorToVar& f, std::vector<Tensor> at,
+                              const GradcheckOptions& options = {});
 
 }  // namespace tapegrad

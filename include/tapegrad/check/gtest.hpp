@@ -1,4 +1,5 @@
-// GoogleTest helpers: EXPECT_GRADCHECK(f, inputs[, options]) in one line.
+// GoogleTest helpers: EXPECT_GRADCHECK(f, inputs[, options]) and
+// EXPECT_GRADGRADCHECK(f, inputs[, options]) in one line.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,3 +17,7 @@ inline ::testing::AssertionResult gradcheck_passed(const GradcheckResult& result
   EXPECT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradcheck(__VA_ARGS__)))
 #define ASSERT_GRADCHECK(...) \
   ASSERT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradcheck(__VA_ARGS__)))
+#define EXPECT_GRADGRADCHECK(...) \
+  EXPECT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradgradcheck(__VA_ARGS__)))
+#define ASSERT_GRADGRADCHECK(...) \
+  ASSERT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradgradcheck(__VA_ARGS__)))

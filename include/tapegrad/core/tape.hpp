@@ -19,7 +19,9 @@
 namespace tapegrad {
 
 class Tape;
+class Var;
 struct TensorImpl;
+struct GraphArgs;
 
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 
@@ -39,6 +41,41 @@ struct TensorNode {
   std::uint32_t out_slot = kNoSlot;  // scalar output slot, or kNoSlot
   std::uint32_t scalar_count = 0;    // scalar nodes recorded before this node
   const char* name = "";             // op name, for messages and graph dumps
+  // The same rule written with Tensor/Var ops, for grad(..., {.create_graph = true}); nullptr
+  // when the op has no graph backward yet (grad() then throws TapeError naming it).
+  using Graph = void (*)(GraphArgs& args);
+  Graph graph = nullptr;
+};
+
+// Higher-order mode only: a tensor node's inputs and output, owned, for its graph backward.
+struct TensorHigherOrderEntry {
+  std::uint32_t node = 0;
+  std::vector<std::shared_ptr<TensorImpl>> inputs;  // in the order the op recorded them
+  std::shared_ptr<TensorImpl> out;                  // nullptr for a crossing to a Var
+};
+
+// Higher-order side table. The numeric tape stores partials as plain numbers, which a second
+// differentiation would see as constants. A scalar node recorded while its tape is in
+// higher-order mode (HigherOrderGuard) also gets one of these entries: the op's name, a copy of
+// its rule and its operand values, so that grad(..., {.create_graph = true}) can run the same
+// generic rule on Vars — rule.df(x, out), rule.dx(x, y, out) — and record the partials as nodes
+// when (and only when) the sweep reaches the node. Lazily: recording them in the forward pass
+// would recurse forever (sin's partial is cos, whose partial is -sin, ...). Kept apart from the
+// flat arrays so that the first-order path pays one predictable branch and nothing else.
+struct HigherOrderEntry {
+  // Writes the partials of the recorded operands (in operand order) as Vars. `in` holds both
+  // operands of a binary op (a constant operand as a constant Var); need[k] says which are
+  // recorded.
+  using Partials = void (*)(const void* rule, const Var* in, const Var& out, const bool* need,
+                            Var* partials);
+  std::uint32_t slot = kNoSlot;
+  const char* name = "";
+  Partials partials = nullptr;  // nullptr: the numeric partials are exact constants (sum)
+  const void* rule = nullptr;   // a copy in the tape's arena
+  double in[2] = {0, 0};
+  double out = 0;
+  std::uint32_t in_slot[2] = {kNoSlot, kNoSlot};
+  int arity = 0;
 };
 
 namespace detail {
@@ -164,6 +201,28 @@ class Tape {
   double adjoint(std::uint32_t slot) const { return adjoint_[slot]; }
   const TensorNode& node(std::uint32_t i) const { return nodes_[i]; }
 
+  // ---- Higher order (see HigherOrderEntry) ------------------------------------------------
+  // True inside a HigherOrderGuard on this tape: scalar ops also fill the side table.
+  bool higher_order() const { return higher_order_; }
+  void set_higher_order(bool on) { higher_order_ = on; }
+  void push_higher_order(const HigherOrderEntry& entry) { higher_order_entries_.push_back(entry); }
+  const std::vector<HigherOrderEntry>& higher_order_entries() const {
+    return higher_order_entries_;
+  }
+  void push_tensor_higher_order(TensorHigherOrderEntry entry) {
+    tensor_higher_order_entries_.push_back(std::move(entry));
+  }
+  const std::vector<TensorHigherOrderEntry>& tensor_higher_order_entries() const {
+    return tensor_higher_order_entries_;
+  }
+  // Read access for the graph sweep (src/autodiff/grad.cpp).
+  std::uint32_t operand_begin(std::uint32_t slot) const {
+    return slot > 0 ? operand_end_[slot - 1] : 0;
+  }
+  std::uint32_t operand_end(std::uint32_t slot) const { return operand_end_[slot]; }
+  std::uint32_t operand_input(std::uint32_t k) const { return operands_[k].in; }
+  double operand_partial(std::uint32_t k) const { return operands_[k].partial; }
+
   // ---- The reverse sweep ------------------------------------------------------------------
   // Both take the root; they zero the adjoints of every intermediate node older than the root
   // (leaves keep accumulating), seed the root with 1 (or the seed already stored by the caller
@@ -201,8 +260,11 @@ class Tape {
   detail::PodStack<Operand> operands_;
   std::vector<TensorNode> nodes_;
   std::vector<std::shared_ptr<TensorImpl>> alive_;
+  std::vector<HigherOrderEntry> higher_order_entries_;               // sorted by slot
+  std::vector<TensorHigherOrderEntry> tensor_higher_order_entries_;  // sorted by node
   detail::Arena arena_;
   std::uint32_t generation_;
+  bool higher_order_ = false;
 };
 
 // The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
@@ -218,6 +280,24 @@ class TapeGuard {
 
  private:
   Tape* previous_;
+};
+
+// Puts `tape` in higher-order mode for the guard's lifetime: every scalar op recorded meanwhile
+// can be differentiated again by grad(..., {.create_graph = true}). Set it before the forward
+// pass; hvp, hessian and gradgradcheck set it themselves.
+class HigherOrderGuard {
+ public:
+  explicit HigherOrderGuard(Tape& tape) : tape_(tape), previous_(tape.higher_order()) {
+    tape.set_higher_order(true);
+  }
+  HigherOrderGuard() : HigherOrderGuard(current_tape()) {}
+  ~HigherOrderGuard() { tape_.set_higher_order(previous_); }
+  HigherOrderGuard(const HigherOrderGuard&) = delete;
+  HigherOrderGuard& operator=(const HigherOrderGuard&) = delete;
+
+ private:
+  Tape& tape_;
+  bool previous_;
 };
 
 namespace detail {

@@ -164,6 +164,20 @@ struct NamedTensor {
   Tensor tensor;
 };
 
+// What a tensor node's graph backward (TensorNode::graph) gets and gives: the op's rule written
+// with Tensor and Var ops, run by grad(..., {.create_graph = true}) in higher-order mode so that
+// its result is recorded and can be differentiated again.
+struct GraphArgs {
+  const char* name = "";           // the op's name, for errors
+  std::span<const Tensor> inputs;  // as the op recorded them
+  Tensor out;                      // undefined for a crossing to a Var
+  Tensor dout;                     // the output's adjoint (tensor outputs)
+  Var dout_var;                    // the output's adjoint (crossings to a Var)
+  const void* ctx = nullptr;       // the node's saved context
+  std::vector<Tensor> dinputs;     // set by the graph backward, one per input (undefined: none)
+  std::vector<std::pair<std::uint32_t, Var>> dvars;  // crossings from Vars: (slot, adjoint)
+};
+
 namespace detail {
 [[noreturn]] void throw_mixed_tapes(const char* op);
 // Validates an op input: defined, and not recorded on a tape that was reset since.

@@ -14,6 +14,7 @@ namespace rules {
 // step — it is here for the classic perceptron and for thresholding outputs.
 struct Step {
   static constexpr const char* name = "step";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   double threshold;
   template <class T>
   T f(T x) const {
@@ -28,6 +29,7 @@ struct Step {
 // d leaky_relu(x) = (x > 0 ? 1 : slope) dx; at x = 0 the derivative is taken as slope.
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   double slope;
   template <class T>
   T f(T x) const {

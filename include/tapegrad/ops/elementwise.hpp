@@ -319,6 +319,7 @@ struct Sigmoid {
 // d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient).
 struct Abs {
   static constexpr const char* name = "abs";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x) const {
     using std::abs;
@@ -334,6 +335,7 @@ struct Abs {
 // d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0.
 struct Relu {
   static constexpr const char* name = "relu";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x) const {
     return x > 0 ? x : T(0);
@@ -367,6 +369,7 @@ struct Softplus {
 // symmetric in x and y).
 struct Max {
   static constexpr const char* name = "max";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x, T y) const {
     return x < y ? y : x;
@@ -386,6 +389,7 @@ struct Max {
 // d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half.
 struct Min {
   static constexpr const char* name = "min";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x, T y) const {
     return y < x ? y : x;
@@ -405,6 +409,7 @@ struct Min {
 // d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves.
 struct Clamp {
   static constexpr const char* name = "clamp";
+  static constexpr bool constant_derivative = true;  // a mask on tensors
   double lo, hi;
   template <class T>
   T f(T x) const {
