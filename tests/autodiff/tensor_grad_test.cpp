@@ -188,6 +188,9 @@ std::vector<Row> rows() {
                 tg::max(t) * t.at(0, 0);
        },
        -1, 1},
+      {"log_softmax_softmax",
+       [](const Tensor& t) { return tg::sum(tg::log_softmax(t * t, 1) * tg::softmax(t, 0) * t); },
+       -1.5, 1.5},
       {"stack_of_vars",
        [](const Tensor& t) {
          const Var v[] = {t.at(0, 0) * t.at(1, 2), tg::sin(t.at(0, 1))};

@@ -41,8 +41,8 @@ Var grad(const Var& y, const Var& x, const GradOptions& options = {});
 // gradient has its x's shape. Sweeps through tensor ops by their graph backward, so the forward
 // pass must be recorded inside a HigherOrderGuard, even for first derivatives. Supported so far:
 // every elementwise op (broadcasting included), sum, mean, max and min reductions, matmul,
-// reshape, cast, permute, transpose, slice, t.at(...) and stack(Vars); any other tensor op
-// throws TapeError naming it.
+// log_softmax, reshape, cast, permute, transpose, slice, t.at(...) and stack(Vars); any other
+// tensor op throws TapeError naming it.
 std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options = {});
 
 using VarFunction = std::function<Var(std::span<const Var>)>;
