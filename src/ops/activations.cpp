@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "tapegrad/ops/reduce.hpp"
+
 namespace tapegrad {
 namespace {
 
@@ -32,6 +34,7 @@ void for_each_line(const AxisView& v, F&& f) {
 struct LogSoftmaxCtx {
   TensorImpl* x;
   AxisView view;
+  int axis;
 };
 
 void log_softmax_backward(const TensorNode& node, Tape&) {
@@ -53,6 +56,12 @@ void log_softmax_backward(const TensorNode& node, Tape&) {
       }
     });
   });
+}
+
+// The same rule with ops, for grad(..., {.create_graph = true}).
+void log_softmax_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const LogSoftmaxCtx*>(a.ctx);
+  a.dinputs = {a.dout - exp(a.out) * sum(a.dout, {c.axis}, true)};
 }
 
 }  // namespace
@@ -82,8 +91,8 @@ Tensor log_softmax(const Tensor& x, int axis) {
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&x};
   return detail::record(*tape, std::move(out),
-                        {log_softmax_backward, tape->save(LogSoftmaxCtx{&xi, view}), nullptr,
-                         kNoSlot, 0, "log_softmax"},
+                        {log_softmax_backward, tape->save(LogSoftmaxCtx{&xi, view, a}), nullptr,
+                         kNoSlot, 0, "log_softmax", log_softmax_graph},
                         keep);
 }
 

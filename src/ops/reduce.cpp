@@ -107,12 +107,25 @@ void reduce_backward(const TensorNode& node, Tape&) {
   });
 }
 
-// d x = dout broadcast back over the reduced axes (sum only; max and min have no graph backward
-// yet).
+// d x = dout broadcast back over the reduced axes.
 void sum_graph(GraphArgs& a) {
   const auto& c = *static_cast<const ReduceCtx*>(a.ctx);
   const Tensor& x = a.inputs[0];
   a.dinputs = {reshape(a.dout, c.kept) + zeros(x.shape(), x.dtype())};
+}
+
+// d x = dout times a constant mask: 1 / (number of ties) at the extremal elements, as in
+// reduce_backward. Piecewise constant, so the mask is exact (its derivative is 0 a.e.).
+void extremum_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const ReduceCtx*>(a.ctx);
+  const Tensor& x = a.inputs[0];
+  Tensor mask;
+  {
+    NoGradGuard no_grad;
+    const Tensor hit = eq(x.detach(), reshape(a.out.detach(), c.kept));
+    mask = hit / detail::sum_to(hit, c.kept);
+  }
+  a.dinputs = {reshape(a.dout, c.kept) * mask};
 }
 
 Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
@@ -166,7 +179,7 @@ Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
   const Tensor* keep[] = {&x};
   return detail::record(*tape, std::move(out),
                         {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot,
-                         0, op, kind == Reduction::sum ? sum_graph : nullptr},
+                         0, op, kind == Reduction::sum ? sum_graph : extremum_graph},
                         keep);
 }
 

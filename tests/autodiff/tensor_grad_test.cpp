@@ -182,6 +182,15 @@ std::vector<Row> rows() {
          return tg::sum(s * s * tg::slice(p, 0, 1, 2));  // broadcast (2, 2) * (1, 2)
        },
        -1, 1},
+      {"max_min_reductions",
+       [](const Tensor& t) {
+         return tg::sum(tg::max(t * t, {1}, true) * tg::min(tg::sin(t), {0}, true)) +
+                tg::max(t) * t.at(0, 0);
+       },
+       -1, 1},
+      {"log_softmax_softmax",
+       [](const Tensor& t) { return tg::sum(tg::log_softmax(t * t, 1) * tg::softmax(t, 0) * t); },
+       -1.5, 1.5},
       {"stack_of_vars",
        [](const Tensor& t) {
          const Var v[] = {t.at(0, 0) * t.at(1, 2), tg::sin(t.at(0, 1))};

@@ -40,8 +40,9 @@ Var grad(const Var& y, const Var& x, const GradOptions& options = {});
 // dy/dx for tensors (leaves that require a gradient, or tensors computed from them): each
 // gradient has its x's shape. Sweeps through tensor ops by their graph backward, so the forward
 // pass must be recorded inside a HigherOrderGuard, even for first derivatives. Supported so far:
-// every elementwise op (broadcasting included), sum and mean, reshape and cast, t.at(...) and
-// stack(Vars); any other tensor op throws TapeError naming it.
+// every elementwise op (broadcasting included), sum, mean, max and min reductions, matmul,
+// log_softmax, reshape, cast, permute, transpose, slice, t.at(...) and stack(Vars); any other
+// tensor op throws TapeError naming it.
 std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options = {});
 
 using VarFunction = std::function<Var(std::span<const Var>)>;
