@@ -102,12 +102,15 @@ Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
   // scikit-learn's first line: "rows,features,class names..." — the first two fields count the
   // data rows and the features.
   double rows = 0, cols = 0;
-  const bool sklearn = options.header != CsvOptions::Header::no && first_fields.size() >= 2 &&
-                       parse_number(first_fields[0], rows) && parse_number(first_fields[1], cols) &&
-                       static_cast<std::size_t>(rows) == lines.size() - 1 &&
-                       (lines.size() < 2 || split_fields(lines[1].text, options.delimiter).size() ==
-                                                static_cast<std::size_t>(cols) + 1) &&
-                       names_after_counts(first_fields);
+  // Compared as doubles: a count field may hold any number (1e30, -1, 2.5), and converting such
+  // a value to an integer type would be undefined.
+  const bool sklearn =
+      options.header != CsvOptions::Header::no && first_fields.size() >= 2 &&
+      parse_number(first_fields[0], rows) && parse_number(first_fields[1], cols) &&
+      rows == static_cast<double>(lines.size() - 1) &&
+      (lines.size() < 2 ||
+       static_cast<double>(split_fields(lines[1].text, options.delimiter).size()) == cols + 1) &&
+      names_after_counts(first_fields);
   if (sklearn) {
     for (std::size_t i = 2; i < first_fields.size(); ++i)
       d.class_names.emplace_back(first_fields[i]);
@@ -160,6 +163,12 @@ Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
       if (!parse_number(fields[c], v)) {
         throw ValueError(
             fmt::format("{}:{}:{}: '{}' is not a number", file, lines[i].number, c + 1, fields[c]));
+      }
+      if (!std::isfinite(v)) {  // a NaN or an infinity would silently poison every gradient
+        throw ValueError(
+            fmt::format("{}:{}:{}: '{}' is not a finite number (missing values must "
+                        "be filled in or the row removed)",
+                        file, lines[i].number, c + 1, fields[c]));
       }
       (static_cast<std::int64_t>(c) == target ? targets : features).push_back(v);
     }

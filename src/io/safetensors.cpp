@@ -38,18 +38,22 @@ class HeaderParser {
                         std::vector<std::vector<std::int64_t>>& shapes) {
     SafetensorsFile result;
     std::set<std::string> names;
+    bool has_metadata = false;
     expect('{');
     if (!peek('}')) {
       do {
         const std::string key = string();
         expect(':');
         if (key == "__metadata__") {
+          if (has_metadata) fail("__metadata__ appears twice");
+          has_metadata = true;
           expect('{');
           if (!peek('}')) {
             do {
               std::string k = string();
               expect(':');
-              result.metadata[std::move(k)] = string();
+              if (!result.metadata.emplace(k, string()).second)
+                fail(fmt::format("metadata key '{}' appears twice", k));
             } while (accept(','));
           }
           expect('}');
@@ -64,15 +68,19 @@ class HeaderParser {
         do {
           const std::string field = string();
           expect(':');
+          const auto once = [&](bool& seen) {
+            if (seen) fail(fmt::format("tensor '{}' has the field '{}' twice", key, field));
+            seen = true;
+          };
           if (field == "dtype") {
+            once(has_dtype);
             dtype = string();
-            has_dtype = true;
           } else if (field == "shape") {
+            once(has_shape);
             shape = integers();
-            has_shape = true;
           } else if (field == "data_offsets") {
+            once(has_offsets);
             range = integers();
-            has_offsets = true;
           } else {
             fail(fmt::format("tensor '{}' has an unknown field '{}'", key, field));
           }
@@ -219,6 +227,16 @@ std::string read_all(const std::filesystem::path& path) {
   return bytes;
 }
 
+// Makes a rename durable: the directory entry is on disk once its directory is flushed.
+// Best effort: some file systems cannot open or fsync a directory, and the data is safe anyway.
+void sync_directory(const std::filesystem::path& file) {
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
@@ -281,7 +299,15 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
     std::filesystem::remove(tmp);
     throw ValueError(fmt::format("{}: could not flush the file to disk", tmp.string()));
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code error;
+  std::filesystem::rename(tmp, path, error);
+  if (error) {
+    const std::string reason = error.message();
+    std::filesystem::remove(tmp, error);
+    throw ValueError(fmt::format("{}: cannot replace the file ({}); the previous file is untouched",
+                                 path.string(), reason));
+  }
+  sync_directory(path);
 }
 
 SafetensorsFile load_safetensors(const std::filesystem::path& path) {
@@ -349,12 +375,22 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
       throw ValueError(
           fmt::format("{}: tensor '{}' overlaps the data of another tensor", file, name));
     }
+    if (begin > covered) {
+      throw ValueError(fmt::format(
+          "{}: corrupt: bytes [{}, {}) of the data section belong to no tensor (before '{}')", file,
+          covered, begin, name));
+    }
     covered = end;
     const DType dtype = dtypes[k] == "F32" ? DType::f32 : DType::f64;
     auto impl =
         std::make_shared<TensorImpl>(Shape(std::span<const std::int64_t>(shapes[k])), dtype);
     std::memcpy(impl->value.data(), data + begin, expected);
     result.tensors[k].tensor = Tensor(std::move(impl));
+  }
+  if (covered != data_size) {
+    throw ValueError(fmt::format(
+        "{}: corrupt: the data section has {} bytes but its tensors cover only {} (trailing bytes)",
+        file, data_size, covered));
   }
   std::vector<NamedTensor> sorted;
   for (std::size_t k : order) sorted.push_back(std::move(result.tensors[k]));

@@ -73,9 +73,41 @@ TEST(Csv, SklearnFirstLineGivesClassNames) {
   EXPECT_EQ(d.num_classes(), 2);
 }
 
+TEST(Csv, FirstLineWithHugeOrNegativeCountsIsAHeaderNotAnSklearnLine) {
+  // Counts that no integer type can hold must not be converted to one (undefined behaviour).
+  for (const char* counts : {"1e30,-1,a", "-1,1e300,a", "nan,inf,a", "1.5,2,a"}) {
+    const CsvFile f(std::string(counts) + "\n1,2,3\n");
+    const data::Dataset d = data::read_csv(f.path(), {.header = data::CsvOptions::Header::yes});
+    EXPECT_EQ(d.size(), 1) << counts;
+    EXPECT_TRUE(d.class_names.empty()) << counts;
+  }
+}
+
+TEST(Csv, HeaderYesAndNoOverrideDetection) {
+  const CsvFile numeric("1,2,3\n4,5,6\n");
+  const data::Dataset with =
+      data::read_csv(numeric.path(), {.header = data::CsvOptions::Header::yes});
+  EXPECT_EQ(with.size(), 1);
+  EXPECT_EQ(with.feature_names, (std::vector<std::string>{"1", "2"}));
+  const CsvFile words("a,b,c\n4,5,6\n", "w.csv");
+  EXPECT_EQ(
+      error_of([&] { data::read_csv(words.path(), {.header = data::CsvOptions::Header::no}); }),
+      "w.csv:1:1: 'a' is not a number");
+}
+
 TEST(Csv, BadValueNamesFileLineAndColumn) {
   const CsvFile f("1,2,3\n4,abc,6\n", "bad.csv");
   EXPECT_EQ(error_of([&] { data::read_csv(f.path()); }), "bad.csv:2:2: 'abc' is not a number");
+}
+
+TEST(Csv, NanAndInfinityAreRejectedWithTheirPosition) {
+  const CsvFile f("1,2,3\n4,nan,6\n", "n.csv");
+  EXPECT_NE(
+      error_of([&] { data::read_csv(f.path()); }).find("n.csv:2:2: 'nan' is not a finite number"),
+      std::string::npos);
+  const CsvFile g("1,2,-inf\n", "i.csv");
+  EXPECT_NE(error_of([&] { data::read_csv(g.path()); }).find("i.csv:1:3: '-inf' is not a finite"),
+            std::string::npos);
 }
 
 TEST(Csv, RaggedRowMissingFileAndUnknownColumn) {

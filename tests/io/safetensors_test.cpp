@@ -48,6 +48,23 @@ std::string error_loading(const std::filesystem::path& p) {
   return "(no error)";
 }
 
+// A file built byte by byte as the format describes: header length, JSON header, data.
+std::string spec_file(const std::string& header, const std::string& data) {
+  std::string file(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(file.data(), &n, 8);
+  return file + header + data;
+}
+
+std::string error_parsing(const std::string& bytes) {
+  try {
+    (void)io::parse_safetensors(bytes, "f.safetensors");
+  } catch (const tg::ValueError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 TEST(Safetensors, RoundTripKeepsNamesShapesDtypesValuesAndMetadata) {
   TempDir dir;
   const std::vector<tg::NamedTensor> tensors = {
@@ -112,6 +129,50 @@ TEST(Safetensors, TruncatedAndCorruptFilesGiveClearErrors) {
   EXPECT_NE(error_loading(dir / "missing.safetensors").find("cannot open"), std::string::npos);
 }
 
+TEST(Safetensors, DataBytesThatBelongToNoTensorAreCorruption) {
+  const std::string eight(8, '\0');
+  const std::string one = R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})";
+  EXPECT_EQ(error_parsing(spec_file(one, eight)), "(no error)");
+  EXPECT_NE(error_parsing(spec_file(one, eight + "xx")).find("cover only 8 (trailing bytes)"),
+            std::string::npos);
+  const std::string gap = R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}})";
+  EXPECT_NE(error_parsing(spec_file(gap, eight + eight))
+                .find("bytes [0, 8) of the data section belong to no tensor (before 'a')"),
+            std::string::npos);
+}
+
+TEST(Safetensors, RepeatedHeaderFieldsAreRejected) {
+  const std::string eight(8, '\0');
+  EXPECT_NE(error_parsing(
+                spec_file(R"({"a":{"dtype":"F64","dtype":"F32","shape":[1],"data_offsets":[0,8]}})",
+                          eight))
+                .find("tensor 'a' has the field 'dtype' twice"),
+            std::string::npos);
+  EXPECT_NE(error_parsing(spec_file(R"({"__metadata__":{"k":"1","k":"2"}})", ""))
+                .find("metadata key 'k' appears twice"),
+            std::string::npos);
+  EXPECT_NE(error_parsing(spec_file(R"({"__metadata__":{},"__metadata__":{}})", ""))
+                .find("__metadata__ appears twice"),
+            std::string::npos);
+  EXPECT_NE(error_parsing(spec_file(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},)"
+                                    R"("a":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}})",
+                                    eight + eight))
+                .find("tensor 'a' appears twice"),
+            std::string::npos);
+}
+
+TEST(Safetensors, SaveOntoADirectoryIsAClearErrorAndLeavesNoTemporaryFile) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "m.safetensors" / "inside");
+  try {
+    io::save_safetensors(dir / "m.safetensors", std::vector<tg::NamedTensor>{{"w", tg::ones({2})}});
+    FAIL() << "saving onto a non-empty directory must throw";
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot replace the file"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(dir.entries(), 1u);  // the directory only: the temporary file was removed
+}
+
 TEST(Safetensors, FailedSaveLeavesThePreviousFile) {
   TempDir dir;
   io::save_safetensors(dir / "m.safetensors", std::vector<tg::NamedTensor>{{"w", tg::ones({2})}});
@@ -158,6 +219,19 @@ TEST(Safetensors, LoadParametersChecksEverythingBeforeChangingAnything) {
   }
   const tg::nn::Sequential f32 = tg::nn::mlp({3, 4, 2}, {.dtype = tg::DType::f32});
   EXPECT_THROW(io::load_parameters(f32.named_parameters(), dir / "m.safetensors"), tg::ValueError);
+}
+
+TEST(Safetensors, LoadParametersNamesTensorsTheModelDoesNotHave) {
+  TempDir dir;
+  const tg::nn::Sequential deeper = tg::nn::mlp({3, 4, 4, 2}, {.seed = 1});
+  io::save_safetensors(dir / "m.safetensors", deeper.named_parameters());
+  const tg::nn::Sequential shallow = tg::nn::mlp({3, 4, 2}, {.seed = 2});
+  try {
+    io::load_parameters(shallow.named_parameters(), dir / "m.safetensors");
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("unexpected '4.weight'"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ struct CsvOptions {
   struct NoTarget {};
   // The target column: the last (default), an index (negative counts from the end), a header
   // name, or none (every column is a feature).
-  std::variant<std::monostate, std::int64_t, std::string, NoTarget> target;
+  std::variant<std::monostate, std::int64_t, std::string, NoTarget> target = {};
   char delimiter = ',';
 };
 
