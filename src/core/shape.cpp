@@ -23,12 +23,6 @@ void Shape::push_back(std::int64_t d) {
   dims_[static_cast<std::size_t>(rank_++)] = d;
 }
 
-std::int64_t Shape::numel() const {
-  std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
-  return n;
-}
-
 std::array<std::int64_t, Shape::kMaxDims> Shape::strides() const {
   std::array<std::int64_t, kMaxDims> s{};
   std::int64_t step = 1;

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -16,16 +17,109 @@ namespace tapegrad {
 namespace detail {
 namespace {
 constexpr std::align_val_t kAlign{64};
+// Under AddressSanitizer every block goes back to the allocator, so that a use after free is
+// still caught.
+#if defined(__SANITIZE_ADDRESS__)
+#define TAPEGRAD_NO_BLOCK_CACHE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TAPEGRAD_NO_BLOCK_CACHE 1
+#endif
+#endif
+#ifdef TAPEGRAD_NO_BLOCK_CACHE
+constexpr std::size_t kCachedFrom = SIZE_MAX;
+#else
+constexpr std::size_t kCachedFrom = 64 << 10;  // smaller blocks: malloc's own free lists
+#endif
+constexpr std::size_t kCacheBytes = 256 << 20;  // most bytes one thread keeps for reuse
+constexpr std::size_t kCacheBlocks = 64;
+
+// Recently freed large blocks of this thread, reused on an exact size match (a training step
+// allocates the same sizes as the step before). Oldest evicted first.
+class BlockCache {
+ public:
+  BlockCache() = default;
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
+  ~BlockCache() { release(); }
+
+  std::byte* take(std::size_t bytes) {
+    for (std::size_t i = blocks_.size(); i-- > 0;) {
+      if (blocks_[i].bytes == bytes) {
+        std::byte* p = blocks_[i].data;
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+        total_ -= bytes;
+        return p;
+      }
+    }
+    return nullptr;
+  }
+  // Keeps the block, or frees it when it is larger than the whole cache.
+  void give(std::byte* p, std::size_t bytes) {
+    if (bytes > kCacheBytes) {
+      ::operator delete[](p, kAlign);
+      return;
+    }
+    while (!blocks_.empty() && (total_ + bytes > kCacheBytes || blocks_.size() >= kCacheBlocks)) {
+      total_ -= blocks_.front().bytes;
+      ::operator delete[](blocks_.front().data, kAlign);
+      blocks_.erase(blocks_.begin());
+    }
+    blocks_.push_back({p, bytes});
+    total_ += bytes;
+  }
+  void release() {
+    for (const Block& b : blocks_) ::operator delete[](b.data, kAlign);
+    blocks_.clear();
+    total_ = 0;
+  }
+
+ private:
+  struct Block {
+    std::byte* data;
+    std::size_t bytes;
+  };
+  std::vector<Block> blocks_;
+  std::size_t total_ = 0;
+};
+
+// Null once this thread's cache has been destroyed (buffers freed by other thread_local
+// destructors after it then go straight back to the allocator).
+constinit thread_local BlockCache* cache_of_thread = nullptr;
+
+BlockCache* block_cache() {
+  thread_local struct Holder {
+    BlockCache cache;
+    Holder() { cache_of_thread = &cache; }
+    ~Holder() { cache_of_thread = nullptr; }
+  } holder;
+  return cache_of_thread;
 }
 
-Buffer::Buffer(std::size_t bytes)
-    : data_(static_cast<std::byte*>(::operator new[](bytes == 0 ? 1 : bytes, kAlign))),
-      bytes_(bytes) {}
+std::byte* allocate_block(std::size_t bytes) {
+  if (bytes >= kCachedFrom) {
+    if (BlockCache* cache = block_cache()) {
+      if (std::byte* p = cache->take(bytes)) return p;
+    }
+  }
+  return static_cast<std::byte*>(::operator new[](bytes == 0 ? 1 : bytes, kAlign));
+}
+}  // namespace
 
-void Buffer::Free::operator()(std::byte* p) const {
+Buffer::Buffer(std::size_t bytes) : data_(allocate_block(bytes), BufferFree{bytes}) {}
+
+void BufferFree::operator()(std::byte* p) const {
+  if (bytes >= kCachedFrom && cache_of_thread != nullptr) {
+    cache_of_thread->give(p, bytes);
+    return;
+  }
   ::operator delete[](p, kAlign);
 }
 }  // namespace detail
+
+void release_cached_memory() {
+  if (detail::BlockCache* cache = detail::cache_of_thread) cache->release();
+}
 
 TensorImpl::TensorImpl(Shape shape_, DType dtype_)
     : shape(shape_),
@@ -261,7 +355,8 @@ void Tensor::backward(const Tensor& seed) const {
     dispatch(impl.dtype, [&]<class T>() {
       T* g = impl.grad_data<T>();
       const T* d = s.data<T>();
-      for (std::int64_t i = 0; i < impl.numel(); ++i) g[i] += d[i];
+      const std::int64_t n = impl.numel();
+      for (std::int64_t i = 0; i < n; ++i) g[i] += d[i];
     });
   };
   if (!impl.recorded()) {

@@ -172,3 +172,36 @@ TEST(Format, LargeTensorsAreAbbreviated) {
 }
 
 }  // namespace
+
+namespace {
+#if defined(__SANITIZE_ADDRESS__)
+#define TAPEGRAD_TEST_NO_BLOCK_CACHE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TAPEGRAD_TEST_NO_BLOCK_CACHE 1
+#endif
+#endif
+
+TEST(BufferCache, AFreedLargeBufferIsReusedForTheSameSizeAndReleasedOnRequest) {
+#ifdef TAPEGRAD_TEST_NO_BLOCK_CACHE
+  GTEST_SKIP() << "the cache is off under AddressSanitizer, so that use after free is caught";
+#else
+  const std::byte* first = nullptr;
+  {
+    const tg::Tensor t = tg::zeros({1 << 16});  // 512 KiB
+    first = t.impl()->value.data();
+  }
+  const tg::Tensor again = tg::full({1 << 16}, 2.0);
+  EXPECT_EQ(again.impl()->value.data(), first);
+  EXPECT_EQ(tg::sum(again).value(), 2.0 * (1 << 16));  // a reused block holds the new values
+  tg::release_cached_memory();
+#endif
+}
+
+TEST(BufferCache, SmallBuffersAndOtherSizesGetTheirOwnMemory) {
+  const tg::Tensor a = tg::ones({1 << 16});
+  const tg::Tensor b = tg::ones({(1 << 16) + 1});
+  EXPECT_NE(a.impl()->value.data(), b.impl()->value.data());
+  EXPECT_EQ(tg::sum(a + tg::slice(b, 0, 0, 1 << 16)).value(), 2.0 * (1 << 16));
+}
+}  // namespace

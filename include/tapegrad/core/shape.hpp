@@ -18,7 +18,11 @@ class Shape {
   explicit Shape(std::span<const std::int64_t> dims);
 
   int rank() const { return rank_; }
-  std::int64_t numel() const;
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+    return n;
+  }
   // Negative i counts from the back, as in Python.
   std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(norm(i))]; }
   std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(norm(i))]; }

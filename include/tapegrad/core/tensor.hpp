@@ -22,23 +22,33 @@
 namespace tapegrad {
 
 namespace detail {
-// 64-byte aligned bytes; empty until allocated.
+// 64-byte aligned bytes; empty until allocated. Large buffers (64 KiB and up) are recycled
+// through a per-thread cache of recently freed blocks, so that a training loop, which frees and
+// allocates the same sizes every step, stops paying the kernel's page faults for fresh memory.
+// Buffer's deleter: knows the block's size, to hand large blocks back to the cache.
+struct BufferFree {
+  std::size_t bytes = 0;
+  void operator()(std::byte* p) const;
+};
+
 class Buffer {
  public:
   Buffer() = default;
   explicit Buffer(std::size_t bytes);
   std::byte* data() const { return data_.get(); }
-  std::size_t bytes() const { return bytes_; }
+  std::size_t bytes() const { return data_.get_deleter().bytes; }
   explicit operator bool() const { return data_ != nullptr; }
 
  private:
-  struct Free {
-    void operator()(std::byte* p) const;
-  };
-  std::unique_ptr<std::byte[], Free> data_;
-  std::size_t bytes_ = 0;
+  std::unique_ptr<std::byte[], BufferFree> data_;
 };
 }  // namespace detail
+
+// Frees the blocks this thread's buffer cache holds (at most 256 MiB; they are otherwise kept
+// for reuse until the thread ends).
+void release_cached_memory();
+
+namespace detail {}  // namespace detail
 
 struct TensorImpl {
   TensorImpl(Shape shape_, DType dtype_);  // value allocated, not initialised

@@ -12,6 +12,7 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/ops/map.hpp"
+#include "tapegrad/ops/vector_math.hpp"
 
 namespace tapegrad {
 
@@ -22,19 +23,19 @@ inline double sigmoid_value(double x) {
   const double e = std::exp(x);
   return e / (1.0 + e);
 }
-// tanh for float through one double exp: glibc's tanhf (which goes through expm1f) costs about
-// three times as much, and the double arithmetic keeps the float result within an ulp.
-inline float tanh_value(float x) {
-  const double d = x;
-  if (std::abs(d) < 1e-4) return x;             // tanh x = x (1 - x²/3 + ...): x is exact in float
-  if (std::abs(d) > 10) return x > 0 ? 1.f : -1.f;  // 1 - tanh(10) < float's epsilon
-  const double e = std::exp(2 * d);
-  return static_cast<float>((e - 1) / (e + 1));
+// A float through the vectorised kernel on one element: bit-identical to a float tensor's value.
+template <void (*kernel)(const float*, float*, std::int64_t)>
+float one_float(float x) {
+  float out;
+  kernel(&x, &out, 1);
+  return out;
 }
 
 template <class T>
 T sigmoid_of(const T& x) {
-  if constexpr (std::is_arithmetic_v<T>) {
+  if constexpr (std::is_same_v<T, float>) {
+    return one_float<kernels::sigmoid_f32>(x);
+  } else if constexpr (std::is_arithmetic_v<T>) {
     return static_cast<T>(sigmoid_value(static_cast<double>(x)));
   } else {
     return sigmoid(x);
@@ -196,9 +197,15 @@ struct Exp {
   static constexpr const char* name = "exp";
   template <class T>
   T f(T x) const {
-    using std::exp;
-    return exp(x);
+    if constexpr (std::is_same_v<T, float>) {
+      return detail::one_float<kernels::exp_f32>(x);
+    } else {
+      using std::exp;
+      return exp(x);
+    }
   }
+  // float tensors: whole buffers through the vectorised kernel (ops/vector_math.hpp).
+  static void f_float(const float* x, float* out, std::int64_t n) { kernels::exp_f32(x, out, n); }
   template <class T>
   T df(const T&, const T& out) const {
     return out;
@@ -291,12 +298,13 @@ struct Tanh {
   template <class T>
   T f(T x) const {
     if constexpr (std::is_same_v<T, float>) {
-      return detail::tanh_value(x);
+      return detail::one_float<kernels::tanh_f32>(x);
     } else {
       using std::tanh;
       return tanh(x);
     }
   }
+  static void f_float(const float* x, float* out, std::int64_t n) { kernels::tanh_f32(x, out, n); }
   template <class T>
   T df(const T&, const T& out) const {
     return 1 - out * out;
@@ -309,6 +317,9 @@ struct Sigmoid {
   template <class T>
   T f(T x) const {
     return detail::sigmoid_of(x);
+  }
+  static void f_float(const float* x, float* out, std::int64_t n) {
+    kernels::sigmoid_f32(x, out, n);
   }
   template <class T>
   T df(const T&, const T& out) const {

@@ -121,7 +121,11 @@ struct UnaryLoops {
           if (!rule.ok(static_cast<double>(xv[i]))) return i;
       }
       T* o = static_cast<T*>(out);
-      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
+      if constexpr (std::is_same_v<T, float> && requires { Rule::f_float(xv, o, n); }) {
+        Rule::f_float(xv, o, n);
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
+      }
       return -1;
     });
   }
