@@ -109,6 +109,12 @@ RuleInfo rule_info(const Rule& rule) {
   return {&rule, sizeof(Rule), alignof(Rule), Rule::name, domain};
 }
 
+// A rule with a whole-buffer kernel for float tensors: static void f_float(x, out, n).
+template <class Rule>
+concept has_float_kernel = requires(const float* x, float* out, std::int64_t n) {
+  Rule::f_float(x, out, n);
+};
+
 template <class Rule>
 struct UnaryLoops {
   static std::int64_t forward(const void* r, DType dtype, const void* x, void* out,
@@ -121,11 +127,15 @@ struct UnaryLoops {
           if (!rule.ok(static_cast<double>(xv[i]))) return i;
       }
       T* o = static_cast<T*>(out);
-      if constexpr (std::is_same_v<T, float> && requires { Rule::f_float(xv, o, n); }) {
-        Rule::f_float(xv, o, n);
-      } else {
-        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
+      // The outer condition depends on Rule alone, so Clang drops the branch for rules without
+      // a float kernel before it looks the member up.
+      if constexpr (has_float_kernel<Rule>) {
+        if constexpr (std::is_same_v<T, float>) {
+          Rule::f_float(xv, o, n);
+          return -1;
+        }
       }
+      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
       return -1;
     });
   }
