@@ -52,21 +52,28 @@ SGD::SGD(std::vector<Tensor> parameters, const SgdOptions& options)
 }
 
 void SGD::step() {
-  const double mu = options_.momentum, wd = options_.weight_decay, lr = lr_;
+  const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     dispatch(p.dtype(), [&]<class T>() {
-      const std::span<T> w = p.mutable_data<T>();
-      const std::span<const T> grad = p.grad_data<T>();
-      T* v = mu > 0 ? velocity_[i].mutable_data<T>().data() : nullptr;
-      for (std::size_t k = 0; k < w.size(); ++k) {
-        double g = static_cast<double>(grad[k]) + wd * static_cast<double>(w[k]);
-        if (v != nullptr) {
-          const double vk = mu * static_cast<double>(v[k]) + g;
-          v[k] = static_cast<T>(vk);
-          g = options_.nesterov ? g + mu * vk : vk;
-        }
-        w[k] = static_cast<T>(static_cast<double>(w[k]) - lr * g);
+      // In the parameters' own precision, as every framework does: float32 parameters are
+      // updated with float32 arithmetic (whole SIMD registers, no conversions).
+      const T mu = static_cast<T>(options_.momentum), wd = static_cast<T>(options_.weight_decay),
+              lr = static_cast<T>(lr_);
+      T* w = p.mutable_data<T>().data();
+      const T* grad = p.grad_data<T>().data();
+      const std::size_t n = p.mutable_data<T>().size();
+      // One branch-free loop per variant, so that each vectorises.
+      if (mu == 0) {
+        for (std::size_t k = 0; k < n; ++k) w[k] -= lr * (grad[k] + wd * w[k]);
+        return;
+      }
+      T* v = velocity_[i].mutable_data<T>().data();
+      for (std::size_t k = 0; k < n; ++k) {
+        const T g = grad[k] + wd * w[k];
+        const T vk = mu * v[k] + g;
+        v[k] = vk;
+        w[k] -= lr * (nesterov ? g + mu * vk : vk);
       }
     });
   }
@@ -85,25 +92,28 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
 
 void Adam::step() {
   ++t_;
-  const double b1 = options_.beta1, b2 = options_.beta2, wd = options_.weight_decay;
-  const double correction1 = 1 - std::pow(b1, static_cast<double>(t_));
-  const double correction2 = 1 - std::pow(b2, static_cast<double>(t_));
+  const double correction1 = 1 - std::pow(options_.beta1, static_cast<double>(t_));
+  const double correction2 = 1 - std::pow(options_.beta2, static_cast<double>(t_));
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     dispatch(p.dtype(), [&]<class T>() {
-      const std::span<T> w = p.mutable_data<T>();
-      const std::span<const T> grad = p.grad_data<T>();
+      // In the parameters' precision, as SGD::step.
+      const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2),
+              wd = static_cast<T>(options_.weight_decay), eps = static_cast<T>(options_.eps),
+              step = static_cast<T>(lr_ / correction1),
+              inv_correction2 = static_cast<T>(1 / correction2);
+      T* w = p.mutable_data<T>().data();
+      const T* grad = p.grad_data<T>().data();
+      const std::size_t n = p.mutable_data<T>().size();
       T* m = m_[i].mutable_data<T>().data();
       T* v = v_[i].mutable_data<T>().data();
-      for (std::size_t k = 0; k < w.size(); ++k) {
-        const double g = static_cast<double>(grad[k]) + wd * static_cast<double>(w[k]);
-        const double mk = b1 * static_cast<double>(m[k]) + (1 - b1) * g;
-        const double vk = b2 * static_cast<double>(v[k]) + (1 - b2) * g * g;
-        m[k] = static_cast<T>(mk);
-        v[k] = static_cast<T>(vk);
-        const double update =
-            lr_ * (mk / correction1) / (std::sqrt(vk / correction2) + options_.eps);
-        w[k] = static_cast<T>(static_cast<double>(w[k]) - update);
+      for (std::size_t k = 0; k < n; ++k) {
+        const T g = grad[k] + wd * w[k];
+        const T mk = b1 * m[k] + (1 - b1) * g;
+        const T vk = b2 * v[k] + (1 - b2) * g * g;
+        m[k] = mk;
+        v[k] = vk;
+        w[k] -= step * mk / (std::sqrt(vk * inv_correction2) + eps);
       }
     });
   }

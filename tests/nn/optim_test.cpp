@@ -73,6 +73,34 @@ TEST(SGD, Float32Parameters) {
   EXPECT_EQ(p.data<float>()[0], -0.5f);
 }
 
+// float32 parameters are updated in float32 arithmetic: within a few float ulps of the same
+// steps taken on float64 parameters.
+TEST(Optimizer, Float32StepsFollowTheFloat64Steps) {
+  const std::vector<double> w0 = {0.3, -1.7, 2.5}, g = {0.25, -3.0, 1e-3};
+  const auto run = [&](tg::DType dtype, const auto& make) {
+    Tensor p = Tensor::from(w0, {3}, dtype).requires_grad();
+    auto opt = make(p);
+    for (int step = 0; step < 3; ++step) {
+      p.zero_grad();
+      tg::Tape tape;
+      tg::TapeGuard guard(tape);
+      tg::sum(p * Tensor::from(g, {3}, dtype)).backward();
+      opt.step();
+    }
+    return p.to_vector();
+  };
+  const auto momentum = [](const Tensor& p) {
+    return optim::SGD({p}, {.lr = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01});
+  };
+  const auto adam = [](const Tensor& p) { return optim::Adam({p}, {.lr = 0.01}); };
+  const auto f32 = run(tg::DType::f32, momentum), f64 = run(tg::DType::f64, momentum);
+  const auto a32 = run(tg::DType::f32, adam), a64 = run(tg::DType::f64, adam);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(f32[i], f64[i], 1e-6 * std::abs(f64[i]));
+    EXPECT_NEAR(a32[i], a64[i], 1e-6 * std::abs(a64[i]));
+  }
+}
+
 TEST(Adam, FirstTwoSteps) {
   const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
   const Tensor p = param_with_grad({1.0, 0.0}, {0.5, -3.0});
