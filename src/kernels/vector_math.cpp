@@ -13,7 +13,9 @@
 //   sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, so e never overflows.
 #include "tapegrad/ops/vector_math.hpp"
 
+#include <atomic>
 #include <cstring>
+#include <string_view>
 
 // The helpers below take and return 256-bit vectors without being compiled for AVX themselves;
 // they are always inlined into the AVX2 entry points, so no call ever crosses that ABI boundary.
@@ -37,6 +39,12 @@ struct Vec<4> {
   using D = double __attribute__((vector_size(32)));
   using U = std::uint64_t __attribute__((vector_size(32)));
   using F = float __attribute__((vector_size(16)));
+};
+template <>
+struct Vec<8> {
+  using D = double __attribute__((vector_size(64)));
+  using U = std::uint64_t __attribute__((vector_size(64)));
+  using F = float __attribute__((vector_size(32)));
 };
 
 #define TAPEGRAD_KERNEL inline __attribute__((always_inline))
@@ -154,6 +162,7 @@ TAPEGRAD_KERNEL void apply(const float* x, float* out, std::int64_t n) {
 TAPEGRAD_VECTOR_KERNELS(sse2, 2, )
 #if defined(__x86_64__)
 TAPEGRAD_VECTOR_KERNELS(avx2, 4, __attribute__((target("avx2,fma"))))
+TAPEGRAD_VECTOR_KERNELS(avx512, 8, __attribute__((target("avx512f,avx512dq"))))
 #endif
 
 struct Kernels {
@@ -163,18 +172,39 @@ struct Kernels {
   const char* isa;
 };
 
-Kernels choose() {
+constexpr Kernels kSse2{&exp_sse2, &tanh_sse2, &sigmoid_sse2, "sse2"};
+#if defined(__x86_64__)
+constexpr Kernels kAvx2{&exp_avx2, &tanh_avx2, &sigmoid_avx2, "avx2"};
+constexpr Kernels kAvx512{&exp_avx512, &tanh_avx512, &sigmoid_avx512, "avx512"};
+#endif
+
+// The widest the CPU runs, in order of preference; kSse2 is always there.
+const Kernels* supported(std::string_view isa) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {&exp_avx2, &tanh_avx2, &sigmoid_avx2, "avx2"};
+  if (isa == "avx512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+    return &kAvx512;
+  if (isa == "avx2" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return &kAvx2;
 #endif
-  return {&exp_sse2, &tanh_sse2, &sigmoid_sse2, "sse2"};
+  return isa == "sse2" ? &kSse2 : nullptr;
 }
 
+const Kernels* best() {
+  for (const char* isa : {"avx512", "avx2"})
+    if (const Kernels* k = supported(isa)) return k;
+  return &kSse2;
+}
+
+std::atomic<const Kernels*> chosen{nullptr};
+
 const Kernels& kernels() {
-  static const Kernels k = choose();
-  return k;
+  const Kernels* k = chosen.load(std::memory_order_relaxed);
+  if (k == nullptr) {
+    k = best();
+    chosen.store(k, std::memory_order_relaxed);
+  }
+  return *k;
 }
 
 }  // namespace
@@ -190,6 +220,11 @@ void sigmoid_f32(const float* x, float* out, std::int64_t n) {
 }
 const char* vector_math_isa() {
   return kernels().isa;
+}
+bool use_vector_math_isa(std::string_view isa) {
+  const Kernels* k = supported(isa);
+  if (k != nullptr) chosen.store(k, std::memory_order_relaxed);
+  return k != nullptr;
 }
 
 }  // namespace tapegrad::kernels

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -62,8 +63,46 @@ const Case kCases[] = {
      [](double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }},
 };
 
+void within_one_ulp(const std::vector<float>& x);
+void edge_values();
+void every_length_and_offset();
+
+// Runs the test body once per instruction set this CPU has, then restores the default.
+class EveryIsa {
+ public:
+  EveryIsa() : default_(k::vector_math_isa()) {}
+  ~EveryIsa() { k::use_vector_math_isa(default_); }
+  template <class Body>
+  void run(Body body) {
+    int ran = 0;
+    for (const char* isa : {"sse2", "avx2", "avx512"}) {
+      if (!k::use_vector_math_isa(isa)) continue;
+      SCOPED_TRACE(isa);
+      body();
+      ++ran;
+    }
+    EXPECT_GE(ran, 1);
+  }
+
+ private:
+  std::string default_;
+};
+
+TEST(VectorMath, SelectsAnInstructionSetThisCpuHas) {
+  EveryIsa restore;
+  EXPECT_TRUE(k::use_vector_math_isa("sse2"));
+  EXPECT_STREQ(k::vector_math_isa(), "sse2");
+  EXPECT_FALSE(k::use_vector_math_isa("mmx"));
+  EXPECT_STREQ(k::vector_math_isa(), "sse2");  // unchanged
+}
+
 TEST(VectorMath, WithinOneUlpOfTheCorrectlyRoundedValue) {
   const std::vector<float> x = samples();
+  EveryIsa isas;
+  isas.run([&] { within_one_ulp(x); });
+}
+
+void within_one_ulp(const std::vector<float>& x) {
   std::vector<float> y(x.size());
   for (const Case& c : kCases) {
     c.kernel(x.data(), y.data(), static_cast<std::int64_t>(x.size()));
@@ -82,9 +121,15 @@ TEST(VectorMath, WithinOneUlpOfTheCorrectlyRoundedValue) {
 }
 
 TEST(VectorMath, EdgeValues) {
+  EveryIsa isas;
+  isas.run(edge_values);
+}
+
+void edge_values() {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<float> x = {0.f, -0.f, inf, -inf, nan, 88.f, 89.f, -104.f, 1e-30f, -1e-30f, -100.f};
+  const std::vector<float> x = {0.f,  -0.f,   inf,    -inf,    nan,   88.f,
+                                89.f, -104.f, 1e-30f, -1e-30f, -100.f};
   std::vector<float> e(x.size()), t(x.size()), s(x.size());
   const auto n = static_cast<std::int64_t>(x.size());
   k::exp_f32(x.data(), e.data(), n);
@@ -112,6 +157,11 @@ TEST(VectorMath, EdgeValues) {
 }
 
 TEST(VectorMath, EveryLengthAndOffsetGivesTheSameValues) {
+  EveryIsa isas;
+  isas.run(every_length_and_offset);
+}
+
+void every_length_and_offset() {
   std::vector<float> x(40);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.37f * static_cast<float>(i) - 7.f;
   for (const Case& c : kCases) {
