@@ -21,6 +21,7 @@ struct GradArgs {
   std::string expression;
   std::vector<std::string> assignments;  // NAME=VALUE
   bool json = false;
+  bool hessian = false;  // also the matrix of second derivatives, checked by differences
 };
 int run_grad(const GradArgs& args);
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <unistd.h>
@@ -96,6 +97,93 @@ Differentiated differentiate(const Node& root, const std::map<std::string, doubl
   return d;
 }
 
+// The Hessian by differentiating the recorded gradient (tapegrad::hessian), and beside it the
+// central differences of the gradient, column by column.
+struct Hessian {
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> analytic, numeric;
+  // |analytic - numeric| / max(1, |analytic|, |numeric|): relative for large entries, absolute
+  // for small ones (a zero second derivative has no meaningful relative error).
+  std::vector<std::vector<double>> error;
+};
+
+Hessian second_derivatives(const Node& root, const std::map<std::string, double>& point) {
+  Hessian h;
+  h.names = variables(root);
+  const VarFunction f = [&](std::span<const Var> xs) {
+    std::map<std::string, Var> vars;
+    for (std::size_t i = 0; i < h.names.size(); ++i) vars.emplace(h.names[i], xs[i]);
+    return evaluate(root, vars).value;
+  };
+  std::vector<double> x;
+  for (const std::string& name : h.names) x.push_back(point.at(name));
+  h.analytic = hessian(f, x);
+  const std::size_t n = x.size();
+  h.numeric.assign(n, std::vector<double>(n));
+  h.error.assign(n, std::vector<double>(n));
+  for (std::size_t j = 0; j < n; ++j) {
+    const double step = 1e-5 * std::max(1.0, std::abs(x[j]));
+    std::vector<double> shifted = x;
+    shifted[j] = x[j] + step;
+    const std::vector<double> plus = gradient(f, shifted);
+    shifted[j] = x[j] - step;
+    const std::vector<double> minus = gradient(f, shifted);
+    for (std::size_t i = 0; i < n; ++i) h.numeric[i][j] = (plus[i] - minus[i]) / (2 * step);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      const double a = h.analytic[i][j], b = h.numeric[i][j];
+      h.error[i][j] = std::abs(a - b) / std::max({1.0, std::abs(a), std::abs(b)});
+    }
+  }
+  return h;
+}
+
+std::string json_matrix(const std::vector<std::vector<double>>& m) {
+  std::vector<std::string> rows;
+  for (const auto& row : m) {
+    std::vector<std::string> items;
+    for (double v : row) items.push_back(json_number(v));
+    rows.push_back(fmt::format("[{}]", fmt::join(items, ", ")));
+  }
+  return fmt::format("[{}]", fmt::join(rows, ", "));
+}
+
+std::string hessian_json(const Hessian& h) {
+  std::vector<std::string> names;
+  for (const std::string& name : h.names) names.push_back(io::json_quote(name));
+  return fmt::format("{{\"variables\": [{}], \"analytic\": {}, \"numeric\": {}, \"error\": {}}}",
+                     fmt::join(names, ", "), json_matrix(h.analytic), json_matrix(h.numeric),
+                     json_matrix(h.error));
+}
+
+void print_hessian(const Hessian& h) {
+  const std::size_t n = h.names.size();
+  if (n == 0) {
+    fmt::print("\nHessian: none (the expression has no variables)\n");
+    return;
+  }
+  fmt::print("\nHessian (reverse over reverse)\n{:<10}", "");
+  for (const std::string& name : h.names) fmt::print(" {:>20}", name);
+  fmt::print("\n");
+  for (std::size_t i = 0; i < n; ++i) {
+    fmt::print("{:<10}", h.names[i]);
+    for (std::size_t j = 0; j < n; ++j)
+      fmt::print(" {:>20}", fmt::format("{:.12g}", h.analytic[i][j]));
+    fmt::print("\n");
+  }
+  fmt::print("\n{:<16} {:>24} {:>24} {:>10}\n", "", "backprop", "central difference", "error");
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i; j < n; ++j) {
+      const std::string entry = i == j ? fmt::format("d2f/d{}2", h.names[i])
+                                       : fmt::format("d2f/d{}d{}", h.names[i], h.names[j]);
+      fmt::print("{:<16} {:>24} {:>24} {:>10.1e}\n", entry,
+                 fmt::format("{:.15g}", h.analytic[i][j]), fmt::format("{:.10g}", h.numeric[i][j]),
+                 h.error[i][j]);
+    }
+  }
+}
+
 }  // namespace
 
 int run_grad(const GradArgs& args) {
@@ -103,6 +191,8 @@ int run_grad(const GradArgs& args) {
     const auto root = parse(args.expression);
     const auto point = parse_assignments(args.assignments);
     const Differentiated d = differentiate(*root, point);
+    std::optional<Hessian> h;
+    if (args.hessian) h = second_derivatives(*root, point);
     if (args.json) {
       std::vector<std::string> point_items, grads;
       for (const auto& [name, v] : point) {
@@ -114,9 +204,10 @@ int run_grad(const GradArgs& args) {
                         io::json_quote(p.name), json_number(p.analytic), json_number(p.numeric),
                         json_number(p.relative_error)));
       }
-      fmt::print("{{\"expression\": {}, \"point\": {{{}}}, \"value\": {}, \"gradient\": {{{}}}}}\n",
-                 io::json_quote(args.expression), fmt::join(point_items, ", "),
-                 json_number(d.value), fmt::join(grads, ", "));
+      fmt::print(
+          "{{\"expression\": {}, \"point\": {{{}}}, \"value\": {}, \"gradient\": {{{}}}{}}}\n",
+          io::json_quote(args.expression), fmt::join(point_items, ", "), json_number(d.value),
+          fmt::join(grads, ", "), h ? ", \"hessian\": " + hessian_json(*h) : std::string());
       return kOk;
     }
     fmt::print("f = {}\n", args.expression);
@@ -133,6 +224,7 @@ int run_grad(const GradArgs& args) {
                  fmt::format("{:.15g}", p.analytic), fmt::format("{:.12g}", p.numeric),
                  p.relative_error);
     }
+    if (h) print_hessian(*h);
     return kOk;
   });
 }

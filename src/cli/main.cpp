@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   grad_cmd->add_option("expression", grad.expression, "e.g. \"cos(sin(x^2) + 3*x^2)\"")->required();
   grad_cmd->add_option("values", grad.assignments, "NAME=VALUE for each variable, e.g. x=1.5");
   grad_cmd->add_flag("--json", grad.json, "Print JSON");
+  grad_cmd->add_flag("--hessian", grad.hessian,
+                     "Also print the Hessian (second derivatives, reverse over reverse) with "
+                     "central differences of the gradient beside each entry");
 
   cli::GraphArgs graph;
   CLI::App* graph_cmd =

@@ -62,6 +62,40 @@ TEST(CliGrad, TableOutputNamesEveryVariable) {
   EXPECT_NE(r.out.find("central difference"), std::string::npos) << r.out;
 }
 
+TEST(CliGrad, HessianAgainstTheClosedForm) {
+  // f = x²y + sin(y): f_xx = 2y, f_xy = 2x, f_yy = -sin(y).
+  const Outcome r = run("grad 'x^2*y + sin(y)' x=1.5 y=0.5 --hessian --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::size_t at = r.out.find("\"analytic\": [[");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  double h[4] = {};
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf, %lf], [%lf, %lf]]", &h[0], &h[1],
+                        &h[2], &h[3]),
+            4)
+      << r.out;
+  EXPECT_NEAR(h[0], 1.0, 1e-12);
+  EXPECT_NEAR(h[1], 3.0, 1e-12);
+  EXPECT_NEAR(h[2], 3.0, 1e-12);
+  EXPECT_NEAR(h[3], -std::sin(0.5), 1e-12);
+  EXPECT_NE(r.out.find("\"variables\": [\"x\", \"y\"]"), std::string::npos) << r.out;
+  const std::size_t error = r.out.find("\"error\": [[");
+  ASSERT_NE(error, std::string::npos);
+  double e[4] = {};
+  ASSERT_EQ(std::sscanf(r.out.c_str() + error, "\"error\": [[%lf, %lf], [%lf, %lf]]", &e[0], &e[1],
+                        &e[2], &e[3]),
+            4);
+  for (double v : e) EXPECT_LT(v, 1e-7);
+}
+
+TEST(CliGrad, HessianTableListsEachPairOnce) {
+  const Outcome r = run("grad 'cos(sin(x^2) + 3*x^2) * y' x=1.5 y=2 --hessian");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* entry : {"d2f/dx2", "d2f/dxdy", "d2f/dy2"})
+    EXPECT_NE(r.out.find(entry), std::string::npos) << entry << "\n" << r.out;
+  EXPECT_EQ(r.out.find("d2f/dydx"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Hessian (reverse over reverse)"), std::string::npos);
+}
+
 struct BadInput {
   const char* args;
   const char* message;
