@@ -181,6 +181,10 @@ double value_of(const Tensor&) {
       "tensors yet (grad with create_graph works on Vars)");
 }
 
+Tensor positive_mask(const Tensor& x, bool nonzero) {
+  return compare(x, scalar_like(x, 0.0), nonzero ? Compare::ne : Compare::gt);
+}
+
 Tensor times(const Tensor& dout, const Tensor& partial) {
   if (!partial.needs_grad() && partial.numel() == 1 && partial.dim() == 0) {
     const double p = partial.item();

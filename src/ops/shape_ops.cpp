@@ -260,6 +260,7 @@ struct ConcatCtx {
   TensorImpl** inputs;
   std::size_t count;
   std::int64_t outer, inner, out_chunk;  // out row = out_chunk elements
+  int axis;
 };
 
 void concat_backward(const TensorNode& node, Tape&) {
@@ -281,6 +282,17 @@ void concat_backward(const TensorNode& node, Tape&) {
       offset += chunk;
     }
   });
+}
+
+// d xs[j] = dout sliced back to xs[j]'s part along the axis (slice is differentiable again).
+void concat_graph(GraphArgs& a) {
+  const int axis = static_cast<const ConcatCtx*>(a.ctx)->axis;
+  std::int64_t offset = 0;
+  for (const Tensor& x : a.inputs) {
+    const std::int64_t extent = x.shape()[axis];
+    a.dinputs.push_back(slice(a.dout, axis, offset, offset + extent));
+    offset += extent;
+  }
 }
 }  // namespace
 
@@ -328,8 +340,8 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
   for (const Tensor& x : xs) keep.push_back(&x);
   return detail::record(
       *tape, std::move(out),
-      {concat_backward, tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk}),
-       nullptr, kNoSlot, 0, "concat"},
+      {concat_backward, tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk, a}),
+       nullptr, kNoSlot, 0, "concat", concat_graph},
       keep);
 }
 
@@ -453,16 +465,61 @@ void select_backward(const TensorNode& node, Tape&) {
   });
 }
 
-Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std::int64_t> index,
-              const Shape& shape, const char* op) {
-  for (std::size_t j = 0; j < index.size(); ++j) {
-    if (index[j] < 0 || index[j] >= c.extent) {
-      throw IndexError(
-          fmt::format("{}: index {} at position {} is out of range [0, {}) for shape {}", op,
-                      index[j], j, c.extent, xi.shape.str()));
-    }
-  }
-  c.index = index.data();
+// Records a selection whose ctx.index already points at valid memory (copied into the arena).
+Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const char* op);
+
+// The adjoint of a selection, as an op of its own so that gather's and index_select's graph
+// backward can be recorded: out (x's shape) = zeros with g added at the selected positions. Its
+// own derivative is the selection again.
+struct SelectScatterCtx {
+  TensorImpl* g;
+  SelectCtx select;  // select.x: unused here
+};
+
+void select_scatter_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const SelectScatterCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.grad) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* d = reinterpret_cast<const T*>(out.grad.data());
+    T* dg = grad_of<T>(c.g);
+    select_each(c.select, [&](std::int64_t from, std::int64_t to) { dg[to] += d[from]; });
+  });
+}
+
+void select_scatter_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const SelectScatterCtx*>(a.ctx);
+  a.dinputs = {record_select(a.dout, c.select, a.inputs[0].shape(), "select")};
+}
+
+Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& select) {
+  TensorImpl& gi = detail::input(g, "select_adjoint");
+  auto out = detail::make_output(x_shape, gi.dtype);
+  std::memset(out->value.data(), 0, out->bytes());
+  dispatch(gi.dtype, [&]<class T>() {
+    const T* gv = gi.data<T>();
+    T* o = out->data<T>();
+    select_each(select, [&](std::int64_t from, std::int64_t to) { o[from] += gv[to]; });
+  });
+  TensorImpl* inputs[] = {&gi};
+  Tape* tape = detail::recording_tape(inputs, "select_adjoint");
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&g};
+  return detail::record(*tape, std::move(out),
+                        {select_scatter_backward, tape->save(SelectScatterCtx{&gi, select}),
+                         nullptr, kNoSlot, 0, "select_adjoint", select_scatter_graph},
+                        keep);
+}
+
+// d x = dout added back at the selected positions.
+void select_graph(GraphArgs& a) {
+  const auto& c = *static_cast<const SelectCtx*>(a.ctx);
+  a.dinputs = {select_scatter(a.dout, a.inputs[0].shape(), c)};
+}
+
+Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const char* op) {
+  TensorImpl& xi = detail::input(x, op);
+  c.x = &xi;
   auto out = detail::make_output(shape, xi.dtype);
   dispatch(xi.dtype, [&]<class T>() {
     const T* xv = xi.data<T>();
@@ -473,12 +530,27 @@ Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std:
   Tape* tape = detail::recording_tape(inputs, op);
   if (tape == nullptr) return Tensor(std::move(out));
   auto* saved = static_cast<std::int64_t*>(tape->allocate(
-      sizeof(std::int64_t) * std::max<std::size_t>(index.size(), 1), alignof(std::int64_t)));
-  std::copy(index.begin(), index.end(), saved);
+      sizeof(std::int64_t) * static_cast<std::size_t>(std::max<std::int64_t>(c.count, 1)),
+      alignof(std::int64_t)));
+  std::copy_n(c.index, c.count, saved);
   c.index = saved;
   const Tensor* keep[] = {&x};
   return detail::record(*tape, std::move(out),
-                        {select_backward, tape->save(c), nullptr, kNoSlot, 0, op}, keep);
+                        {select_backward, tape->save(c), nullptr, kNoSlot, 0, op, select_graph},
+                        keep);
+}
+
+Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std::int64_t> index,
+              const Shape& shape, const char* op) {
+  for (std::size_t j = 0; j < index.size(); ++j) {
+    if (index[j] < 0 || index[j] >= c.extent) {
+      throw IndexError(
+          fmt::format("{}: index {} at position {} is out of range [0, {}) for shape {}", op,
+                      index[j], j, c.extent, xi.shape.str()));
+    }
+  }
+  c.index = index.data();
+  return record_select(x, c, shape, op);
 }
 }  // namespace
 

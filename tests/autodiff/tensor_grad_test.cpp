@@ -81,22 +81,56 @@ TEST(TensorGrad, KinkedOpsHaveAConstantMaskAndZeroSecondDerivative) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(hm.get(i, i), x.get(i) > 0.3 ? 2.0 : 0.0);
 }
 
-TEST(TensorGrad, RulesThatBranchOnAValueThrowNamingTheOp) {
+// A rule whose derivative branches on a single value: it cannot run on a whole tensor, so its
+// second derivative through a tensor throws, naming the op, rather than returning zeros.
+struct Branchy {
+  static constexpr const char* name = "branchy";
+  template <class T>
+  T f(T x) const {
+    return x * x;
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return tg::detail::lit<T>(2 * tg::detail::value_of(x));
+  }
+};
+
+TEST(TensorGrad, ARuleThatBranchesOnAValueThrowsNamingTheOp) {
   const Tensor x = Tensor::from({-1.0, 0.5});
   try {
-    (void)tg::hessian([](std::span<const Tensor> t) { return tg::sum(tg::elu(t[0])); }, x);
+    (void)tg::hessian(
+        [](std::span<const Tensor> t) { return tg::sum(tg::detail::map(Branchy{}, t[0])); }, x);
     FAIL() << "expected TapeError";
   } catch (const tg::TapeError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("elu: ", 0), 0u) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("branchy: ", 0), 0u) << e.what();
   }
-  // pow's derivative in its exponent decides x = 0 on the value; in its base it runs on tensors.
+}
+
+TEST(TensorGrad, EluAndPowExponentSecondDerivativesInClosedForm) {
+  // elu: f'' = e^x for x < 0 (alpha = 1), 0 above. pow(x, x): d²/dx² x^x = x^x ((1 + log x)² +
+  // 1/x).
+  const Tensor x = Tensor::from({-1.5, -0.2, 0.3, 2.0});
+  const Tensor h =
+      tg::hessian([](std::span<const Tensor> t) { return tg::sum(tg::elu(t[0], 1.0)); }, x);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(h.get(i, i), x.get(i) < 0 ? std::exp(x.get(i)) : 0.0, 1e-14);
+  }
   const Tensor p = Tensor::from({0.5, 1.5});
-  try {
-    (void)tg::hessian([](std::span<const Tensor> t) { return tg::sum(tg::pow(t[0], t[0])); }, p);
-    FAIL() << "expected TapeError";
-  } catch (const tg::TapeError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("pow: ", 0), 0u) << e.what();
+  const Tensor hp =
+      tg::hessian([](std::span<const Tensor> t) { return tg::sum(tg::pow(t[0], t[0])); }, p);
+  for (int i = 0; i < 2; ++i) {
+    const double v = p.get(i), l = 1 + std::log(v);
+    EXPECT_NEAR(hp.get(i, i), std::pow(v, v) * (l * l + 1 / v), 1e-12);
   }
+  // The exponent's derivative at a zero base is 0 (0^y is flat in y), in both orders.
+  const Tensor zero = Tensor::from({0.0});
+  const Tensor hz = tg::hessian(
+      [](std::span<const Tensor> t) {
+        return tg::sum(tg::pow(Tensor::from({0.0}), t[0] * t[0] + 1.0));
+      },
+      Tensor::from({0.7}));
+  EXPECT_EQ(hz.get(0, 0), 0.0);
+  (void)zero;
 }
 
 TEST(TensorGrad, JacobianOfAnElementwiseMapAndOfMatmul) {
@@ -190,6 +224,46 @@ std::vector<Row> rows() {
        -1, 1},
       {"log_softmax_softmax",
        [](const Tensor& t) { return tg::sum(tg::log_softmax(t * t, 1) * tg::softmax(t, 0) * t); },
+       -1.5, 1.5},
+      {"elu", [](const Tensor& t) { return tg::sum(tg::elu(t, 0.7) * t); }, -2, 2},
+      {"pow_exponent", [](const Tensor& t) { return tg::sum(tg::pow(t + 2.5, t)); }, -1, 1},
+      {"concat_stack",
+       [](const Tensor& t) {
+         const Tensor parts[] = {tg::sin(t), t * t};
+         const Tensor both = tg::concat(parts, 1);  // (2, 6)
+         const Tensor rows[] = {tg::slice(t, 0, 0, 1), tg::exp(tg::slice(t, 0, 1, 2))};
+         return tg::sum(both * both) + tg::sum(tg::stack(rows, 0) * tg::stack(rows, 1));
+       },
+       -1, 1},
+      {"gather_index_select",
+       [](const Tensor& t) {
+         const std::int64_t labels[] = {2, 0}, index[] = {1, 1, 0};
+         const Tensor g = tg::gather(tg::tanh(t), labels);
+         const Tensor s = tg::index_select(t * t, 1, index);
+         return tg::sum(g * g) + tg::sum(tg::sin(s) * s);
+       },
+       -1, 1},
+      {"squared_error_losses",
+       [](const Tensor& t) {
+         const Tensor y = Tensor::from({{0.5, -1.0, 0.25}, {1.0, 0.0, -0.5}});
+         return tg::half_squared_error(tg::sin(t), y) + tg::mse(t * t, y, tg::Reduction::sum);
+       },
+       -1, 1},
+      {"binary_cross_entropies",
+       [](const Tensor& t) {
+         const Tensor y = Tensor::from({{1.0, 0.0, 1.0}, {0.0, 0.3, 1.0}});
+         return tg::binary_cross_entropy(tg::sigmoid(t), y) +
+                tg::binary_cross_entropy_with_logits(t * 2.0, y, tg::Reduction::sum);
+       },
+       -2, 2},
+      {"softmax_cross_entropies_kl",
+       [](const Tensor& t) {
+         const std::int64_t labels[] = {1, 2};
+         const Tensor target = Tensor::from({{0.2, 0.5, 0.3}, {0.6, 0.1, 0.3}});
+         return tg::softmax_cross_entropy(t * t, labels) +
+                tg::softmax_cross_entropy(t, target, tg::Reduction::sum) +
+                tg::kl_divergence(tg::sin(t), target);
+       },
        -1.5, 1.5},
       {"stack_of_vars",
        [](const Tensor& t) {

@@ -33,16 +33,15 @@ struct GradOptions {
 
 // dy/dx for each x in xs (0 for an x that y does not depend on). Unlike backward(), it neither
 // reads nor changes any adjoint: leaves' grad() stay as they were. Throws TapeError when the
-// sweep reaches a tensor op (not yet supported by grad()), or, with create_graph, a scalar node
-// recorded outside higher-order mode.
+// sweep reaches a tensor op recorded outside higher-order mode, or, with create_graph, a scalar
+// node recorded outside it.
 std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& options = {});
 Var grad(const Var& y, const Var& x, const GradOptions& options = {});
 // dy/dx for tensors (leaves that require a gradient, or tensors computed from them): each
 // gradient has its x's shape. Sweeps through tensor ops by their graph backward, so the forward
-// pass must be recorded inside a HigherOrderGuard, even for first derivatives. Supported so far:
-// every elementwise op (broadcasting included), sum, mean, max and min reductions, matmul,
-// log_softmax, reshape, cast, permute, transpose, slice, t.at(...) and stack(Vars); any other
-// tensor op throws TapeError naming it.
+// pass must be recorded inside a HigherOrderGuard, even for first derivatives. Every tensor op of
+// the library has a graph backward; a rule that cannot run on tensors throws TapeError naming
+// its op.
 std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options = {});
 
 using VarFunction = std::function<Var(std::span<const Var>)>;

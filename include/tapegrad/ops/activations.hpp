@@ -53,8 +53,8 @@ struct Elu {
   }
   template <class T>
   T df(const T& x, const T& out) const {
-    if (detail::value_of(x) > 0) return detail::lit<T>(1);
-    return out + alpha;
+    const T positive = detail::positive_mask(x);  // a constant: the blend is the branch
+    return positive + (1 - positive) * (out + alpha);
   }
 };
 }  // namespace rules

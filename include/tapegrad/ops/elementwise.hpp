@@ -182,11 +182,13 @@ struct Pow {
     using std::pow;
     return y * pow(x, y - 1);
   }
+  // At x = 0 the exponent's derivative is taken as 0 (0^y is flat in y for y > 0): log is
+  // evaluated at 1 there, so the blend never forms 0 · log 0.
   template <class T>
   T dy(const T& x, const T&, const T& out) const {
     using std::log;
-    if (value_of(x) == 0) return lit<T>(0);
-    return out * log(x);
+    const T nonzero = detail::positive_mask(x, true);
+    return out * log(x + (1 - nonzero));
   }
 };
 

@@ -40,6 +40,16 @@ inline double value_of(float x) {
 inline double value_of(const Var& x) {
   return x.value();
 }
+// 1 where x > 0 (or x != 0 with `nonzero`), else 0, as a constant of x's kind: for rules whose
+// derivative is piecewise but not constant (elu, pow's exponent), written once as a blend so the
+// same rule runs on numbers, Vars and whole tensors. No gradient flows through the mask.
+Tensor positive_mask(const Tensor& x, bool nonzero = false);
+template <class T>
+T positive_mask(const T& x, bool nonzero = false) {
+  const double v = value_of(x);
+  return lit<T>((nonzero ? v != 0 : v > 0) ? 1.0 : 0.0);
+}
+
 // A rule that branches on one value cannot run on a whole tensor: throws TapeError (the graph
 // backward adds the op's name). Rules whose derivative is piecewise constant declare
 // `constant_derivative` instead and get a numeric mask.
