@@ -131,6 +131,21 @@ def step_table(b):
             print(f"  {label:<62} {e['seconds'] * 1e6:10.1f} us")
 
 
+def finite_difference_table(b):
+    sizes = sorted(int(k.split("/")[1]) for k in b if k.startswith("BM_GradientBackprop/"))
+    if not sizes:
+        return
+    print("\nbackprop vs central finite differences: full gradient of a 8-H-1 tanh MLP, batch 16")
+    print("  hidden  weights     backprop   finite differences   FD / backprop")
+    for h in sizes:
+        bp = b.get(f"BM_GradientBackprop/{h}")
+        fd = b.get(f"BM_GradientFiniteDifferences/{h}")
+        if bp and fd:
+            print(f"  {h:>6} {int(bp['weights']):>8} {bp['seconds'] * 1e6:9.1f} us "
+                  f"{fd['seconds'] * 1e6:17.1f} us {fd['seconds'] / bp['seconds']:14.0f}x")
+    print("  (backprop grows like the number of weights W, finite differences like W^2)")
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -146,6 +161,7 @@ def main(argv):
     matmul_table(b)
     bandwidth_table(b)
     step_table(b)
+    finite_difference_table(b)
     return 0
 
 
