@@ -179,23 +179,6 @@ TapeGuard::~TapeGuard() {
 }
 
 // ---- Var -------------------------------------------------------------------------------------
-Var::Var(double value) : value_(value) {
-  if (grad_enabled()) {
-    Tape& tape = current_tape();
-    tape_ = &tape;
-    slot_ = tape.leaf();
-    generation_ = tape.generation();
-  }
-}
-
-Var::Var(double value, Tape& tape) : value_(value) {
-  if (grad_enabled()) {
-    tape_ = &tape;
-    slot_ = tape.leaf();
-    generation_ = tape.generation();
-  }
-}
-
 void Var::throw_stale(const char* op) const {
   throw TapeError(fmt::format(
       "{}: this Var (value {}) was recorded on a tape that has been reset since; a Var is valid "
@@ -215,17 +198,19 @@ void Var::require_recorded(const char* what) const {
 
 double Var::grad() const {
   require_recorded("grad()");
-  return tape_->adjoint(slot_);
+  materialize();
+  return tape_->adjoint(slot_[0]);
 }
 
 void Var::backward() const {
   require_recorded("backward()");
-  tape_->backward_from_slot(slot_);
+  materialize();
+  tape_->backward_from_slot(slot_[0]);
 }
 
 void Var::zero_grad() const {
   require_recorded("zero_grad()");
-  tape_->adjoint(slot_) = 0.0;
+  if (own_) tape_->adjoint(slot_[0]) = 0.0;
 }
 
 namespace detail {

@@ -243,8 +243,15 @@ Var sum(std::span<const Var> xs) {
     }
   }
   if (tape == nullptr || !grad_enabled()) return Var::constant(total);
-  for (const Var& v : xs)
-    if (v.requires_grad()) tape->push_operand(v.slot(), 1.0);
+  // One node whose operands are the inputs' terms (a temporary's combination folds in). In
+  // higher-order mode every input is a node first — before any operand of this node is pushed,
+  // since materialising pushes operands of its own.
+  if (tape->higher_order()) {
+    for (const Var& v : xs) v.materialize();
+  }
+  for (const Var& v : xs) {
+    for (int k = 0; k < v.terms(); ++k) tape->push_operand(v.term_slot(k), v.term_partial(k));
+  }
   const std::uint32_t slot = tape->finish_node();
   if (tape->higher_order()) {
     HigherOrderEntry e;  // partials 1: exact constants

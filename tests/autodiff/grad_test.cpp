@@ -85,9 +85,10 @@ TEST(Grad, WithoutCreateGraphGivesConstantsAndLeavesAdjointsAlone) {
   Var x = 2.0, y = 3.0;
   const Var f = x * y + tg::exp(x);
   const std::vector<Var> xs = {x, y};
+  const std::vector<Var> g = tg::grad(f, xs);  // makes f (a folded combination) a node
   const std::size_t nodes = tape.scalar_nodes();
-  const std::vector<Var> g = tg::grad(f, xs);
-  EXPECT_EQ(tape.scalar_nodes(), nodes);  // nothing recorded
+  (void)tg::grad(f, xs);
+  EXPECT_EQ(tape.scalar_nodes(), nodes);  // the sweep itself records nothing
   EXPECT_FALSE(g[0].requires_grad());
   EXPECT_NEAR(g[0].value(), 3 + std::exp(2.0), 1e-14);
   EXPECT_EQ(g[1].value(), 2.0);
@@ -115,7 +116,8 @@ TEST(Grad, BackwardInHigherOrderModeGivesTheSameFirstDerivative) {
   tg::HigherOrderGuard higher(tape);
   Var b = 0.3;
   J(b).backward();
-  EXPECT_EQ(a.grad(), b.grad());
+  // The same derivative; the folded first-order path multiplies the partials in another order.
+  EXPECT_NEAR(a.grad(), b.grad(), 1e-15 * std::abs(b.grad()));
 }
 
 TEST(Grad, CreateGraphThroughANodeRecordedInFastModeThrows) {

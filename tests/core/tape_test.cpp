@@ -1,6 +1,8 @@
 // The engine: recording order, the reverse sweep, accumulation, reset, grad mode, tapes.
 #include <cmath>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
@@ -40,7 +42,8 @@ TEST(Tape, MillionOpChainNeedsNoRecursion) {
   constexpr int kOps = 1'000'000;
   for (int i = 0; i < kOps; ++i) y = y * 1.000001 + 1e-7;
   y.backward();
-  EXPECT_EQ(tape.scalar_nodes(), static_cast<std::size_t>(2 * kOps + 1));
+  // One node per statement: y * c + d folds into y's new node (plus the leaf).
+  EXPECT_EQ(tape.scalar_nodes(), static_cast<std::size_t>(kOps + 1));
   EXPECT_NEAR(x.grad(), std::pow(1.000001, kOps), 1e-9);
 }
 
@@ -275,6 +278,111 @@ TEST(Backward, SingleElementTensor) {
   const Tensor y = tg::sum(w * w, {0}, true);
   y.backward();
   EXPECT_EQ(w.grad().item(), 6.0);
+}
+
+}  // namespace
+
+// ---- folding: unnamed intermediates are combinations of nodes, named Vars are nodes -----------
+namespace {
+
+TEST(Folding, AStatementIsOneNodeWithItsInputsAsOperands) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 0.8;
+  const std::size_t nodes = tape.scalar_nodes(), operands = tape.operands();
+  const Var y = tg::cos(tg::sin(x * x) + 3 * x * x);
+  y.backward();
+  EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);  // y's node, made when backward() needed it
+  EXPECT_EQ(tape.operands() - operands, 1u);   // x, its four uses merged into one partial
+  const double u = std::sin(0.64) + 3 * 0.64;
+  EXPECT_NEAR(x.grad(), -std::sin(u) * (2 * 0.8 * std::cos(0.64) + 6 * 0.8), 1e-14);
+}
+
+TEST(Folding, SameGradientsAsOneNodePerOp) {
+  // The higher-order mode records every op as a node of its own: the reference.
+  const auto f = [](const Var& a, const Var& b) {
+    return tg::exp(a * b) / (1 + b * b) - tg::tanh(a - 2 * b) * a + tg::pow(b, 3.0);
+  };
+  double folded[2], per_op[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    tg::Tape tape;
+    tg::TapeGuard guard(tape);
+    std::optional<tg::HigherOrderGuard> higher;
+    if (mode == 1) higher.emplace(tape);
+    const Var a = 0.3, b = -1.2;
+    f(a, b).backward();
+    double* out = mode == 0 ? folded : per_op;
+    out[0] = a.grad();
+    out[1] = b.grad();
+  }
+  EXPECT_NEAR(folded[0], per_op[0], 1e-14);
+  EXPECT_NEAR(folded[1], per_op[1], 1e-14);
+}
+
+TEST(Folding, NamedIntermediatesKeepTheirOwnGradient) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 0.5;
+  const Var u = x * x;  // named: becomes a node when used below
+  const Var z = tg::sin(u) * u;
+  z.backward();
+  EXPECT_NEAR(u.grad(), std::cos(0.25) * 0.25 + std::sin(0.25), 1e-15);
+  EXPECT_NEAR(x.grad(), u.grad() * 2 * 0.5, 1e-15);
+}
+
+TEST(Folding, CopiesShareOneNode) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 2.0;
+  const Var a = x * 3;
+  const Var b = a;  // a becomes a node; b is the same node
+  const Var z = a + b * b;
+  z.backward();
+  EXPECT_EQ(a.grad(), 1 + 2 * 6.0);
+  EXPECT_EQ(b.grad(), a.grad());
+  EXPECT_EQ(x.grad(), 3 * a.grad());
+}
+
+TEST(Folding, MoreInputsThanAVarHoldsMakeANode) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var a = 1.0, b = 2.0, c = 3.0, d = 4.0;
+  const std::size_t nodes = tape.scalar_nodes();
+  const Var y = a * b + c * d;  // four inputs: more than Var::kTerms
+  EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);
+  y.backward();
+  EXPECT_EQ(a.grad(), 2.0);
+  EXPECT_EQ(b.grad(), 1.0);
+  EXPECT_EQ(c.grad(), 4.0);
+  EXPECT_EQ(d.grad(), 3.0);
+}
+
+TEST(Folding, CompoundAssignmentAndSumsOfTemporaries) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  std::vector<Var> xs;
+  for (int i = 1; i <= 5; ++i) xs.emplace_back(static_cast<double>(i));
+  Var s = Var::constant(0.0);
+  for (const Var& x : xs) s += x * x;
+  std::vector<Var> cubes;
+  for (const Var& x : xs) cubes.push_back(x * x * x);
+  const Var total = s + tg::sum(cubes);
+  total.backward();
+  for (int i = 1; i <= 5; ++i) {
+    EXPECT_EQ(xs[static_cast<std::size_t>(i - 1)].grad(), 2.0 * i + 3.0 * i * i);
+  }
+}
+
+TEST(Folding, AFoldedVarFromAResetTapeIsStale) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 1.0;
+  const Var y = x * x + 1;
+  tape.reset();
+  EXPECT_THROW(y.backward(), tg::TapeError);
+  EXPECT_THROW((void)(y * 2), tg::TapeError);
+  const Var copy = y;  // copying a stale Var records nothing
+  EXPECT_EQ(tape.scalar_nodes(), 0u);
 }
 
 }  // namespace

@@ -1,5 +1,11 @@
-// Var: a double-valued scalar node. It holds its value inline and, when it is recorded, the
-// slot of its node on a tape (the adjoint lives on the tape).
+// Var: a double-valued scalar on a tape. It holds its value inline and what it is, to first
+// order, in terms of recorded nodes: a leaf or a named result is a node of its own; an unnamed
+// intermediate result (a temporary in an expression) is kept as the linear combination of at
+// most kTerms recorded nodes it stands for, with the partials multiplied in by the chain rule as
+// the expression is evaluated. So `y = cos(sin(x * x) + 3 * x * x)` records one node for y with
+// one operand (x, dy/dx), not one node per operation — the statement-level tape of Adept, reached
+// at run time. A Var becomes a node of its own ("materialises") when it is used by name in an op,
+// copied, differentiated (grad(), backward()) or when a combination would need more terms.
 #pragma once
 
 #include <cstdint>
@@ -10,14 +16,28 @@ namespace tapegrad {
 
 class Var {
  public:
+  static constexpr int kTerms = 2;
+
   // A constant 0: records nothing.
   Var() = default;
   // A leaf on the current tape (a constant under NoGradGuard). Implicit, so `Var x = 1.5;`.
-  Var(double value);  // NOLINT(google-explicit-constructor)
+  Var(double value)  // NOLINT(google-explicit-constructor)
+      : Var(value, grad_enabled() ? &current_tape() : nullptr) {}
   // A leaf on an explicit tape.
-  Var(double value, Tape& tape);
+  Var(double value, Tape& tape) : Var(value, grad_enabled() ? &tape : nullptr) {}
   // A constant: takes part in expressions but never gets a gradient.
-  static Var constant(double value) { return Var(value, nullptr, kNoSlot, 0); }
+  static Var constant(double value) { return Var(value, nullptr); }
+
+  // Copies share a node: the source materialises first (a named Var copied is a node). Moves
+  // (temporaries) carry the combination along unrecorded.
+  Var(const Var& other) { copy_from(other); }
+  Var& operator=(const Var& other) {
+    if (this != &other) copy_from(other);
+    return *this;
+  }
+  Var(Var&&) noexcept = default;
+  Var& operator=(Var&&) noexcept = default;
+  ~Var() = default;
 
   double value() const { return value_; }
   // d(root)/d(this) accumulated by backward() calls since the last zero_grad().
@@ -28,30 +48,90 @@ class Var {
   void zero_grad() const;
 
   // True when this Var is recorded on a tape (not a constant).
-  bool requires_grad() const { return slot_ != kNoSlot; }
+  bool requires_grad() const { return terms_ > 0; }
   Tape* tape() const { return tape_; }
-  std::uint32_t slot() const { return slot_; }
+  // The slot of this Var's own node (materialising it first); kNoSlot for a constant.
+  std::uint32_t slot() const {
+    materialize();
+    return slot_[0];
+  }
 
   // Throws TapeError when the tape was reset after this Var was recorded.
   void check_live(const char* op) const {
     if (tape_ != nullptr && tape_->generation() != generation_) throw_stale(op);
   }
 
-  // Wraps a slot just recorded on `tape`.
-  static Var recorded(Tape& tape, double value, std::uint32_t slot) {
-    return Var(value, &tape, slot, tape.generation());
+  // Wraps a node just recorded on `tape`.
+  TAPEGRAD_HOT static Var recorded(Tape& tape, double value, std::uint32_t slot) {
+    return Var(value, tape, 1, true, slot, 1.0, kNoSlot, 0.0);
+  }
+  // An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms.
+  TAPEGRAD_HOT static Var combination(Tape& tape, double value, const std::uint32_t* slots,
+                                      const double* partials, int n) {
+    return n == 1 ? Var(value, tape, 1, false, slots[0], partials[0], kNoSlot, 0.0)
+                  : Var(value, tape, 2, false, slots[0], partials[0], slots[1], partials[1]);
+  }
+
+  // ---- for the recording path (detail::apply, sum, graph sweep) ----------------------------
+  int terms() const { return terms_; }
+  std::uint32_t term_slot(int k) const { return slot_[k]; }
+  double term_partial(int k) const { return partial_[k]; }
+  // Records this Var's combination as a node of its own, unless it is one already, a constant,
+  // or stale (a stale Var is left as it is: using it throws).
+  TAPEGRAD_HOT void materialize() const {
+    if (terms_ > 0 && !own_ && tape_->generation() == generation_) materialize_now();
   }
 
  private:
-  Var(double value, Tape* tape, std::uint32_t slot, std::uint32_t generation)
-      : value_(value), tape_(tape), slot_(slot), generation_(generation) {}
+  void copy_from(const Var& other) {
+    other.materialize();
+    value_ = other.value_;
+    tape_ = other.tape_;
+    generation_ = other.generation_;
+    terms_ = other.terms_;
+    own_ = other.own_;
+    slot_[0] = other.slot_[0];
+    slot_[1] = other.slot_[1];
+    partial_[0] = other.partial_[0];
+    partial_[1] = other.partial_[1];
+  }
+  TAPEGRAD_HOT void materialize_now() const {
+    for (int k = 0; k < terms_; ++k) tape_->push_operand(slot_[k], partial_[k]);
+    slot_[0] = tape_->finish_node();
+    partial_[0] = 1.0;
+    terms_ = 1;
+    own_ = true;
+  }
+  // A leaf on `tape`, or a constant for nullptr.
+  Var(double value, Tape* tape) : value_(value) {
+    if (tape != nullptr) {
+      tape_ = tape;
+      generation_ = tape->generation();
+      terms_ = 1;
+      own_ = true;
+      slot_[0] = tape->leaf();
+      partial_[0] = 1.0;
+    }
+  }
+  TAPEGRAD_HOT Var(double value, Tape& tape, int terms, bool own, std::uint32_t s0, double p0,
+                   std::uint32_t s1, double p1)
+      : value_(value),
+        tape_(&tape),
+        generation_(tape.generation()),
+        terms_(static_cast<std::uint8_t>(terms)),
+        own_(own),
+        slot_{s0, s1},
+        partial_{p0, p1} {}
   [[noreturn]] void throw_stale(const char* op) const;
   void require_recorded(const char* what) const;
 
   double value_ = 0.0;
   Tape* tape_ = nullptr;
-  std::uint32_t slot_ = kNoSlot;
   std::uint32_t generation_ = 0;
+  mutable std::uint8_t terms_ = 0;  // 0: a constant
+  mutable bool own_ = false;        // slot_[0] is this Var's own node (terms_ == 1)
+  mutable std::uint32_t slot_[kTerms] = {kNoSlot, kNoSlot};
+  mutable double partial_[kTerms] = {0.0, 0.0};
 };
 
 namespace detail {
@@ -124,37 +204,90 @@ template <class Rule>
   tape.push_higher_order(e);
 }
 
-// Records y = rule(x) with the rule's partial. Rules are documented in ops/elementwise.hpp.
+// The partial of a folded term: inner · outer, except that an outer partial of 0 gives 0 even
+// for an infinite or NaN inner one — as the reverse sweep skips a zero adjoint, so that a branch
+// multiplied by 0 (y = x + 0 · sqrt(x) at x = 0) cannot poison the gradient.
+TAPEGRAD_HOT double chain(double inner, double outer) {
+  return outer == 0.0 ? 0.0 : inner * outer;
+}
+
+// x's terms scaled by d, appended to (slots, partials, n) with equal slots merged.
+TAPEGRAD_HOT void add_terms(const Var& x, double d, std::uint32_t* slots, double* partials,
+                            int& n) {
+  for (int k = 0; k < x.terms(); ++k) {
+    const std::uint32_t s = x.term_slot(k);
+    const double p = chain(x.term_partial(k), d);
+    int j = 0;
+    while (j < n && slots[j] != s) ++j;
+    if (j < n) {
+      partials[j] += p;
+    } else {
+      slots[n] = s;
+      partials[n] = p;
+      ++n;
+    }
+  }
+}
+
+// Records y = rule(x). `fused`: x is a temporary, so y may stay an unrecorded combination of
+// x's terms; a named x materialises first, so that it keeps a node (and a gradient) of its own.
+// In higher-order mode every op is a node with its side-table entry, as the graph sweep needs.
+// Rules are documented in ops/elementwise.hpp.
 template <class Rule>
-TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x) {
+TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
   x.check_live(Rule::name);
   Tape& tape = *x.tape();
-  const std::uint32_t slot = tape.record(x.slot(), rule.df(x.value(), out));
-  if (tape.higher_order()) [[unlikely]]
-    record_higher_order(tape, rule, slot, x.value(), x.slot(), out);
-  return Var::recorded(tape, out, slot);
+  if (tape.higher_order()) [[unlikely]] {
+    const std::uint32_t xs = x.slot();
+    const std::uint32_t slot = tape.record(xs, rule.df(x.value(), out));
+    record_higher_order(tape, rule, slot, x.value(), xs, out);
+    return Var::recorded(tape, out, slot);
+  }
+  if (!fused) x.materialize();
+  const double d = rule.df(x.value(), out);
+  std::uint32_t slots[Var::kTerms];
+  double partials[Var::kTerms];
+  const int n = x.terms();
+  for (int k = 0; k < n; ++k) {
+    slots[k] = x.term_slot(k);
+    partials[k] = chain(x.term_partial(k), d);
+  }
+  return Var::combination(tape, out, slots, partials, n);
 }
 
 template <class Rule>
-TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y) {
+TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fused, bool y_fused) {
   const double a = x.value(), b = y.value();
   const double out = rule.f(a, b);
   if (!grad_enabled()) return Var::constant(out);
   Tape* tape = common_tape(x, y, Rule::name);
   if (tape == nullptr) return Var::constant(out);
-  std::uint32_t slot;
-  if (!y.requires_grad()) {
-    slot = tape->record(x.slot(), rule.dx(a, b, out));
-  } else if (!x.requires_grad()) {
-    slot = tape->record(y.slot(), rule.dy(a, b, out));
-  } else {
-    slot = tape->record(x.slot(), rule.dx(a, b, out), y.slot(), rule.dy(a, b, out));
+  if (tape->higher_order()) [[unlikely]] {
+    const std::uint32_t xs = x.slot(), ys = y.slot();  // kNoSlot for constants
+    std::uint32_t slot;
+    if (ys == kNoSlot) {
+      slot = tape->record(xs, rule.dx(a, b, out));
+    } else if (xs == kNoSlot) {
+      slot = tape->record(ys, rule.dy(a, b, out));
+    } else {
+      slot = tape->record(xs, rule.dx(a, b, out), ys, rule.dy(a, b, out));
+    }
+    record_higher_order(*tape, rule, slot, a, xs, b, ys, out);
+    return Var::recorded(*tape, out, slot);
   }
-  if (tape->higher_order()) [[unlikely]]
-    record_higher_order(*tape, rule, slot, a, x.slot(), b, y.slot(), out);
-  return Var::recorded(*tape, out, slot);
+  if (!x_fused) x.materialize();
+  if (!y_fused) y.materialize();
+  std::uint32_t slots[2 * Var::kTerms];
+  double partials[2 * Var::kTerms];
+  int n = 0;
+  if (x.requires_grad()) add_terms(x, rule.dx(a, b, out), slots, partials, n);
+  if (y.requires_grad()) add_terms(y, rule.dy(a, b, out), slots, partials, n);
+  if (n <= Var::kTerms) return Var::combination(*tape, out, slots, partials, n);
+  // More terms than a Var holds: the result becomes a node of its own.
+  for (int k = 0; k < n; ++k) tape->push_operand(slots[k], partials[k]);
+  return Var::recorded(*tape, out, tape->finish_node());
 }
 }  // namespace detail
 

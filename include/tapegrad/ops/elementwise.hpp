@@ -8,6 +8,7 @@
 #include <cmath>
 #include <compare>
 #include <limits>
+#include <utility>
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
@@ -43,32 +44,52 @@ T sigmoid_of(const T& x) {
 }
 }  // namespace detail
 
-#define TAPEGRAD_UNARY_OP(fn, Rule)   \
-  inline Var fn(const Var& x) {       \
-    return detail::map(Rule{}, x);    \
-  }                                   \
-  inline Tensor fn(const Tensor& x) { \
-    return detail::map(Rule{}, x);    \
+// Each scalar op takes a named Var (const Var&: it keeps a node of its own) or a temporary
+// (Var&&: folded into the result, see Var).
+#define TAPEGRAD_UNARY_OP(fn, Rule)      \
+  TAPEGRAD_HOT Var fn(const Var& x) {    \
+    return detail::map(Rule{}, x);       \
+  }                                      \
+  TAPEGRAD_HOT Var fn(Var&& x) {         \
+    return detail::map(Rule{}, x, true); \
+  }                                      \
+  inline Tensor fn(const Tensor& x) {    \
+    return detail::map(Rule{}, x);       \
   }
 
-#define TAPEGRAD_BINARY_OP(fn, Rule)                          \
-  inline Var fn(const Var& x, const Var& y) {                 \
-    return detail::map(Rule{}, x, y);                         \
-  }                                                           \
-  inline Var fn(const Var& x, double y) {                     \
-    return detail::map(Rule{}, x, Var::constant(y));          \
-  }                                                           \
-  inline Var fn(double x, const Var& y) {                     \
-    return detail::map(Rule{}, Var::constant(x), y);          \
-  }                                                           \
-  inline Tensor fn(const Tensor& x, const Tensor& y) {        \
-    return detail::map(Rule{}, x, y);                         \
-  }                                                           \
-  inline Tensor fn(const Tensor& x, double y) {               \
-    return detail::map(Rule{}, x, detail::scalar_like(x, y)); \
-  }                                                           \
-  inline Tensor fn(double x, const Tensor& y) {               \
-    return detail::map(Rule{}, detail::scalar_like(y, x), y); \
+#define TAPEGRAD_BINARY_OP(fn, Rule)                             \
+  TAPEGRAD_HOT Var fn(const Var& x, const Var& y) {              \
+    return detail::map(Rule{}, x, y);                            \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(Var&& x, const Var& y) {                   \
+    return detail::map(Rule{}, x, y, true, false);               \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(const Var& x, Var&& y) {                   \
+    return detail::map(Rule{}, x, y, false, true);               \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(Var&& x, Var&& y) {                        \
+    return detail::map(Rule{}, x, y, true, true);                \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(const Var& x, double y) {                  \
+    return detail::map(Rule{}, x, Var::constant(y));             \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(Var&& x, double y) {                       \
+    return detail::map(Rule{}, x, Var::constant(y), true, true); \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(double x, const Var& y) {                  \
+    return detail::map(Rule{}, Var::constant(x), y);             \
+  }                                                              \
+  TAPEGRAD_HOT Var fn(double x, Var&& y) {                       \
+    return detail::map(Rule{}, Var::constant(x), y, true, true); \
+  }                                                              \
+  inline Tensor fn(const Tensor& x, const Tensor& y) {           \
+    return detail::map(Rule{}, x, y);                            \
+  }                                                              \
+  inline Tensor fn(const Tensor& x, double y) {                  \
+    return detail::map(Rule{}, x, detail::scalar_like(x, y));    \
+  }                                                              \
+  inline Tensor fn(double x, const Tensor& y) {                  \
+    return detail::map(Rule{}, detail::scalar_like(y, x), y);    \
   }
 
 namespace rules {
@@ -466,14 +487,29 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 
 // ---- operators -------------------------------------------------------------------------------
 #define TAPEGRAD_OPERATOR(op, fn)                               \
-  inline Var operator op(const Var& x, const Var& y) {          \
+  TAPEGRAD_HOT Var operator op(const Var& x, const Var& y) {    \
     return fn(x, y);                                            \
   }                                                             \
-  inline Var operator op(const Var& x, double y) {              \
+  TAPEGRAD_HOT Var operator op(Var&& x, const Var& y) {         \
+    return fn(std::move(x), y);                                 \
+  }                                                             \
+  TAPEGRAD_HOT Var operator op(const Var& x, Var&& y) {         \
+    return fn(x, std::move(y));                                 \
+  }                                                             \
+  TAPEGRAD_HOT Var operator op(Var&& x, Var&& y) {              \
+    return fn(std::move(x), std::move(y));                      \
+  }                                                             \
+  TAPEGRAD_HOT Var operator op(const Var& x, double y) {        \
     return fn(x, y);                                            \
   }                                                             \
-  inline Var operator op(double x, const Var& y) {              \
+  TAPEGRAD_HOT Var operator op(Var&& x, double y) {             \
+    return fn(std::move(x), y);                                 \
+  }                                                             \
+  TAPEGRAD_HOT Var operator op(double x, const Var& y) {        \
     return fn(x, y);                                            \
+  }                                                             \
+  TAPEGRAD_HOT Var operator op(double x, Var&& y) {             \
+    return fn(x, std::move(y));                                 \
   }                                                             \
   inline Tensor operator op(const Tensor& x, const Tensor& y) { \
     return fn(x, y);                                            \
@@ -484,11 +520,14 @@ Tensor clamp(const Tensor& x, double lo, double hi);
   inline Tensor operator op(double x, const Tensor& y) {        \
     return fn(x, y);                                            \
   }                                                             \
-  inline Var& operator op##=(Var& x, const Var& y) {            \
-    return x = fn(x, y);                                        \
+  TAPEGRAD_HOT Var& operator op##=(Var& x, const Var& y) {      \
+    return x = fn(std::move(x), y);                             \
   }                                                             \
-  inline Var& operator op##=(Var& x, double y) {                \
-    return x = fn(x, y);                                        \
+  TAPEGRAD_HOT Var& operator op##=(Var& x, Var&& y) {           \
+    return x = fn(std::move(x), std::move(y));                  \
+  }                                                             \
+  TAPEGRAD_HOT Var& operator op##=(Var& x, double y) {          \
+    return x = fn(std::move(x), y);                             \
   }                                                             \
   inline Tensor& operator op##=(Tensor& x, const Tensor& y) {   \
     return x = fn(x, y);                                        \
@@ -504,8 +543,11 @@ TAPEGRAD_OPERATOR(/, div)
 #undef TAPEGRAD_OPERATOR
 #undef TAPEGRAD_BINARY_OP
 
-inline Var operator-(const Var& x) {
+TAPEGRAD_HOT Var operator-(const Var& x) {
   return neg(x);
+}
+TAPEGRAD_HOT Var operator-(Var&& x) {
+  return neg(std::move(x));
 }
 inline Tensor operator-(const Tensor& x) {
   return neg(x);

@@ -254,21 +254,24 @@ Tensor map(const Rule& rule, const Tensor& x, const Tensor& y) {
 // apply): an out-of-line call returns the Var through memory and the caller's 16-byte reload
 // stalls on store forwarding — measured at +50% on recording a scalar chain once apply grew the
 // higher-order branch and GCC stopped inlining it.
+// `fused` (for each operand): the operand is a temporary, which may stay folded into the result
+// (see Var); a named operand gets a node of its own first.
 template <class Rule>
-TAPEGRAD_HOT Var map(const Rule& rule, const Var& x) {
+TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, bool fused = false) {
   if constexpr (requires { rule.ok(0.0); }) {
     if (!rule.ok(x.value())) throw_domain(Rule::name, Rule::domain, x.value());
   }
-  return apply(rule, x);
+  return apply(rule, x, fused);
 }
 
 template <class Rule>
-TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, const Var& y) {
+TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, const Var& y, bool x_fused = false,
+                     bool y_fused = false) {
   if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
     if (!rule.ok(x.value(), y.value(), y.requires_grad() && grad_enabled()))
       throw_domain(Rule::name, Rule::domain, x.value(), y.value());
   }
-  return apply(rule, x, y);
+  return apply(rule, x, y, x_fused, y_fused);
 }
 
 }  // namespace tapegrad::detail
