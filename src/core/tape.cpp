@@ -199,18 +199,18 @@ void Var::require_recorded(const char* what) const {
 double Var::grad() const {
   require_recorded("grad()");
   materialize();
-  return tape_->adjoint(slot_[0]);
+  return tape_->adjoint(term_slot(0));
 }
 
 void Var::backward() const {
   require_recorded("backward()");
   materialize();
-  tape_->backward_from_slot(slot_[0]);
+  tape_->backward_from_slot(term_slot(0));
 }
 
 void Var::zero_grad() const {
   require_recorded("zero_grad()");
-  if (own_) tape_->adjoint(slot_[0]) = 0.0;
+  if (own_) tape_->adjoint(term_slot(0)) = 0.0;
 }
 
 namespace detail {
