@@ -75,7 +75,7 @@ class Var {
   // ---- for the recording path (detail::apply, sum, graph sweep) ----------------------------
   int terms() const { return terms_; }
   std::uint32_t term_slot(int k) const { return static_cast<std::uint32_t>(slots_ >> (32 * k)); }
-  double term_partial(int k) const { return partial_[k]; }
+  double term_partial(int k) const { return k == 0 ? partial_[0] : partial_[1]; }
   // Records this Var's combination as a node of its own, unless it is one already, a constant,
   // or stale (a stale Var is left as it is: using it throws).
   TAPEGRAD_HOT void materialize() const {
@@ -95,7 +95,8 @@ class Var {
     partial_[1] = other.partial_[1];
   }
   TAPEGRAD_HOT void materialize_now() const {
-    for (int k = 0; k < terms_; ++k) tape_->push_operand(term_slot(k), partial_[k]);
+    tape_->push_operand(term_slot(0), partial_[0]);
+    if (terms_ > 1) tape_->push_operand(term_slot(1), partial_[1]);
     slots_ = pack(tape_->finish_node(), kNoSlot);
     partial_[0] = 1.0;
     terms_ = 1;
