@@ -50,6 +50,39 @@ TEST(Reduce, SumMeanMaxMinOverAxes) {
   EXPECT_THROW((void)tg::max(tg::zeros({0})), tg::ValueError);
 }
 
+// Sums are accumulated in double, in independent lanes: lengths around the lane count hit the
+// tail, and a million float additions of 0.1 stay exact to float precision (a single float
+// accumulator drifts by about 1 %).
+TEST(Reduce, SumIsAccurateAtEveryLengthAndForLongFloatTensors) {
+  for (std::int64_t n : {1, 15, 16, 17, 33, 1000}) {
+    const Tensor x = tg::arange(0, static_cast<double>(n));
+    EXPECT_EQ(tg::sum(x).value(), static_cast<double>(n * (n - 1) / 2)) << "n = " << n;
+    const Tensor rows =
+        tg::reshape(tg::cast(tg::arange(0, static_cast<double>(2 * n)), tg::DType::f32), {2, n});
+    const V by_row = tg::sum(rows, {1}).to_vector();
+    EXPECT_EQ(by_row[0], static_cast<double>(n * (n - 1) / 2)) << "n = " << n;
+    EXPECT_EQ(by_row[1], static_cast<double>(n * (3 * n - 1) / 2)) << "n = " << n;
+  }
+  const std::int64_t big = std::int64_t{1} << 20;
+  const Tensor tenths = tg::full({big}, 0.1, tg::DType::f32);
+  const double exact = static_cast<double>(big) * static_cast<double>(0.1f);
+  EXPECT_EQ(tg::sum(tenths).value(), static_cast<double>(static_cast<float>(exact)));
+  const V columns = tg::sum(tg::reshape(tenths, {big / 4, 4}), {0}).to_vector();
+  for (double c : columns) EXPECT_NEAR(c, exact / 4, 1e-6 * exact);
+}
+
+// The backward of a sum broadcasts dout back: a scalar over a run (full sum) and a row over rows
+// (axis 0), both accumulating into an existing gradient.
+TEST(Reduce, SumBackwardBroadcastsAndAccumulates) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x = tg::ones({3, 17}, tg::DType::f32).requires_grad();
+  tg::sum(x).backward();
+  tg::sum(x, {0}).backward(tg::arange(0, 17, 1, tg::DType::f32));
+  const V g = x.grad().to_vector();
+  for (std::size_t i = 0; i < g.size(); ++i) EXPECT_EQ(g[i], 1.0 + static_cast<double>(i % 17));
+}
+
 TEST(ShapeOps, ReshapePermuteTransposeSlice) {
   const Tensor x = tg::arange(6);
   const Tensor m = tg::reshape(x, {2, 3});
