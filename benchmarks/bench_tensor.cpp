@@ -101,6 +101,22 @@ void BM_ElementwiseAddBroadcastTape(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * 512 * 4 * 5);
 }
 
+// The same with a column broadcast, (n, 512) + (n, 1): c's gradient sums each row of dout (a
+// run of stride 0 in the backward), x's is dout itself.
+void BM_ElementwiseAddColumnBroadcastTape(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const tg::Tensor x = tg::ones({n, 512}, tg::DType::f32).requires_grad();
+  const tg::Tensor c = tg::ones({n, 1}, tg::DType::f32).requires_grad();
+  const tg::Tensor seed = tg::ones({n, 512}, tg::DType::f32);
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  for (auto _ : state) {
+    (x + c).backward(seed);
+    tape.reset();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * 512 * 4 * 5);
+}
+
 void BM_ReduceSumAxis0Tape(benchmark::State& state) {
   const tg::Tensor x = tg::ones({1024, 1024}, tg::DType::f32).requires_grad();
   const tg::Tensor seed = tg::ones({1024}, tg::DType::f32);
@@ -133,5 +149,6 @@ BENCHMARK(BM_MatmulTape)
 BENCHMARK(BM_ElementwiseMemcpy)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ElementwiseTanhTape)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ElementwiseTanhSumTape)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ElementwiseAddColumnBroadcastTape)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ElementwiseAddBroadcastTape)->Arg(1024)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ReduceSumAxis0Tape)->Unit(benchmark::kMicrosecond);

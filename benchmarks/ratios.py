@@ -108,6 +108,7 @@ def bandwidth_table(b):
     print("  benchmark                                      time      GB/s   / memcpy GB/s")
     for name in ("BM_ElementwiseMemcpy/1048576", "BM_ElementwiseTanhTape/1048576",
                  "BM_ElementwiseTanhSumTape/1048576", "BM_ElementwiseAddBroadcastTape/1024",
+                 "BM_ElementwiseAddColumnBroadcastTape/1024",
                  "BM_ReduceSumAxis0Tape"):
         e = b.get(name)
         if e:

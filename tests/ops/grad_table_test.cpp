@@ -127,11 +127,13 @@ std::vector<BinaryRow> binary_rows() {
 
 const std::vector<Shape> kUnaryShapes = {Shape{}, Shape{5}, Shape{3, 4}, Shape{2, 3, 4}};
 
-// Pairs of operand shapes: equal, and each kind of broadcast.
+// Pairs of operand shapes: equal, and each kind of broadcast. Rows of 19 along a broadcast axis
+// run the backward's summing loop through its whole lanes and its tail.
 const std::vector<std::pair<Shape, Shape>> kBinaryShapes = {
-    {Shape{}, Shape{}},      {Shape{3, 4}, Shape{3, 4}}, {Shape{3, 4}, Shape{4}},
-    {Shape{4}, Shape{3, 4}}, {Shape{3, 1}, Shape{1, 4}}, {Shape{2, 3, 4}, Shape{3, 1}},
-    {Shape{}, Shape{2, 3}},  {Shape{2, 3}, Shape{}},     {Shape{2, 1, 4}, Shape{3, 1}}};
+    {Shape{}, Shape{}},          {Shape{3, 4}, Shape{3, 4}}, {Shape{3, 4}, Shape{4}},
+    {Shape{4}, Shape{3, 4}},     {Shape{3, 1}, Shape{1, 4}}, {Shape{2, 3, 4}, Shape{3, 1}},
+    {Shape{}, Shape{2, 3}},      {Shape{2, 3}, Shape{}},     {Shape{2, 1, 4}, Shape{3, 1}},
+    {Shape{2, 19}, Shape{2, 1}}, {Shape{2, 1}, Shape{2, 19}}};
 
 std::vector<double> points(double lo, double hi) {
   std::vector<double> p;

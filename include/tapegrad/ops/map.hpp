@@ -173,6 +173,42 @@ struct UnaryLoops {
   static constexpr UnaryKernels kernels{&forward, &backward, partial_fn()};
 };
 
+// Calls run(sx, sy) with the strides of a run of a binary op; the common pairs (both contiguous,
+// or one side broadcast along the run) as compile-time constants, so their loops vectorise.
+template <class Run>
+void with_run_strides(std::int64_t xs, std::int64_t ys, Run&& run) {
+  using One = std::integral_constant<std::int64_t, 1>;
+  using Zero = std::integral_constant<std::int64_t, 0>;
+  if (xs == 1 && ys == 1) {
+    run(One{}, One{});
+  } else if (xs == 1 && ys == 0) {
+    run(One{}, Zero{});
+  } else if (xs == 0 && ys == 1) {
+    run(Zero{}, One{});
+  } else {
+    run(xs, ys);
+  }
+}
+
+// d[i * stride] += term(i) for i < n. A stride of 0 (a broadcast input's gradient) sums the run
+// in double first, in independent lanes (vectorisable, and one rounding instead of n).
+template <class T, class Stride, class Term>
+void accumulate_run(T* d, Stride stride, std::int64_t n, Term&& term) {
+  if constexpr (std::is_same_v<Stride, std::integral_constant<std::int64_t, 0>>) {
+    constexpr int kLanes = 8;
+    double lane[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) lane[j] += static_cast<double>(term(i + j));
+    for (; i < n; ++i) lane[0] += static_cast<double>(term(i));
+    double acc = 0;
+    for (double v : lane) acc += v;
+    d[0] += static_cast<T>(acc);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) d[i * stride] += term(i);
+  }
+}
+
 template <class Rule>
 struct BinaryLoops {
   static std::int64_t forward(const void* r, DType dtype, const void* x, std::int64_t xs,
@@ -190,11 +226,9 @@ struct BinaryLoops {
         (void)y_recorded;
       }
       T* o = static_cast<T*>(out);
-      if (xs == 1 && ys == 1) {
-        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i], b[i]));
-      } else {
-        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i * xs], b[i * ys]));
-      }
+      with_run_strides(xs, ys, [&](auto sx, auto sy) {
+        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i * sx], b[i * sy]));
+      });
       return -1;
     });
   }
@@ -209,16 +243,18 @@ struct BinaryLoops {
       const T* o = static_cast<const T*>(out);
       // A stride of 0 accumulates the whole row into one element: that is the broadcast
       // reduction, done here for every binary op.
-      if (dx != nullptr) {
-        T* d = static_cast<T*>(dx);
-        for (std::int64_t i = 0; i < n; ++i)
-          d[i * xs] += g[i] * static_cast<T>(rule.dx(a[i * xs], b[i * ys], o[i]));
-      }
-      if (dy != nullptr) {
-        T* d = static_cast<T*>(dy);
-        for (std::int64_t i = 0; i < n; ++i)
-          d[i * ys] += g[i] * static_cast<T>(rule.dy(a[i * xs], b[i * ys], o[i]));
-      }
+      with_run_strides(xs, ys, [&](auto sx, auto sy) {
+        if (dx != nullptr) {
+          accumulate_run(static_cast<T*>(dx), sx, n, [&](std::int64_t i) {
+            return g[i] * static_cast<T>(rule.dx(a[i * sx], b[i * sy], o[i]));
+          });
+        }
+        if (dy != nullptr) {
+          accumulate_run(static_cast<T*>(dy), sy, n, [&](std::int64_t i) {
+            return g[i] * static_cast<T>(rule.dy(a[i * sx], b[i * sy], o[i]));
+          });
+        }
+      });
     });
   }
   static Tensor partial_x(const void* r, const Tensor& x, const Tensor& y, const Tensor& out) {
