@@ -13,6 +13,7 @@
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/map.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {
@@ -69,22 +70,10 @@ void reduce_runs(const Shape& x, const Shape& kept, F&& f) {
   });
 }
 
-// Σ x[0..n) in double (float inputs too), in kLanes independent partial sums combined pairwise.
-// A single accumulator would be one serial chain of additions: no vectorisation without
-// -ffast-math, one add latency per element, and for float an error that grows with n (a million
-// float additions of 0.1 drift by 1 %).
+// Σ x[0..n) in double (detail::lane_sum), float inputs too.
 template <class T>
 double sum_run(const T* x, std::int64_t n) {
-  constexpr int kLanes = 16;
-  double lane[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lane[j] += static_cast<double>(x[i + j]);
-  double tail = 0;
-  for (; i < n; ++i) tail += static_cast<double>(x[i]);
-  for (int width = kLanes / 2; width > 0; width /= 2)
-    for (int j = 0; j < width; ++j) lane[j] += lane[j + width];
-  return lane[0] + tail;
+  return detail::lane_sum(n, [x](std::int64_t i) { return x[i]; });
 }
 
 // to[i * ts] += from[i * fs] for i < n, with the unit and zero strides (the common runs of a

@@ -190,20 +190,30 @@ void with_run_strides(std::int64_t xs, std::int64_t ys, Run&& run) {
   }
 }
 
-// d[i * stride] += term(i) for i < n. A stride of 0 (a broadcast input's gradient) sums the run
-// in double first, in independent lanes (vectorisable, and one rounding instead of n).
+// Σ term(i) for i < n, in double, in independent lanes combined pairwise: without -ffast-math
+// one accumulator is one serial chain of additions (no vectorisation, one add latency per term),
+// and its rounding error grows with n rather than n / kLanes. Used by every summing loop: the
+// sum reduction and the gradient of a broadcast input.
+template <class Term>
+double lane_sum(std::int64_t n, Term&& term) {
+  constexpr int kLanes = 16;
+  double lane[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] += static_cast<double>(term(i + j));
+  double tail = 0;
+  for (; i < n; ++i) tail += static_cast<double>(term(i));
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) lane[j] += lane[j + width];
+  return lane[0] + tail;
+}
+
+// d[i * stride] += term(i) for i < n; a stride of 0 (a broadcast input's gradient) sums the run
+// with lane_sum, so it is rounded once instead of n times.
 template <class T, class Stride, class Term>
 void accumulate_run(T* d, Stride stride, std::int64_t n, Term&& term) {
   if constexpr (std::is_same_v<Stride, std::integral_constant<std::int64_t, 0>>) {
-    constexpr int kLanes = 8;
-    double lane[kLanes] = {};
-    std::int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int j = 0; j < kLanes; ++j) lane[j] += static_cast<double>(term(i + j));
-    for (; i < n; ++i) lane[0] += static_cast<double>(term(i));
-    double acc = 0;
-    for (double v : lane) acc += v;
-    d[0] += static_cast<T>(acc);
+    d[0] += static_cast<T>(lane_sum(n, term));
   } else {
     for (std::int64_t i = 0; i < n; ++i) d[i * stride] += term(i);
   }
