@@ -53,14 +53,35 @@ std::string blas_info() {
                      openblas_get_num_threads());
 }
 
-std::string suggested_blas_core() {
-  const std::string_view core = openblas_get_corename();
-  if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "Atom") return "";
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
-#endif
+namespace detail {
+std::string blas_core_for(std::string_view core, bool avx512, bool avx2_fma) {
+  // OpenBLAS's fallbacks for a CPU model it does not know: generic SSE kernels, or (Sandybridge)
+  // AVX without FMA.
+  const bool generic = core == "Prescott" || core == "Core2" || core == "Penryn" ||
+                       core == "Dunnington" || core == "Nehalem" || core == "Atom" ||
+                       core == "Sandybridge";
+  // Its AVX2 kernels, chosen for CPUs with AVX-512 that it does not know as such (AMD Zen 4 and
+  // 5 with OpenBLAS 0.3.21 get "Haswell"). Measured on a Zen 5 VM: the SkylakeX kernels run the
+  // digits MLP training step in 36 us instead of 52, a 64x64 matmul fwd+bwd in 9.6 us instead
+  // of 18.
+  const bool avx2_only = core == "Haswell" || core == "Zen";
+  if (avx512 && (generic || avx2_only)) return "SkylakeX";
+  if (avx2_fma && generic) return "Haswell";
   return "";
+}
+}  // namespace detail
+
+std::string suggested_blas_core() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  // The SkylakeX kernels use AVX-512 F, CD, BW, DQ and VL.
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512vl");
+  const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return detail::blas_core_for(openblas_get_corename(), avx512, avx2_fma);
+#else
+  return "";
+#endif
 }
 
 void reexec_with_fast_blas(char** argv) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "tapegrad/core/tensor.hpp"
 
@@ -14,8 +15,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
 std::string blas_info();
 // OpenBLAS picks its kernels by CPU model; a CPU newer than the OpenBLAS build (common in virtual
-// machines) gets the generic SSE3 "Prescott" kernels, several times slower. This returns the
-// OPENBLAS_CORETYPE that suits this CPU ("SkylakeX", "Haswell") when OpenBLAS fell back, else "".
+// machines) gets the generic SSE3 "Prescott" kernels, several times slower, and an AVX-512 CPU
+// it does not know (AMD Zen 4 and 5 with OpenBLAS 0.3.21) its AVX2 "Haswell" ones, about 1.5x
+// slower on small matrices. This returns the OPENBLAS_CORETYPE that suits this CPU ("SkylakeX",
+// "Haswell") when OpenBLAS fell back, else "".
 // The variable must be set before the program starts: the tapegrad tool re-executes itself with
 // it; other programs can export it.
 std::string suggested_blas_core();
@@ -23,5 +26,10 @@ std::string suggested_blas_core();
 // unset, sets it and re-executes the program (same argv) so that OpenBLAS loads the right ones.
 // Returns (doing nothing) when no change is needed or the re-execution fails.
 void reexec_with_fast_blas(char** argv);
+
+namespace detail {
+// suggested_blas_core's decision, for OpenBLAS's chosen core name and what the CPU supports.
+std::string blas_core_for(std::string_view core, bool avx512, bool avx2_fma);
+}  // namespace detail
 
 }  // namespace tapegrad
