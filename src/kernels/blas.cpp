@@ -60,12 +60,7 @@ std::string blas_core_for(std::string_view core, bool avx512, bool avx2_fma) {
   const bool generic = core == "Prescott" || core == "Core2" || core == "Penryn" ||
                        core == "Dunnington" || core == "Nehalem" || core == "Atom" ||
                        core == "Sandybridge";
-  // Its AVX2 kernels, chosen for CPUs with AVX-512 that it does not know as such (AMD Zen 4 and
-  // 5 with OpenBLAS 0.3.21 get "Haswell"). Measured on a Zen 5 VM: the SkylakeX kernels run the
-  // digits MLP training step in 36 us instead of 52, a 64x64 matmul fwd+bwd in 9.6 us instead
-  // of 18.
-  const bool avx2_only = core == "Haswell" || core == "Zen";
-  if (avx512 && (generic || avx2_only)) return "SkylakeX";
+  if (avx512 && generic) return "SkylakeX";
   if (avx2_fma && generic) return "Haswell";
   return "";
 }

@@ -15,10 +15,11 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
 std::string blas_info();
 // OpenBLAS picks its kernels by CPU model; a CPU newer than the OpenBLAS build (common in virtual
-// machines) gets the generic SSE3 "Prescott" kernels, several times slower, and an AVX-512 CPU
-// it does not know (AMD Zen 4 and 5 with OpenBLAS 0.3.21) its AVX2 "Haswell" ones, about 1.5x
-// slower on small matrices. This returns the OPENBLAS_CORETYPE that suits this CPU ("SkylakeX",
-// "Haswell") when OpenBLAS fell back, else "".
+// machines) gets the generic SSE3 "Prescott" kernels (or AVX without FMA, "Sandybridge"),
+// several times slower. This returns the OPENBLAS_CORETYPE that suits this CPU ("SkylakeX",
+// "Haswell") when OpenBLAS fell back, else "". An OPENBLAS_CORETYPE already set is the user's
+// choice and is kept: on an AVX-512 machine, "Haswell" runs small matrices about 1.5x slower
+// than the AVX-512 kernels OpenBLAS picks itself.
 // The variable must be set before the program starts: the tapegrad tool re-executes itself with
 // it; other programs can export it.
 std::string suggested_blas_core();
