@@ -87,10 +87,12 @@ void BM_ElementwiseTanhSumTape(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * 4 * 4);
 }
 
-void BM_ElementwiseAddBroadcastTape(benchmark::State& state) {
+// (x + b).backward(seed) for x: (n, 512) and b broadcast to it. Bytes: five passes over an
+// (n, 512) float buffer (x and out forward; the seed, dx and the reduction of dout backward).
+void add_broadcast_step(benchmark::State& state, const tg::Shape& b_shape) {
   const std::int64_t n = state.range(0);
   const tg::Tensor x = tg::ones({n, 512}, tg::DType::f32).requires_grad();
-  const tg::Tensor b = tg::ones({512}, tg::DType::f32).requires_grad();
+  const tg::Tensor b = tg::ones(b_shape, tg::DType::f32).requires_grad();
   const tg::Tensor seed = tg::ones({n, 512}, tg::DType::f32);
   tg::Tape tape;
   tg::TapeGuard guard(tape);
@@ -101,20 +103,15 @@ void BM_ElementwiseAddBroadcastTape(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * 512 * 4 * 5);
 }
 
-// The same with a column broadcast, (n, 512) + (n, 1): c's gradient sums each row of dout (a
-// run of stride 0 in the backward), x's is dout itself.
+// A row broadcast, (n, 512) + (512): b's gradient sums dout over rows.
+void BM_ElementwiseAddBroadcastTape(benchmark::State& state) {
+  add_broadcast_step(state, {512});
+}
+
+// A column broadcast, (n, 512) + (n, 1): c's gradient sums each row of dout (a run of stride 0
+// in the backward).
 void BM_ElementwiseAddColumnBroadcastTape(benchmark::State& state) {
-  const std::int64_t n = state.range(0);
-  const tg::Tensor x = tg::ones({n, 512}, tg::DType::f32).requires_grad();
-  const tg::Tensor c = tg::ones({n, 1}, tg::DType::f32).requires_grad();
-  const tg::Tensor seed = tg::ones({n, 512}, tg::DType::f32);
-  tg::Tape tape;
-  tg::TapeGuard guard(tape);
-  for (auto _ : state) {
-    (x + c).backward(seed);
-    tape.reset();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * 512 * 4 * 5);
+  add_broadcast_step(state, {state.range(0), 1});
 }
 
 void BM_ReduceSumAxis0Tape(benchmark::State& state) {
