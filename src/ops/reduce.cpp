@@ -70,24 +70,14 @@ void reduce_runs(const Shape& x, const Shape& kept, F&& f) {
   });
 }
 
-// Σ x[0..n) in double (detail::lane_sum), float inputs too.
-template <class T>
-double sum_run(const T* x, std::int64_t n) {
-  return detail::lane_sum(n, [x](std::int64_t i) { return x[i]; });
-}
-
-// to[i * ts] += from[i * fs] for i < n, with the unit and zero strides (the common runs of a
-// reduction and of its backward) as loops the compiler can vectorise.
+// to[i * ts] += from[i * fs] for i < n, through the binary ops' run loops: unit and zero strides
+// vectorise, and a run into one element (ts == 0) is summed in double lanes.
 template <class To, class From>
 void add_run(To* to, std::int64_t ts, const From* from, std::int64_t fs, std::int64_t n) {
-  if (ts == 1 && fs == 1) {
-    for (std::int64_t i = 0; i < n; ++i) to[i] += static_cast<To>(from[i]);
-  } else if (ts == 1 && fs == 0) {
-    const auto v = static_cast<To>(from[0]);
-    for (std::int64_t i = 0; i < n; ++i) to[i] += v;
-  } else {
-    for (std::int64_t i = 0; i < n; ++i) to[i * ts] += static_cast<To>(from[i * fs]);
-  }
+  detail::with_run_strides(ts, fs, [&](auto st, auto sf) {
+    detail::accumulate_run(to, st, n,
+                           [&](std::int64_t i) { return static_cast<To>(from[i * sf]); });
+  });
 }
 
 // out = Σ x over the reduced axes (kept: x's shape with those axes as 1), accumulated in double
@@ -105,11 +95,7 @@ void sum_into(T* out, std::int64_t out_numel, const T* x, const Shape& x_shape, 
   std::fill(acc, acc + out_numel, 0.0);
   reduce_runs(x_shape, kept,
               [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
-                if (os == 0) {
-                  acc[oo] += sum_run(x + ox, n);
-                } else {
-                  add_run(acc + oo, os, x + ox, 1, n);
-                }
+                add_run(acc + oo, os, x + ox, 1, n);
               });
   if constexpr (!std::is_same_v<T, double>) {
     for (std::int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<T>(acc[i]);
