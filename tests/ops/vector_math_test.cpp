@@ -4,8 +4,11 @@
 // float tensors.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -117,6 +120,51 @@ void within_one_ulp(const std::vector<float>& x) {
       }
     }
     EXPECT_LE(worst, 1) << c.name << " at x = " << at << " (" << k::vector_math_isa() << ")";
+  }
+}
+
+// Every one of the 2^32 floats, for each function and instruction set: a few minutes, so it is
+// not part of the suite. Run it after touching the kernels:
+//   build/release/tests/vector_math_test --gtest_also_run_disabled_tests --gtest_filter='*Every*'
+TEST(VectorMath, DISABLED_EveryFloatIsWithinOneUlp) {
+  constexpr std::uint64_t kChunk = std::uint64_t{1} << 24;
+  std::vector<float> x(kChunk), y(kChunk);
+  std::vector<std::vector<float>> ref(std::size(kCases), std::vector<float>(kChunk));
+  struct Worst {
+    std::int64_t ulps = 0;
+    float at = 0;
+    std::int64_t not_correctly_rounded = 0;
+  };
+  std::map<std::string, Worst> worst;
+  EveryIsa restore;
+  for (std::uint64_t begin = 0; begin < (std::uint64_t{1} << 32); begin += kChunk) {
+    for (std::uint64_t i = 0; i < kChunk; ++i) {
+      const auto bits = static_cast<std::uint32_t>(begin + i);
+      std::memcpy(&x[i], &bits, 4);
+    }
+    for (std::size_t c = 0; c < std::size(kCases); ++c)
+      for (std::uint64_t i = 0; i < kChunk; ++i)
+        ref[c][i] = static_cast<float>(kCases[c].reference(static_cast<double>(x[i])));
+    restore.run([&] {
+      for (std::size_t c = 0; c < std::size(kCases); ++c) {
+        kCases[c].kernel(x.data(), y.data(), static_cast<std::int64_t>(kChunk));
+        Worst& w = worst[std::string(kCases[c].name) + " " + k::vector_math_isa()];
+        for (std::uint64_t i = 0; i < kChunk; ++i) {
+          const std::int64_t e = ulps(y[i], ref[c][i]);
+          w.not_correctly_rounded += e != 0;
+          if (e > w.ulps) {
+            w.ulps = e;
+            w.at = x[i];
+          }
+        }
+      }
+    });
+  }
+  for (const auto& [name, w] : worst) {
+    std::printf("%-16s worst %lld ulp (at %.9g), %lld of 2^32 not correctly rounded\n",
+                name.c_str(), static_cast<long long>(w.ulps), static_cast<double>(w.at),
+                static_cast<long long>(w.not_correctly_rounded));
+    EXPECT_LE(w.ulps, 1) << name << " at x = " << w.at;
   }
 }
 
