@@ -134,6 +134,12 @@ std::byte* TensorImpl::grad_for_accumulate() {
   return grad.data();
 }
 
+TensorImpl::GradWrite TensorImpl::grad_for_write() {
+  if (grad) return {grad.data(), false};
+  grad = detail::Buffer(bytes());
+  return {grad.data(), true};
+}
+
 // ---- detail helpers --------------------------------------------------------------------------
 namespace detail {
 
@@ -352,11 +358,16 @@ void Tensor::backward(const Tensor& seed) const {
         impl.shape.str()));
   }
   auto add_seed = [&] {
+    const TensorImpl::GradWrite g = impl.grad_for_write();
+    if (g.assign) {
+      std::memcpy(g.data, s.value.data(), impl.bytes());
+      return;
+    }
     dispatch(impl.dtype, [&]<class T>() {
-      T* g = impl.grad_data<T>();
+      T* to = reinterpret_cast<T*>(g.data);
       const T* d = s.data<T>();
       const std::int64_t n = impl.numel();
-      for (std::int64_t i = 0; i < n; ++i) g[i] += d[i];
+      for (std::int64_t i = 0; i < n; ++i) to[i] += d[i];
     });
   };
   if (!impl.recorded()) {

@@ -44,7 +44,8 @@ void log_softmax_backward(const TensorNode& node, Tape&) {
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     const T* o = out.data<T>();
-    T* dx = c.x->grad_data<T>();
+    const TensorImpl::GradWrite w = c.x->grad_for_write();  // each line written once
+    T* dx = reinterpret_cast<T*>(w.data);
     const std::int64_t n = c.view.extent;
     // dx = dout - softmax · Σ dout, with softmax = exp(out): the input is not needed.
     for_each_line(c.view, [&](std::int64_t base, std::int64_t s) {
@@ -52,7 +53,8 @@ void log_softmax_backward(const TensorNode& node, Tape&) {
       for (std::int64_t k = 0; k < n; ++k) total += g[base + k * s];
       for (std::int64_t k = 0; k < n; ++k) {
         const std::int64_t i = base + k * s;
-        dx[i] += g[i] - std::exp(o[i]) * total;
+        const T d = g[i] - std::exp(o[i]) * total;
+        dx[i] = w.assign ? d : dx[i] + d;
       }
     });
   });

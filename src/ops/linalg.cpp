@@ -74,14 +74,29 @@ void matmul_backward(const TensorNode& node, Tape&) {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     const T* a = c.a->data<T>();
     const T* b = c.b->data<T>();
-    T* da = c.a->requires_grad ? c.a->grad_data<T>() : nullptr;
-    T* db = c.b->requires_grad ? c.b->grad_data<T>() : nullptr;
+    // An operand with a matrix for each of the output's gets each gradient matrix from one
+    // product: into a fresh buffer it is stored (beta 0), with no zeroing first. A matrix shared
+    // by broadcasting sums several products, into a zeroed buffer. For matmul(x, x) the second
+    // call finds the buffer the first one allocated, so db adds to what da stored.
+    const std::int64_t products = d.batch.numel();
+    const auto target = [&](TensorImpl& in, std::int64_t rows, std::int64_t cols) {
+      if (!in.requires_grad) return TensorImpl::GradWrite{nullptr, false};
+      if (in.numel() == products * rows * cols) return in.grad_for_write();
+      return TensorImpl::GradWrite{in.grad_for_accumulate(), false};
+    };
+    const TensorImpl::GradWrite wa = target(*c.a, d.m, d.k);
+    const TensorImpl::GradWrite wb = target(*c.b, d.k, d.n);
+    T* da = reinterpret_cast<T*>(wa.data);
+    T* db = reinterpret_cast<T*>(wb.data);
+    const T beta_a = wa.assign ? 0 : 1, beta_b = wb.assign ? 0 : 1;
     for_each_matrix(d, [&](std::int64_t oa, std::int64_t ob, std::int64_t oo) {
       // da (M, K) += dout (M, N) · bᵀ;  db (K, N) += aᵀ · dout (M, N)
       if (da)
-        kernels::gemm<T>(false, true, d.m, d.k, d.n, 1, g + oo, d.n, b + ob, d.n, 1, da + oa, d.k);
+        kernels::gemm<T>(false, true, d.m, d.k, d.n, 1, g + oo, d.n, b + ob, d.n, beta_a, da + oa,
+                         d.k);
       if (db)
-        kernels::gemm<T>(true, false, d.k, d.n, d.m, 1, a + oa, d.k, g + oo, d.n, 1, db + ob, d.n);
+        kernels::gemm<T>(true, false, d.k, d.n, d.m, 1, a + oa, d.k, g + oo, d.n, beta_b, db + ob,
+                         d.n);
     });
   });
 }

@@ -49,8 +49,9 @@ void unary_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const UnaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   if (!out.grad) return;  // no gradient reached this node
+  const TensorImpl::GradWrite dx = c.x->grad_for_write();
   c.kernels->backward(c.rule, out.dtype, out.grad.data(), c.x->value.data(), out.value.data(),
-                      c.x->grad_for_accumulate(), out.numel());
+                      dx.data, out.numel(), dx.assign);
 }
 
 // A tensor of `shape` filled with `value`, never recorded.
@@ -83,10 +84,11 @@ void unary_graph(GraphArgs& a) {
     p = partial_of(a.name, [&] { return c.kernels->partial(c.rule, x, a.out); });
   } else {
     TensorImpl& xi = *x.impl();
-    p = filled(xi.shape, xi.dtype, 0.0);
+    p = Tensor(make_output(xi.shape, xi.dtype));
     const Tensor ones = filled(xi.shape, xi.dtype, 1.0);
     c.kernels->backward(c.rule, xi.dtype, ones.impl()->value.data(), xi.value.data(),
-                        a.out.impl()->value.data(), p.impl()->value.data(), xi.numel());
+                        a.out.impl()->value.data(), p.impl()->value.data(), xi.numel(),
+                        /*assign=*/true);
   }
   a.dinputs = {times(a.dout, p)};
 }
@@ -123,8 +125,16 @@ void binary_backward(const TensorNode& node, Tape&) {
   TensorImpl& out = *node.out;
   if (!out.grad) return;
   const std::size_t es = dtype_size(out.dtype);
-  std::byte* dx = c.x->requires_grad ? c.x->grad_for_accumulate() : nullptr;
-  std::byte* dy = c.y->requires_grad ? c.y->grad_for_accumulate() : nullptr;
+  // An input of the output's shape has each gradient element written by one run, so a fresh
+  // buffer is assigned; a broadcast input's runs add up, into a zeroed buffer. For x * x, the
+  // second call finds the buffer the first one allocated, so dy adds to what dx stored.
+  const auto target = [&](TensorImpl& in) -> TensorImpl::GradWrite {
+    if (!in.requires_grad) return {nullptr, false};
+    if (in.shape == out.shape) return in.grad_for_write();
+    return {in.grad_for_accumulate(), false};
+  };
+  const TensorImpl::GradWrite dx = target(*c.x);
+  const TensorImpl::GradWrite dy = target(*c.y);
   const std::byte* x = c.x->value.data();
   const std::byte* y = c.y->value.data();
   binary_runs(out.shape, c.x->shape, c.y->shape,
@@ -134,8 +144,8 @@ void binary_backward(const TensorNode& node, Tape&) {
                 const auto by = static_cast<std::size_t>(oy) * es;
                 const auto bo = static_cast<std::size_t>(oo) * es;
                 c.kernels->backward(c.rule, out.dtype, out.grad.data() + bo, x + bx, sx, y + by, sy,
-                                    out.value.data() + bo, dx ? dx + bx : nullptr,
-                                    dy ? dy + by : nullptr, n);
+                                    out.value.data() + bo, dx.data ? dx.data + bx : nullptr,
+                                    dy.data ? dy.data + by : nullptr, n, dx.assign, dy.assign);
               });
 }
 
@@ -156,11 +166,12 @@ void binary_graph(GraphArgs& a) {
     const DType dtype = a.out.dtype();
     const Tensor zeros = filled(shape, dtype, 0.0);
     const Tensor xe = x + zeros, ye = y + zeros, ones = filled(shape, dtype, 1.0);
-    px = filled(shape, dtype, 0.0);
-    py = filled(shape, dtype, 0.0);
+    px = Tensor(make_output(shape, dtype));
+    py = Tensor(make_output(shape, dtype));
     c.kernels->backward(c.rule, dtype, ones.impl()->value.data(), xe.impl()->value.data(), 1,
                         ye.impl()->value.data(), 1, a.out.impl()->value.data(),
-                        px.impl()->value.data(), py.impl()->value.data(), a.out.numel());
+                        px.impl()->value.data(), py.impl()->value.data(), a.out.numel(),
+                        /*dx_assign=*/true, /*dy_assign=*/true);
   }
   a.dinputs.resize(2);
   if (need_x) a.dinputs[0] = sum_to(times(a.dout, px), x.shape());

@@ -70,12 +70,14 @@ void reduce_runs(const Shape& x, const Shape& kept, F&& f) {
   });
 }
 
-// to[i * ts] += from[i * fs] for i < n, through the binary ops' run loops: unit and zero strides
-// vectorise, and a run into one element (ts == 0) is summed in double lanes.
+// to[i * ts] += from[i * fs] for i < n (= when `assign`, never with ts == 0), through the binary
+// ops' run loops: unit and zero strides vectorise, and a run into one element (ts == 0) is summed
+// in double lanes.
 template <class To, class From>
-void add_run(To* to, std::int64_t ts, const From* from, std::int64_t fs, std::int64_t n) {
+void add_run(To* to, std::int64_t ts, const From* from, std::int64_t fs, std::int64_t n,
+             bool assign = false) {
   detail::with_run_strides(ts, fs, [&](auto st, auto sf) {
-    detail::accumulate_run(to, st, n,
+    detail::accumulate_run(to, st, n, assign,
                            [&](std::int64_t i) { return static_cast<To>(from[i * sf]); });
   });
 }
@@ -114,16 +116,18 @@ void reduce_backward(const TensorNode& node, Tape&) {
   if (!out.grad) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
-    T* dx = c.x->grad_data<T>();
-    const T* x = c.x->data<T>();
-    const T* o = out.data<T>();
     if (c.kind == Reduction::sum) {
+      // Each element of dx is reached by one run: a fresh buffer is assigned.
+      const TensorImpl::GradWrite dx = c.x->grad_for_write();
       reduce_runs(c.x->shape, c.kept,
                   [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
-                    add_run(dx + ox, 1, g + oo, os, n);
+                    add_run(reinterpret_cast<T*>(dx.data) + ox, 1, g + oo, os, n, dx.assign);
                   });
       return;
     }
+    T* dx = c.x->grad_data<T>();
+    const T* x = c.x->data<T>();
+    const T* o = out.data<T>();
     // max/min: dout is shared equally by the elements equal to the extremum.
     std::vector<T> ties(static_cast<std::size_t>(out.numel()), T(0));
     reduce_runs(c.x->shape, c.kept,

@@ -29,8 +29,13 @@ void copy_backward(const TensorNode& node, Tape&) {
   dispatch(out.dtype, [&]<class S>() {
     const S* g = reinterpret_cast<const S*>(out.grad.data());
     dispatch(x->dtype, [&]<class T>() {
-      T* dx = grad_of<T>(x);
-      for (std::int64_t i = 0; i < out.numel(); ++i) dx[i] += static_cast<T>(g[i]);
+      const TensorImpl::GradWrite w = x->grad_for_write();
+      T* dx = reinterpret_cast<T*>(w.data);
+      if (w.assign) {
+        for (std::int64_t i = 0; i < out.numel(); ++i) dx[i] = static_cast<T>(g[i]);
+      } else {
+        for (std::int64_t i = 0; i < out.numel(); ++i) dx[i] += static_cast<T>(g[i]);
+      }
     });
   });
 }

@@ -1,6 +1,7 @@
 // The engine: recording order, the reverse sweep, accumulation, reset, grad mode, tapes.
 #include <cmath>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -269,6 +270,39 @@ TEST(Backward, NonScalarTensorNeedsASeed) {
   y.backward(tg::full({3, 4}, 0.5));
   EXPECT_EQ(w.grad().to_vector(), std::vector<double>(12, 1.0));
   EXPECT_THROW(y.backward(tg::ones({4, 3})), tg::ShapeError);
+}
+
+// The first contribution to a gradient buffer is stored into it (no zeroing first), later ones
+// add: an intermediate that feeds kernels of every kind — unary, binary of its own shape and
+// broadcast, the same tensor as both operands, matmul with itself, sum, reshape, log_softmax —
+// gets the sum of all their contributions, in whichever order the sweep reaches them.
+TEST(Backward, AFreshGradientIsStoredOnceAndEveryLaterContributionAdds) {
+  const auto f = [](std::span<const Tensor> in) {
+    const Tensor h = tg::tanh(in[0]);  // (3, 3)
+    const Tensor b = in[1];            // (3)
+    return tg::sum(h * h) + tg::sum(tg::matmul(h, h)) + tg::sum(tg::exp(h)) +
+           tg::sum(tg::reshape(h, {9}) * tg::arange(9)) + tg::sum(h * b) +
+           tg::sum(tg::log_softmax(h, 1) * tg::reshape(tg::arange(9), {3, 3})) +
+           tg::sum(tg::matmul(h, tg::reshape(b, {3, 1})));
+  };
+  const Tensor x = tg::uniform({3, 3}, -1, 1, 4);
+  const Tensor b = tg::uniform({3}, -1, 1, 5);
+  const tg::GradcheckResult r = tg::gradcheck(tg::TensorToVar(f), {x, b});
+  EXPECT_TRUE(r) << r.str();
+}
+
+TEST(Backward, ASeedIsCopiedIntoAFreshGradientAndAddedToAnExistingOne) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({1., 2.}).requires_grad();
+  const Tensor y = w * 3.0;
+  y.backward(Tensor::from({1., 10.}));
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{3, 30}));
+  y.backward(Tensor::from({2., 0.}));  // the intermediates are zeroed; w keeps accumulating
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{9, 30}));
+  // A leaf as the root: its existing gradient gets the seed added.
+  w.backward(Tensor::from({1., 1.}));
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{10, 31}));
 }
 
 TEST(Backward, SingleElementTensor) {

@@ -56,7 +56,7 @@ struct TensorImpl {
   Shape shape;
   DType dtype;
   detail::Buffer value;
-  detail::Buffer grad;  // allocated (zeroed) the first time a gradient reaches this tensor
+  detail::Buffer grad;  // allocated the first time a gradient reaches this tensor
   bool requires_grad = false;
   Tape* tape = nullptr;  // set when recorded by an op
   std::uint32_t generation = 0;
@@ -70,6 +70,15 @@ struct TensorImpl {
   }
   // The gradient buffer, allocated and zeroed on first use.
   std::byte* grad_for_accumulate();
+  // The gradient buffer for a kernel that writes each element once. `assign` is true when the
+  // buffer was allocated just now: the kernel then stores its values (=) instead of adding them
+  // (+=), which saves zeroing the buffer and reading it back, and it must write every element
+  // before anything else runs. Otherwise the buffer holds gradients to add to.
+  struct GradWrite {
+    std::byte* data;
+    bool assign;
+  };
+  GradWrite grad_for_write();
   template <class T>
   T* grad_data() {
     return reinterpret_cast<T*>(grad_for_accumulate());

@@ -74,19 +74,21 @@ constexpr bool has_constant_derivative() {
 struct UnaryKernels {
   // Returns -1, or the index of the first element outside the rule's domain (nothing written).
   std::int64_t (*forward)(const void* rule, DType dtype, const void* x, void* out, std::int64_t n);
+  // dx = dout * df when `assign` (a fresh buffer: TensorImpl::grad_for_write), else dx += ...
   void (*backward)(const void* rule, DType dtype, const void* dout, const void* x, const void* out,
-                   void* dx, std::int64_t n);
+                   void* dx, std::int64_t n, bool assign);
   UnaryPartial partial;
 };
 
-// Operand k of a binary run starts at its pointer and moves by its stride (0 or 1).
+// Operand k of a binary run starts at its pointer and moves by its stride (0 or 1). The backward
+// stores into dx (dy) when dx_assign (dy_assign), adds otherwise; never assign with stride 0.
 struct BinaryKernels {
   std::int64_t (*forward)(const void* rule, DType dtype, const void* x, std::int64_t xs,
                           const void* y, std::int64_t ys, void* out, std::int64_t n,
                           bool y_recorded);
   void (*backward)(const void* rule, DType dtype, const void* dout, const void* x, std::int64_t xs,
                    const void* y, std::int64_t ys, const void* out, void* dx, void* dy,
-                   std::int64_t n);
+                   std::int64_t n, bool dx_assign, bool dy_assign);
   BinaryPartial partial_x;
   BinaryPartial partial_y;
 };
@@ -150,14 +152,14 @@ struct UnaryLoops {
     });
   }
   static void backward(const void* r, DType dtype, const void* dout, const void* x, const void* out,
-                       void* dx, std::int64_t n) {
+                       void* dx, std::int64_t n, bool assign) {
     const Rule& rule = *static_cast<const Rule*>(r);
     dispatch(dtype, [&]<class T>() {
       const T* g = static_cast<const T*>(dout);
       const T* xv = static_cast<const T*>(x);
       const T* o = static_cast<const T*>(out);
-      T* d = static_cast<T*>(dx);
-      for (std::int64_t i = 0; i < n; ++i) d[i] += g[i] * static_cast<T>(rule.df(xv[i], o[i]));
+      accumulate_run(static_cast<T*>(dx), std::integral_constant<std::int64_t, 1>{}, n, assign,
+                     [&](std::int64_t i) { return g[i] * static_cast<T>(rule.df(xv[i], o[i])); });
     });
   }
   static Tensor partial(const void* r, const Tensor& x, const Tensor& out) {
@@ -208,12 +210,16 @@ double lane_sum(std::int64_t n, Term&& term) {
   return lane[0] + tail;
 }
 
-// d[i * stride] += term(i) for i < n; a stride of 0 (a broadcast input's gradient) sums the run
-// with lane_sum, so it is rounded once instead of n times.
+// d[i * stride] += term(i) for i < n, or = when `assign` (the first write to a fresh gradient
+// buffer, TensorImpl::grad_for_write). A stride of 0 (a broadcast input's gradient, which many
+// runs add to, so never assigned) sums the run with lane_sum, so it is rounded once instead of
+// n times.
 template <class T, class Stride, class Term>
-void accumulate_run(T* d, Stride stride, std::int64_t n, Term&& term) {
+void accumulate_run(T* d, Stride stride, std::int64_t n, bool assign, Term&& term) {
   if constexpr (std::is_same_v<Stride, std::integral_constant<std::int64_t, 0>>) {
     d[0] += static_cast<T>(lane_sum(n, term));
+  } else if (assign) {
+    for (std::int64_t i = 0; i < n; ++i) d[i * stride] = term(i);
   } else {
     for (std::int64_t i = 0; i < n; ++i) d[i * stride] += term(i);
   }
@@ -244,7 +250,7 @@ struct BinaryLoops {
   }
   static void backward(const void* r, DType dtype, const void* dout, const void* x, std::int64_t xs,
                        const void* y, std::int64_t ys, const void* out, void* dx, void* dy,
-                       std::int64_t n) {
+                       std::int64_t n, bool dx_assign, bool dy_assign) {
     const Rule& rule = *static_cast<const Rule*>(r);
     dispatch(dtype, [&]<class T>() {
       const T* g = static_cast<const T*>(dout);
@@ -255,12 +261,12 @@ struct BinaryLoops {
       // reduction, done here for every binary op.
       with_run_strides(xs, ys, [&](auto sx, auto sy) {
         if (dx != nullptr) {
-          accumulate_run(static_cast<T*>(dx), sx, n, [&](std::int64_t i) {
+          accumulate_run(static_cast<T*>(dx), sx, n, dx_assign, [&](std::int64_t i) {
             return g[i] * static_cast<T>(rule.dx(a[i * sx], b[i * sy], o[i]));
           });
         }
         if (dy != nullptr) {
-          accumulate_run(static_cast<T*>(dy), sy, n, [&](std::int64_t i) {
+          accumulate_run(static_cast<T*>(dy), sy, n, dy_assign, [&](std::int64_t i) {
             return g[i] * static_cast<T>(rule.dy(a[i * sx], b[i * sy], o[i]));
           });
         }
