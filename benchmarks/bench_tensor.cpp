@@ -47,6 +47,23 @@ void BM_MatmulTape(benchmark::State& state) {
       benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+// The elementwise benchmarks' second argument: the threads their loops may use (1, or 0 for
+// tapegrad's default, every hardware thread), restored afterwards and reported as a counter.
+// memcpy, the baseline, is one thread.
+class ThreadsArg {
+ public:
+  explicit ThreadsArg(benchmark::State& state) : saved_(tg::num_threads()) {
+    if (state.range(1) > 0) tg::set_num_threads(static_cast<int>(state.range(1)));
+    state.counters["threads"] = tg::num_threads();
+  }
+  ~ThreadsArg() { tg::set_num_threads(saved_); }
+  ThreadsArg(const ThreadsArg&) = delete;
+  ThreadsArg& operator=(const ThreadsArg&) = delete;
+
+ private:
+  int saved_;
+};
+
 // memcpy's bandwidth (bytes read + written) is the baseline for the elementwise ops.
 void BM_ElementwiseMemcpy(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
@@ -60,6 +77,7 @@ void BM_ElementwiseMemcpy(benchmark::State& state) {
 }
 
 void BM_ElementwiseTanhTape(benchmark::State& state) {
+  const ThreadsArg threads(state);
   const std::int64_t n = state.range(0);
   const tg::Tensor x = tg::uniform({n}, -2, 2, 1, tg::DType::f32).requires_grad();
   const tg::Tensor seed = tg::ones({n}, tg::DType::f32);
@@ -76,6 +94,7 @@ void BM_ElementwiseTanhTape(benchmark::State& state) {
 // The same through a reduction: sum(tanh(x)).backward(), so no seed tensor is read. The least
 // traffic: forward reads x and writes y, backward reads y and writes dx.
 void BM_ElementwiseTanhSumTape(benchmark::State& state) {
+  const ThreadsArg threads(state);
   const std::int64_t n = state.range(0);
   const tg::Tensor x = tg::uniform({n}, -2, 2, 1, tg::DType::f32).requires_grad();
   tg::Tape tape;
@@ -90,6 +109,7 @@ void BM_ElementwiseTanhSumTape(benchmark::State& state) {
 // (x + b).backward(seed) for x: (n, 512) and b broadcast to it. Bytes: five passes over an
 // (n, 512) float buffer (x and out forward; the seed, dx and the reduction of dout backward).
 void add_broadcast_step(benchmark::State& state, const tg::Shape& b_shape) {
+  const ThreadsArg threads(state);
   const std::int64_t n = state.range(0);
   const tg::Tensor x = tg::ones({n, 512}, tg::DType::f32).requires_grad();
   const tg::Tensor b = tg::ones(b_shape, tg::DType::f32).requires_grad();
@@ -144,8 +164,20 @@ BENCHMARK(BM_MatmulTape)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ElementwiseMemcpy)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ElementwiseTanhTape)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ElementwiseTanhSumTape)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ElementwiseAddColumnBroadcastTape)->Arg(1024)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ElementwiseAddBroadcastTape)->Arg(1024)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ElementwiseTanhTape)
+    ->ArgsProduct({{1 << 20}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ElementwiseTanhSumTape)
+    ->ArgsProduct({{1 << 20}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ElementwiseAddColumnBroadcastTape)
+    ->ArgsProduct({{1024}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ElementwiseAddBroadcastTape)
+    ->ArgsProduct({{1024}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ReduceSumAxis0Tape)->Unit(benchmark::kMicrosecond);

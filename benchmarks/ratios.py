@@ -104,15 +104,22 @@ def bandwidth_table(b):
     memcpy = b.get("BM_ElementwiseMemcpy/1048576")
     if not memcpy:
         return
-    print("\nelementwise and reductions, float32 (bytes: the least traffic each op needs)")
+    print("\nelementwise and reductions, float32 (bytes: the least traffic each op needs;")
+    print("  memcpy on one thread, the ops on 1 and on all threads)")
     print("  benchmark                                      time      GB/s   / memcpy GB/s")
-    for name in ("BM_ElementwiseMemcpy/1048576", "BM_ElementwiseTanhTape/1048576",
-                 "BM_ElementwiseTanhSumTape/1048576", "BM_ElementwiseAddBroadcastTape/1024",
-                 "BM_ElementwiseAddColumnBroadcastTape/1024",
-                 "BM_ReduceSumAxis0Tape"):
+    names = ["BM_ElementwiseMemcpy/1048576"]
+    for op in ("BM_ElementwiseTanhTape/1048576", "BM_ElementwiseTanhSumTape/1048576",
+               "BM_ElementwiseAddBroadcastTape/1024", "BM_ElementwiseAddColumnBroadcastTape/1024"):
+        names += [f"{op}/1", f"{op}/0"]
+    names.append("BM_ReduceSumAxis0Tape")
+    for name in names:
         e = b.get(name)
         if e:
-            print(f"  {name:<44} {e['seconds'] * 1e6:8.1f} us {e['bytes_per_second'] / 1e9:6.1f} "
+            label = name
+            if name.endswith("/1") or name.endswith("/0"):
+                threads = int(e.get("threads", 1))
+                label = f"{name[:-2]}, {threads} thread{'s' if threads > 1 else ''}"
+            print(f"  {label:<52} {e['seconds'] * 1e6:8.1f} us {e['bytes_per_second'] / 1e9:6.1f} "
                   f"{e['bytes_per_second'] / memcpy['bytes_per_second']:10.1%}")
 
 

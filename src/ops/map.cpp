@@ -4,11 +4,13 @@
 #include "tapegrad/ops/map.hpp"
 
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
@@ -32,6 +34,21 @@ double load(const std::byte* base, DType dtype, std::int64_t i) {
                              : reinterpret_cast<const double*>(base)[i];
 }
 
+// The first element outside an op's domain, found by loops that may run in parallel chunks.
+struct FirstBad {
+  std::mutex mutex;
+  std::int64_t at = -1;  // flat index in the output
+  double x = 0, y = 0;
+  void offer(std::int64_t i, double xv, double yv = 0) {
+    const std::lock_guard lock(mutex);
+    if (at < 0 || i < at) {
+      at = i;
+      x = xv;
+      y = yv;
+    }
+  }
+};
+
 const void* copy_rule(Tape& tape, const RuleInfo& rule) {
   void* r = tape.allocate(rule.size, rule.align);
   std::memcpy(r, rule.rule, rule.size);
@@ -50,8 +67,12 @@ void unary_backward(const TensorNode& node, Tape&) {
   TensorImpl& out = *node.out;
   if (!out.grad) return;  // no gradient reached this node
   const TensorImpl::GradWrite dx = c.x->grad_for_write();
-  c.kernels->backward(c.rule, out.dtype, out.grad.data(), c.x->value.data(), out.value.data(),
-                      dx.data, out.numel(), dx.assign);
+  const std::size_t es = dtype_size(out.dtype);
+  parallel_for(out.numel(), [&](std::int64_t begin, std::int64_t end) {
+    const auto b = static_cast<std::size_t>(begin) * es;
+    c.kernels->backward(c.rule, out.dtype, out.grad.data() + b, c.x->value.data() + b,
+                        out.value.data() + b, dx.data + b, end - begin, dx.assign);
+  });
 }
 
 // A tensor of `shape` filled with `value`, never recorded.
@@ -94,13 +115,25 @@ void unary_graph(GraphArgs& a) {
 }
 
 // ---- binary ----------------------------------------------------------------------------------
-// Calls run(x offset, x stride, y offset, y stride, out offset, n) over runs covering `shape`.
+// Calls run(x offset, x stride, y offset, y stride, out offset, n) over runs covering `shape`,
+// from several threads at once for large shapes (parallel_for). Runs write the output's elements
+// and, when x_written (y_written), that operand's: those are split among threads only where no
+// two threads would write the same element — never within a run of stride 0, never across rows
+// that share an operand element.
 template <class Run>
-void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, Run&& run) {
+void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, bool x_written,
+                 bool y_written, Run&& run) {
   const std::int64_t n = shape.numel();
   const bool x_full = xs == shape, y_full = ys == shape;
-  if ((x_full || xs.numel() == 1) && (y_full || ys.numel() == 1)) {
-    run(0, x_full ? 1 : 0, 0, y_full ? 1 : 0, 0, n);  // one contiguous run
+  if ((x_full || xs.numel() == 1) && (y_full || ys.numel() == 1)) {  // one contiguous run
+    const std::int64_t sx = x_full ? 1 : 0, sy = y_full ? 1 : 0;
+    if ((x_written && sx == 0) || (y_written && sy == 0)) {
+      run(0, sx, 0, sy, 0, n);
+      return;
+    }
+    parallel_for(n, [&](std::int64_t begin, std::int64_t end) {
+      run(begin * sx, sx, begin * sy, sy, begin, end - begin);
+    });
     return;
   }
   const int last = shape.rank() - 1;
@@ -108,9 +141,23 @@ void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, Run&& run
                                        shape.strides()};
   const std::int64_t sx = strides[0][static_cast<std::size_t>(last)];
   const std::int64_t sy = strides[1][static_cast<std::size_t>(last)];
-  walk(shape, strides, [&](const std::array<std::int64_t, 3>& off, std::int64_t len) {
-    run(off[0], sx, off[1], sy, off[2], len);
-  });
+  const auto rows_apart = [&](std::size_t k) {  // each row has its own elements of operand k
+    for (int d = 0; d < last; ++d)
+      if (shape[d] > 1 && strides[k][static_cast<std::size_t>(d)] == 0) return false;
+    return true;
+  };
+  const auto walk_range = [&](std::int64_t begin, std::int64_t end) {
+    walk_rows(shape, strides, begin, end,
+              [&](const std::array<std::int64_t, 3>& off, std::int64_t len) {
+                run(off[0], sx, off[1], sy, off[2], len);
+              });
+  };
+  const std::int64_t rows = row_count(shape);
+  if ((x_written && !rows_apart(0)) || (y_written && !rows_apart(1))) {
+    walk_range(0, rows);
+    return;
+  }
+  parallel_for(rows, shape[last], walk_range);
 }
 
 struct BinaryCtx {
@@ -137,7 +184,7 @@ void binary_backward(const TensorNode& node, Tape&) {
   const TensorImpl::GradWrite dy = target(*c.y);
   const std::byte* x = c.x->value.data();
   const std::byte* y = c.y->value.data();
-  binary_runs(out.shape, c.x->shape, c.y->shape,
+  binary_runs(out.shape, c.x->shape, c.y->shape, dx.data != nullptr, dy.data != nullptr,
               [&](std::int64_t ox, std::int64_t sx, std::int64_t oy, std::int64_t sy,
                   std::int64_t oo, std::int64_t n) {
                 const auto bx = static_cast<std::size_t>(ox) * es;
@@ -222,12 +269,18 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& kernels) {
   TensorImpl& xi = input(x, rule.name);
   auto out = make_output(xi.shape, xi.dtype);
-  const std::int64_t bad =
-      kernels.forward(rule.rule, xi.dtype, xi.value.data(), out->value.data(), xi.numel());
-  if (bad >= 0) {
+  const std::size_t es = dtype_size(xi.dtype);
+  FirstBad bad;
+  parallel_for(xi.numel(), [&](std::int64_t begin, std::int64_t end) {
+    const auto b = static_cast<std::size_t>(begin) * es;
+    const std::int64_t i = kernels.forward(rule.rule, xi.dtype, xi.value.data() + b,
+                                           out->value.data() + b, end - begin);
+    if (i >= 0) bad.offer(begin + i, load(xi.value.data(), xi.dtype, begin + i));
+  });
+  if (bad.at >= 0) {
     throw ValueError(fmt::format("{}: got {} at index {} of a tensor of shape {}; needs {}",
-                                 rule.name, load(xi.value.data(), xi.dtype, bad),
-                                 unravel(xi.shape, bad), xi.shape.str(), rule.domain));
+                                 rule.name, bad.x, unravel(xi.shape, bad.at), xi.shape.str(),
+                                 rule.domain));
   }
   TensorImpl* inputs[] = {&xi};
   Tape* tape = recording_tape(inputs, rule.name);
@@ -250,21 +303,22 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
   Tape* tape = recording_tape(inputs, rule.name);
   const bool y_recorded = tape != nullptr && yi.requires_grad;
   const std::size_t es = dtype_size(dtype);
-  binary_runs(shape, xi.shape, yi.shape,
+  FirstBad bad;
+  binary_runs(shape, xi.shape, yi.shape, /*x_written=*/false, /*y_written=*/false,
               [&](std::int64_t ox, std::int64_t sx, std::int64_t oy, std::int64_t sy,
                   std::int64_t oo, std::int64_t n) {
                 const std::byte* xp = xi.value.data() + static_cast<std::size_t>(ox) * es;
                 const std::byte* yp = yi.value.data() + static_cast<std::size_t>(oy) * es;
-                const std::int64_t bad = kernels.forward(
+                const std::int64_t i = kernels.forward(
                     rule.rule, dtype, xp, sx, yp, sy,
                     out->value.data() + static_cast<std::size_t>(oo) * es, n, y_recorded);
-                if (bad >= 0) {
-                  throw ValueError(fmt::format(
-                      "{}: got x = {}, y = {} at index {} of the broadcast shape {}; needs {}",
-                      rule.name, load(xp, dtype, bad * sx), load(yp, dtype, bad * sy),
-                      unravel(shape, oo + bad), shape.str(), rule.domain));
-                }
+                if (i >= 0) bad.offer(oo + i, load(xp, dtype, i * sx), load(yp, dtype, i * sy));
               });
+  if (bad.at >= 0) {
+    throw ValueError(
+        fmt::format("{}: got x = {}, y = {} at index {} of the broadcast shape {}; needs {}",
+                    rule.name, bad.x, bad.y, unravel(shape, bad.at), shape.str(), rule.domain));
+  }
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&x, &y};
   return record(*tape, std::move(out),

@@ -1,0 +1,54 @@
+// Threads for the large elementwise loops.
+//
+// An elementwise op over a large contiguous tensor (tanh of a million floats, the sum of two
+// same-shaped activations) splits its loop into chunks that the calling thread and a small pool
+// of workers take in turn; everything smaller runs on the calling thread, as does every loop
+// while another thread has the pool. Each element is computed by the same code whichever
+// thread takes its chunk, so results do not depend on the thread count. Matrix products thread
+// inside OpenBLAS (OPENBLAS_NUM_THREADS), independently of this.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+namespace tapegrad {
+
+// Threads an elementwise loop may use, the calling thread included: TAPEGRAD_NUM_THREADS when
+// set, else the machine's hardware threads (std::thread::hardware_concurrency).
+int num_threads();
+// Sets it for the whole process (1: every loop on its calling thread). Throws ValueError below 1.
+void set_num_threads(int threads);
+
+namespace detail {
+
+// Loops shorter than this many elements run on the calling thread: waking a worker costs a few
+// microseconds, about what a 64K-element elementwise loop takes.
+inline constexpr std::int64_t kParallelFrom = std::int64_t{1} << 15;
+
+using ChunkFn = void (*)(void* f, std::int64_t begin, std::int64_t end);
+void parallel_chunks(std::int64_t n, std::int64_t item_size, ChunkFn fn, void* f);
+
+// Calls f(begin, end) on disjoint chunks covering items [0, n), each `item_size` elements of
+// work (a row of a broadcast, say), possibly from several threads at once, and returns when all
+// are done. With single elements as items, chunk boundaries are multiples of 64. f must not throw.
+template <class F>
+void parallel_for(std::int64_t n, std::int64_t item_size, F&& f) {
+  if (n * item_size < kParallelFrom || n < 2) {
+    f(std::int64_t{0}, n);
+    return;
+  }
+  using Fn = std::remove_reference_t<F>;
+  parallel_chunks(
+      n, item_size,
+      [](void* p, std::int64_t begin, std::int64_t end) { (*static_cast<Fn*>(p))(begin, end); },
+      const_cast<void*>(static_cast<const void*>(&f)));
+}
+
+template <class F>
+void parallel_for(std::int64_t n, F&& f) {
+  parallel_for(n, 1, std::forward<F>(f));
+}
+
+}  // namespace detail
+}  // namespace tapegrad
