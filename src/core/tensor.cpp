@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/parallel.hpp"
 
 namespace tapegrad {
 
@@ -359,15 +360,16 @@ void Tensor::backward(const Tensor& seed) const {
   }
   auto add_seed = [&] {
     const TensorImpl::GradWrite g = impl.grad_for_write();
-    if (g.assign) {
-      std::memcpy(g.data, s.value.data(), impl.bytes());
-      return;
-    }
     dispatch(impl.dtype, [&]<class T>() {
       T* to = reinterpret_cast<T*>(g.data);
       const T* d = s.data<T>();
-      const std::int64_t n = impl.numel();
-      for (std::int64_t i = 0; i < n; ++i) to[i] += d[i];
+      detail::parallel_for(impl.numel(), [&](std::int64_t begin, std::int64_t end) {
+        if (g.assign) {
+          std::memcpy(to + begin, d + begin, static_cast<std::size_t>(end - begin) * sizeof(T));
+        } else {
+          for (std::int64_t i = begin; i < end; ++i) to[i] += d[i];
+        }
+      });
     });
   };
   if (!impl.recorded()) {

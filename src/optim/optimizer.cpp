@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/parallel.hpp"
 #include "tapegrad/ops/creation.hpp"
 
 namespace tapegrad::optim {
@@ -62,19 +63,24 @@ void SGD::step() {
               lr = static_cast<T>(lr_);
       T* w = p.mutable_data<T>().data();
       const T* grad = p.grad_data<T>().data();
-      const std::size_t n = p.mutable_data<T>().size();
-      // One branch-free loop per variant, so that each vectorises.
+      const auto n = static_cast<std::int64_t>(p.mutable_data<T>().size());
+      // One branch-free loop per variant, so that each vectorises; large tensors in chunks on
+      // several threads.
       if (mu == 0) {
-        for (std::size_t k = 0; k < n; ++k) w[k] -= lr * (grad[k] + wd * w[k]);
+        detail::parallel_for(n, [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t k = begin; k < end; ++k) w[k] -= lr * (grad[k] + wd * w[k]);
+        });
         return;
       }
       T* v = velocity_[i].mutable_data<T>().data();
-      for (std::size_t k = 0; k < n; ++k) {
-        const T g = grad[k] + wd * w[k];
-        const T vk = mu * v[k] + g;
-        v[k] = vk;
-        w[k] -= lr * (nesterov ? g + mu * vk : vk);
-      }
+      detail::parallel_for(n, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t k = begin; k < end; ++k) {
+          const T g = grad[k] + wd * w[k];
+          const T vk = mu * v[k] + g;
+          v[k] = vk;
+          w[k] -= lr * (nesterov ? g + mu * vk : vk);
+        }
+      });
     });
   }
 }
@@ -104,17 +110,19 @@ void Adam::step() {
               inv_correction2 = static_cast<T>(1 / correction2);
       T* w = p.mutable_data<T>().data();
       const T* grad = p.grad_data<T>().data();
-      const std::size_t n = p.mutable_data<T>().size();
+      const auto n = static_cast<std::int64_t>(p.mutable_data<T>().size());
       T* m = m_[i].mutable_data<T>().data();
       T* v = v_[i].mutable_data<T>().data();
-      for (std::size_t k = 0; k < n; ++k) {
-        const T g = grad[k] + wd * w[k];
-        const T mk = b1 * m[k] + (1 - b1) * g;
-        const T vk = b2 * v[k] + (1 - b2) * g * g;
-        m[k] = mk;
-        v[k] = vk;
-        w[k] -= step * mk / (std::sqrt(vk * inv_correction2) + eps);
-      }
+      detail::parallel_for(n, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t k = begin; k < end; ++k) {
+          const T g = grad[k] + wd * w[k];
+          const T mk = b1 * m[k] + (1 - b1) * g;
+          const T vk = b2 * v[k] + (1 - b2) * g * g;
+          m[k] = mk;
+          v[k] = vk;
+          w[k] -= step * mk / (std::sqrt(vk * inv_correction2) + eps);
+        }
+      });
     });
   }
 }

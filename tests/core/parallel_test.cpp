@@ -3,6 +3,7 @@
 // the pool taken (nested, or from another thread) running on their own thread.
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,7 +78,9 @@ std::vector<std::vector<double>> run_ops(tg::DType dtype) {
   const Tensor s = Tensor::from({1.5}, dtype).requires_grad();
   const Tensor a = tg::tanh(x) * y + tg::exp(x) / y + tg::sqrt(y) - s * x + x * x;
   const Tensor b = tg::sigmoid(m) * row + m / col;
-  const tg::Var loss = tg::sum(a * a) + tg::sum(b * b);
+  // Sums over everything and over rows: their backwards write x-shaped gradients in chunks.
+  const tg::Var loss = tg::sum(a * a) + tg::sum(b * b) + tg::sum(tg::sum(b, {0}) * row) +
+                       tg::sum(tg::sum(m * m, {1}) * tg::reshape(col, {rows}));
   loss.backward();
   return {a.to_vector(),          b.to_vector(),        x.grad().to_vector(),
           y.grad().to_vector(),   m.grad().to_vector(), row.grad().to_vector(),
@@ -104,6 +107,43 @@ TEST(Parallel, ValuesAndGradientsDoNotDependOnTheThreadCount) {
       }
     }
   }
+}
+
+// Two steps of SGD with momentum and of Adam on a large float parameter.
+std::vector<std::vector<double>> run_optimizers() {
+  std::vector<std::vector<double>> out;
+  for (int kind = 0; kind < 3; ++kind) {
+    tg::Tape tape;
+    tg::TapeGuard guard(tape);
+    const Tensor w = tg::uniform({kLarge}, -1, 1, 6, tg::DType::f32).requires_grad();
+    std::unique_ptr<tg::optim::Optimizer> opt;
+    if (kind == 0) opt = std::make_unique<tg::optim::SGD>(std::vector{w}, tg::optim::SgdOptions{});
+    if (kind == 1)
+      opt = std::make_unique<tg::optim::SGD>(std::vector{w},
+                                             tg::optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+    if (kind == 2)
+      opt = std::make_unique<tg::optim::Adam>(std::vector{w}, tg::optim::AdamOptions{});
+    for (int step = 0; step < 2; ++step) {
+      opt->zero_grad();
+      tg::sum(tg::sin(w) * w).backward();
+      opt->step();
+      tape.reset();
+    }
+    out.push_back(w.to_vector());
+  }
+  return out;
+}
+
+TEST(Parallel, OptimizerStepsDoNotDependOnTheThreadCount) {
+  std::vector<std::vector<double>> serial;
+  {
+    const Threads threads(1);
+    serial = run_optimizers();
+  }
+  const Threads threads(2);
+  const std::vector<std::vector<double>> parallel = run_optimizers();
+  for (std::size_t k = 0; k < serial.size(); ++k)
+    EXPECT_EQ(parallel[k], serial[k]) << "optimizer " << k;
 }
 
 TEST(Parallel, ADomainErrorNamesTheFirstOffendingElement) {
