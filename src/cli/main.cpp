@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/core/parallel.hpp>
 #include <tapegrad/ops/linalg.hpp>
 #include <tapegrad/version.hpp>
 
@@ -13,6 +14,11 @@ int main(int argc, char** argv) {
   CLI::App app{"tapegrad: reverse-mode automatic differentiation and neural networks on one tape"};
   app.set_version_flag("--version", std::string("tapegrad ") + tapegrad::kVersion);
   app.require_subcommand(0, 1);
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "threads for large elementwise loops (default: TAPEGRAD_NUM_THREADS, else every "
+                 "hardware thread; matrix products use OPENBLAS_NUM_THREADS)")
+      ->check(CLI::Range(1, 1024));
 
   app.add_subcommand("demo", "Show the engine at work (also what a bare `tapegrad` does)");
 
@@ -98,6 +104,11 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : cli::kBadInput;
   }
   try {
+    if (threads > 0) {
+      tapegrad::set_num_threads(threads);
+    } else {
+      (void)tapegrad::num_threads();  // a bad TAPEGRAD_NUM_THREADS is reported here, once
+    }
     if (grad_cmd->parsed()) return cli::run_grad(grad);
     if (graph_cmd->parsed()) return cli::run_graph(graph);
     if (train_cmd->parsed()) return cli::run_train(train);

@@ -24,8 +24,9 @@ struct Outcome {
   std::string out;  // stdout and stderr together
 };
 
-Outcome run(const std::string& args) {
-  const std::string command = std::string(TAPEGRAD_CLI) + " " + args + " 2>&1";
+// Runs the tool with `env` (NAME=VALUE, or empty) set for it.
+Outcome run_with_env(const std::string& env, const std::string& args) {
+  const std::string command = env + " " + std::string(TAPEGRAD_CLI) + " " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   Outcome r{-1, {}};
   if (pipe == nullptr) return r;
@@ -35,6 +36,10 @@ Outcome run(const std::string& args) {
   const int status = pclose(pipe);
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+Outcome run(const std::string& args) {
+  return run_with_env("", args);
 }
 
 double json_field(const std::string& json, const std::string& key) {
@@ -312,6 +317,15 @@ TEST_F(CliFiles, BadDataAndModelFilesAreReported) {
   const Outcome wrong = run("eval --model " + path("iris.safetensors") + " --data digits");
   EXPECT_EQ(wrong.status, 2);
   EXPECT_NE(wrong.out.find("the model expects 4"), std::string::npos) << wrong.out;
+}
+
+TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {
+  EXPECT_EQ(run("--threads 1 train --data iris --epochs 1").status, 0);
+  EXPECT_EQ(run("--threads 0 train --data iris --epochs 1").status, 2);
+  const Outcome env = run_with_env("TAPEGRAD_NUM_THREADS=many", "grad x x=1");
+  EXPECT_EQ(env.status, 1) << env.out;
+  EXPECT_NE(env.out.find("TAPEGRAD_NUM_THREADS: got \"many\""), std::string::npos) << env.out;
+  EXPECT_EQ(run_with_env("TAPEGRAD_NUM_THREADS=2", "grad x x=1").status, 0);
 }
 
 TEST(CliTrain, ConflictingRegimesAreRejected) {
