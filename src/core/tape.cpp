@@ -77,6 +77,8 @@ void Tape::reset() {
   tensor_higher_order_entries_.clear();
   arena_.reset();
   generation_ = next_generation();
+  swept_slots_ = 0;
+  swept_nodes_ = 0;
 }
 
 void Tape::zero_grad() {
@@ -103,6 +105,8 @@ std::uint32_t Tape::push(TensorNode node) {
 }
 
 void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
+  slots = std::min(slots, swept_slots_);
+  nodes = std::min(nodes, swept_nodes_);
   double* adjoint = adjoint_.data();
   const std::uint32_t* end = operand_end_.data();
   // A slot with operands is an intermediate; leaves (no operands) keep accumulating.
@@ -121,6 +125,8 @@ void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
 }
 
 void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
+  swept_slots_ = std::max(swept_slots_, slots);
+  swept_nodes_ = std::max(swept_nodes_, nodes);
   std::uint32_t s = slots;
   std::uint32_t n = nodes;
   double* adjoint = adjoint_.data();
@@ -196,7 +202,7 @@ void Var::require_recorded(const char* what) const {
   check_live(what);
 }
 
-double Var::grad() const {
+double Var::grad_slow() const {
   require_recorded("grad()");
   materialize();
   return tape_->adjoint(term_slot(0));

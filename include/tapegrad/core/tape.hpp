@@ -264,6 +264,11 @@ class Tape {
   std::vector<TensorHigherOrderEntry> tensor_higher_order_entries_;  // sorted by node
   detail::Arena arena_;
   std::uint32_t generation_;
+  // How far the sweeps since the last reset() reached: the adjoints of later slots, and the
+  // gradients of later tensor nodes, are still as recorded (zero), so a backward() does not
+  // zero them again — the usual record, backward, reset step zeroes nothing.
+  std::uint32_t swept_slots_ = 0;
+  std::uint32_t swept_nodes_ = 0;
   bool higher_order_ = false;
 };
 

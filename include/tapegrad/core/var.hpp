@@ -41,7 +41,10 @@ class Var {
 
   double value() const { return value_; }
   // d(root)/d(this) accumulated by backward() calls since the last zero_grad().
-  double grad() const;
+  double grad() const {
+    if (own_ && tape_->generation() == generation_) return tape_->adjoint(term_slot(0));
+    return grad_slow();  // a constant, a stale Var (both throw), or a combination to record
+  }
   // Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
   // recomputed from zero, so a second backward() adds the same gradient to the leaves again.
   void backward() const;
@@ -126,6 +129,7 @@ class Var {
     return s0 | (static_cast<std::uint64_t>(s1) << 32);
   }
   [[noreturn]] void throw_stale(const char* op) const;
+  double grad_slow() const;
   void require_recorded(const char* what) const;
 
   double value_ = 0.0;
