@@ -117,9 +117,7 @@ void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
   }
   for (std::uint32_t n = 0; n < nodes; ++n) {
     const TensorNode& node = nodes_[n];
-    if (node.out != nullptr && node.out->grad) {
-      std::memset(node.out->grad.data(), 0, node.out->grad.bytes());
-    }
+    if (node.out != nullptr) node.out->clear_grad();
     if (node.out_slot != kNoSlot) adjoint[node.out_slot] = 0.0;
   }
 }

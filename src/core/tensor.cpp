@@ -130,14 +130,22 @@ TensorImpl::TensorImpl(Shape shape_, DType dtype_)
 std::byte* TensorImpl::grad_for_accumulate() {
   if (!grad) {
     grad = detail::Buffer(bytes());
+    grad_zero = true;
+  }
+  if (grad_zero) {
     std::memset(grad.data(), 0, bytes());
+    grad_zero = false;
   }
   return grad.data();
 }
 
 TensorImpl::GradWrite TensorImpl::grad_for_write() {
-  if (grad) return {grad.data(), false};
-  grad = detail::Buffer(bytes());
+  if (!grad) {
+    grad = detail::Buffer(bytes());
+  } else if (!grad_zero) {
+    return {grad.data(), false};
+  }
+  grad_zero = false;
   return {grad.data(), true};
 }
 
@@ -320,7 +328,7 @@ Tensor Tensor::grad() const {
                     impl.shape.str()));
   }
   auto out = detail::make_output(impl.shape, impl.dtype);
-  if (impl.grad) {
+  if (impl.has_grad()) {
     std::memcpy(out->value.data(), impl.grad.data(), impl.bytes());
   } else {
     std::memset(out->value.data(), 0, impl.bytes());
@@ -330,7 +338,7 @@ Tensor Tensor::grad() const {
 
 void Tensor::zero_grad() const {
   TensorImpl* impl = impl_.get();
-  if (impl != nullptr && impl->grad) std::memset(impl->grad.data(), 0, impl->bytes());
+  if (impl != nullptr) impl->clear_grad();
 }
 
 void Tensor::backward() const {

@@ -40,7 +40,7 @@ struct LogSoftmaxCtx {
 void log_softmax_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const LogSoftmaxCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     const T* o = out.data<T>();

@@ -68,7 +68,7 @@ struct MatmulCtx {
 void matmul_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const MatmulCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   const MatmulDims& d = c.dims;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());

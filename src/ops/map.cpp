@@ -65,7 +65,7 @@ struct UnaryCtx {
 void unary_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const UnaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;  // no gradient reached this node
+  if (!out.has_grad()) return;  // no gradient reached this node
   const TensorImpl::GradWrite dx = c.x->grad_for_write();
   const std::size_t es = dtype_size(out.dtype);
   parallel_for(out.numel(), [&](std::int64_t begin, std::int64_t end) {
@@ -170,7 +170,7 @@ struct BinaryCtx {
 void binary_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const BinaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   const std::size_t es = dtype_size(out.dtype);
   // An input of the output's shape has each gradient element written by one run, so a fresh
   // buffer is assigned; a broadcast input's runs add up, into a zeroed buffer. For x * x, the

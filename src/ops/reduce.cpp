@@ -134,7 +134,7 @@ struct ReduceCtx {
 void reduce_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ReduceCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     if (c.kind == Reduction::sum) {

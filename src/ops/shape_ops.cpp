@@ -25,7 +25,7 @@ struct CopyCtx {
 void copy_backward(const TensorNode& node, Tape&) {
   TensorImpl* x = static_cast<const CopyCtx*>(node.ctx)->x;
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class S>() {
     const S* g = reinterpret_cast<const S*>(out.grad.data());
     dispatch(x->dtype, [&]<class T>() {
@@ -85,7 +85,7 @@ void view_runs(const Shape& out, const detail::Strides& xs, F&& f) {
 void view_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ViewCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     T* dx = grad_of<T>(c.x) + c.base;
@@ -111,7 +111,7 @@ struct ScatterCtx {
 void scatter_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ScatterCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* d = reinterpret_cast<const T*>(out.grad.data()) + c.base;
     T* dg = grad_of<T>(c.g);
@@ -271,7 +271,7 @@ struct ConcatCtx {
 void concat_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ConcatCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     std::int64_t offset = 0;
@@ -392,7 +392,7 @@ struct StackVarsCtx {
 void stack_vars_backward(const TensorNode& node, Tape& tape) {
   const auto& c = *static_cast<const StackVarsCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     for (std::int64_t i = 0; i < out.numel(); ++i)
@@ -462,7 +462,7 @@ void select_each(const SelectCtx& c, F&& f) {
 void select_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const SelectCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     T* dx = grad_of<T>(c.x);
@@ -484,7 +484,7 @@ struct SelectScatterCtx {
 void select_scatter_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const SelectScatterCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.grad) return;
+  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* d = reinterpret_cast<const T*>(out.grad.data());
     T* dg = grad_of<T>(c.g);

@@ -305,6 +305,33 @@ TEST(Backward, ASeedIsCopiedIntoAFreshGradientAndAddedToAnExistingOne) {
   EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{10, 31}));
 }
 
+// zero_grad() forgets a gradient without touching its buffer; the next contribution is stored,
+// whatever the kernel (a same-shape input, a broadcast one, a matmul operand, a seed).
+TEST(Backward, AfterZeroGradTheNextBackwardStartsFromZero) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({{1., 2.}, {3., 4.}}).requires_grad();
+  const Tensor b = Tensor::from({10., 20.}).requires_grad();
+  const auto step = [&] {
+    tg::sum(tg::matmul(w, w) + w * b).backward();
+    tape.reset();
+  };
+  step();
+  const std::vector<double> w_once = w.grad().to_vector(), b_once = b.grad().to_vector();
+  step();  // accumulates
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(w.grad().to_vector()[i], 2 * w_once[i]);
+  w.zero_grad();
+  b.zero_grad();
+  EXPECT_EQ(w.grad().to_vector(), std::vector<double>(4, 0.0));
+  EXPECT_EQ(b.grad().to_vector(), std::vector<double>(2, 0.0));
+  step();
+  EXPECT_EQ(w.grad().to_vector(), w_once);
+  EXPECT_EQ(b.grad().to_vector(), b_once);
+  w.zero_grad();
+  w.backward(Tensor::from({{1., 1.}, {1., 1.}}));  // a leaf as the root: the seed is stored
+  EXPECT_EQ(w.grad().to_vector(), std::vector<double>(4, 1.0));
+}
+
 TEST(Backward, SingleElementTensor) {
   tg::Tape tape;
   tg::TapeGuard guard(tape);

@@ -57,6 +57,9 @@ struct TensorImpl {
   DType dtype;
   detail::Buffer value;
   detail::Buffer grad;  // allocated the first time a gradient reaches this tensor
+  // The buffer holds no gradient (zero_grad(), or a tape zeroing intermediates): the next
+  // kernel to write it stores instead of adding, and readers see zeros.
+  bool grad_zero = false;
   bool requires_grad = false;
   Tape* tape = nullptr;  // set when recorded by an op
   std::uint32_t generation = 0;
@@ -68,12 +71,16 @@ struct TensorImpl {
   T* data() const {
     return reinterpret_cast<T*>(value.data());
   }
+  // Whether a gradient has reached this tensor (its buffer holds values).
+  bool has_grad() const { return grad && !grad_zero; }
+  // Forgets the gradient (it reads as zero) without touching the buffer.
+  void clear_grad() { grad_zero = static_cast<bool>(grad); }
   // The gradient buffer, allocated and zeroed on first use.
   std::byte* grad_for_accumulate();
   // The gradient buffer for a kernel that writes each element once. `assign` is true when the
-  // buffer was allocated just now: the kernel then stores its values (=) instead of adding them
-  // (+=), which saves zeroing the buffer and reading it back, and it must write every element
-  // before anything else runs. Otherwise the buffer holds gradients to add to.
+  // buffer holds no gradient (just allocated, or cleared): the kernel then stores its values (=)
+  // instead of adding them (+=), which saves zeroing the buffer and reading it back, and it must
+  // write every element before anything else runs. Otherwise it holds gradients to add to.
   struct GradWrite {
     std::byte* data;
     bool assign;
