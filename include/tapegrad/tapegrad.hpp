@@ -2,13 +2,6 @@
 // The one include a user needs.
 #pragma once
 
-#include "tapegrad/data/dataset.hpp"
-#include "tapegrad/io/safetensors.hpp"
-#include "tapegrad/metrics.hpp"
-#include "tapegrad/nn/init.hpp"
-#include "tapegrad/nn/module.hpp"
-#include "tapegrad/nn/train.hpp"
-#include "tapegrad/optim/optimizer.hpp"
 #include "tapegrad/autodiff/grad.hpp"
 #include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/dtype.hpp"
@@ -18,7 +11,13 @@
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
+#include "tapegrad/data/dataset.hpp"
 #include "tapegrad/format.hpp"
+#include "tapegrad/io/safetensors.hpp"
+#include "tapegrad/metrics.hpp"
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/train.hpp"
 #include "tapegrad/ops/activations.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -26,4 +25,5 @@
 #include "tapegrad/ops/losses.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
+#include "tapegrad/optim/optimizer.hpp"
 #include "tapegrad/version.hpp"
