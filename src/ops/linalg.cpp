@@ -81,8 +81,7 @@ void matmul_backward(const TensorNode& node, Tape&) {
     const std::int64_t products = d.batch.numel();
     const auto target = [&](TensorImpl& in, std::int64_t rows, std::int64_t cols) {
       if (!in.requires_grad) return TensorImpl::GradWrite{nullptr, false};
-      if (in.numel() == products * rows * cols) return in.grad_for_write();
-      return TensorImpl::GradWrite{in.grad_for_accumulate(), false};
+      return in.grad_target(in.numel() == products * rows * cols);
     };
     const TensorImpl::GradWrite wa = target(*c.a, d.m, d.k);
     const TensorImpl::GradWrite wb = target(*c.b, d.k, d.n);

@@ -177,8 +177,7 @@ void binary_backward(const TensorNode& node, Tape&) {
   // second call finds the buffer the first one allocated, so dy adds to what dx stored.
   const auto target = [&](TensorImpl& in) -> TensorImpl::GradWrite {
     if (!in.requires_grad) return {nullptr, false};
-    if (in.shape == out.shape) return in.grad_for_write();
-    return {in.grad_for_accumulate(), false};
+    return in.grad_target(in.shape == out.shape);
   };
   const TensorImpl::GradWrite dx = target(*c.x);
   const TensorImpl::GradWrite dy = target(*c.y);

@@ -61,34 +61,28 @@ Shape dropped_shape(const Shape& shape, const Axes& axes, const char* op) {
   return out;
 }
 
-// Walks x, calling f(x flat offset, out flat offset, n, out stride) per run.
+// Walks x, calling f(x flat offset, out flat offset, n, out stride) per run. `parallel`: f
+// writes only x's elements (each run its own), so for large shapes it may run on several threads
+// at once (parallel_for): rows are split between threads, a single row into chunks.
 template <class F>
-void reduce_runs(const Shape& x, const Shape& kept, F&& f) {
+void reduce_runs(const Shape& x, const Shape& kept, F&& f, bool parallel = false) {
   const std::array<detail::Strides, 2> strides{x.strides(), broadcast_strides(kept, x)};
   const std::int64_t os = x.rank() > 0 ? strides[1][static_cast<std::size_t>(x.rank() - 1)] : 0;
-  detail::walk(x, strides, [&](const std::array<std::int64_t, 2>& off, std::int64_t n) {
-    f(off[0], off[1], n, os);
-  });
-}
-
-// reduce_runs for loops that write x's elements (each run its own), from several threads at once
-// for large shapes (parallel_for): rows are split between threads, a single row into chunks.
-template <class F>
-void reduce_runs_parallel(const Shape& x, const Shape& kept, F&& f) {
-  const std::array<detail::Strides, 2> strides{x.strides(), broadcast_strides(kept, x)};
-  const std::int64_t os = x.rank() > 0 ? strides[1][static_cast<std::size_t>(x.rank() - 1)] : 0;
-  const std::int64_t rows = detail::row_count(x);
-  if (rows <= 1) {
-    detail::parallel_for(x.numel(), [&](std::int64_t begin, std::int64_t end) {
-      f(begin, begin * os, end - begin, os);
-    });
-    return;
-  }
-  detail::parallel_for(rows, x[x.rank() - 1], [&](std::int64_t begin, std::int64_t end) {
+  const auto walk_range = [&](std::int64_t begin, std::int64_t end) {
     detail::walk_rows(
         x, strides, begin, end,
         [&](const std::array<std::int64_t, 2>& off, std::int64_t n) { f(off[0], off[1], n, os); });
-  });
+  };
+  const std::int64_t rows = detail::row_count(x);
+  if (!parallel) {
+    if (x.numel() > 0) walk_range(0, rows);
+  } else if (rows <= 1) {
+    detail::parallel_for(x.numel(), [&](std::int64_t begin, std::int64_t end) {
+      f(begin, begin * os, end - begin, os);
+    });
+  } else {
+    detail::parallel_for(rows, x[x.rank() - 1], walk_range);
+  }
 }
 
 // to[i * ts] += from[i * fs] for i < n (= when `assign`, never with ts == 0), through the binary
@@ -140,11 +134,12 @@ void reduce_backward(const TensorNode& node, Tape&) {
     if (c.kind == Reduction::sum) {
       // Each element of dx is reached by one run: a fresh buffer is assigned.
       const TensorImpl::GradWrite dx = c.x->grad_for_write();
-      reduce_runs_parallel(c.x->shape, c.kept,
-                           [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
-                             add_run(reinterpret_cast<T*>(dx.data) + ox, 1, g + oo, os, n,
-                                     dx.assign);
-                           });
+      reduce_runs(
+          c.x->shape, c.kept,
+          [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+            add_run(reinterpret_cast<T*>(dx.data) + ox, 1, g + oo, os, n, dx.assign);
+          },
+          /*parallel=*/true);
       return;
     }
     T* dx = c.x->grad_data<T>();

@@ -86,6 +86,11 @@ struct TensorImpl {
     bool assign;
   };
   GradWrite grad_for_write();
+  // grad_for_write() for a kernel that writes each element exactly once (`once`); otherwise (a
+  // broadcast input, whose runs add up) the zeroed buffer to add to, with assign false.
+  GradWrite grad_target(bool once) {
+    return once ? grad_for_write() : GradWrite{grad_for_accumulate(), false};
+  }
   template <class T>
   T* grad_data() {
     return reinterpret_cast<T*>(grad_for_accumulate());
