@@ -95,8 +95,8 @@ std::size_t Tape::bytes_reserved() const {
 }
 
 void Tape::throw_full() const {
-  throw TapeError(
-      fmt::format("the tape is full ({} scalar nodes): reset() it between steps", adjoint_.size()));
+  throw TapeError(fmt::format("the tape is full ({} scalar nodes): reset() it between steps",
+                              operand_end_.size()));
 }
 
 std::uint32_t Tape::push(TensorNode node) {
@@ -159,6 +159,7 @@ void Tape::backward_from_slot(std::uint32_t slot) {
       nodes_.begin(), nodes_.end(), slot,
       [](std::uint32_t s, const TensorNode& node) { return s < node.scalar_count; });
   const auto nodes = static_cast<std::uint32_t>(it - nodes_.begin());
+  allocate_adjoints();
   zero_intermediates(slot + 1, nodes);
   adjoint_[slot] += 1.0;
   sweep(slot + 1, nodes);
@@ -214,7 +215,7 @@ void Var::backward() const {
 
 void Var::zero_grad() const {
   require_recorded("zero_grad()");
-  if (own_) tape_->adjoint(term_slot(0)) = 0.0;
+  if (own_) tape_->zero_adjoint(term_slot(0));
 }
 
 namespace detail {

@@ -396,7 +396,7 @@ void stack_vars_backward(const TensorNode& node, Tape& tape) {
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     for (std::int64_t i = 0; i < out.numel(); ++i)
-      if (c.slots[i] != kNoSlot) tape.adjoint(c.slots[i]) += static_cast<double>(g[i]);
+      if (c.slots[i] != kNoSlot) tape.adjoint_ref(c.slots[i]) += static_cast<double>(g[i]);
   });
 }
 

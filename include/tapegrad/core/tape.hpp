@@ -8,6 +8,7 @@
 // scalar nodes existed when it was recorded, so the sweep interleaves both kinds newest first.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -109,6 +110,13 @@ class PodStack {
       grow(n);
   }
   void push_unchecked(const T& v) { *end_++ = v; }
+  // Grows to n elements, the new ones value-initialised (zero); never shrinks.
+  void extend_to(std::size_t n) {
+    if (n <= size()) return;
+    reserve_more(n - size());
+    std::fill(end_, data_ + n, T{});
+    end_ = data_ + n;
+  }
   void clear() { end_ = data_; }
 
  private:
@@ -197,8 +205,14 @@ class Tape {
   }
   void* allocate(std::size_t bytes, std::size_t align) { return arena_.allocate(bytes, align); }
 
-  double& adjoint(std::uint32_t slot) { return adjoint_[slot]; }
-  double adjoint(std::uint32_t slot) const { return adjoint_[slot]; }
+  // Adjoints are allocated by the sweep, not by recording: a slot no sweep has reached since
+  // reset() reads 0. adjoint_ref is for tensor nodes' backward functions, which run inside a
+  // sweep (every recorded slot has its adjoint then).
+  double adjoint(std::uint32_t slot) const { return slot < adjoint_.size() ? adjoint_[slot] : 0.0; }
+  double& adjoint_ref(std::uint32_t slot) { return adjoint_[slot]; }
+  void zero_adjoint(std::uint32_t slot) {
+    if (slot < adjoint_.size()) adjoint_[slot] = 0.0;
+  }
   const TensorNode& node(std::uint32_t i) const { return nodes_[i]; }
 
   // ---- Higher order (see HigherOrderEntry) ------------------------------------------------
@@ -232,6 +246,7 @@ class Tape {
   template <class Seed>
   void backward_from_node(std::uint32_t node, Seed&& seed) {
     const std::uint32_t slots = nodes_[node].scalar_count;
+    allocate_adjoints();
     zero_intermediates(slots, node + 1);
     seed();
     sweep(slots, node + 1);
@@ -243,20 +258,21 @@ class Tape {
     std::uint32_t in;  // input slot
   };
   TAPEGRAD_HOT std::uint32_t push_slot() {
-    const std::size_t slot = adjoint_.size();
+    const std::size_t slot = operand_end_.size();
     if (slot >= kMaxSlots) [[unlikely]]
       throw_full();
-    adjoint_.push_back(0.0);
     operand_end_.push_back(static_cast<std::uint32_t>(operands_.size()));
     return static_cast<std::uint32_t>(slot);
   }
+  // Gives every recorded slot its adjoint (zero for the slots recorded since the last sweep).
+  void allocate_adjoints() { adjoint_.extend_to(operand_end_.size()); }
   static constexpr std::size_t kMaxSlots = 0xfffffff0u;
   [[noreturn]] void throw_full() const;
   void zero_intermediates(std::uint32_t slots, std::uint32_t nodes);
   void sweep(std::uint32_t slots, std::uint32_t nodes);
 
-  detail::PodStack<double> adjoint_;             // per scalar slot
   detail::PodStack<std::uint32_t> operand_end_;  // per scalar slot: end of its operands
+  detail::PodStack<double> adjoint_;  // per scalar slot, up to the newest slot a sweep has seen
   detail::PodStack<Operand> operands_;
   std::vector<TensorNode> nodes_;
   std::vector<std::shared_ptr<TensorImpl>> alive_;
