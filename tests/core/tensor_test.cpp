@@ -198,6 +198,26 @@ TEST(BufferCache, AFreedLargeBufferIsReusedForTheSameSizeAndReleasedOnRequest) {
 #endif
 }
 
+TEST(BufferCache, AFreedSmallBufferIsReusedWithinItsSizeClass) {
+#ifdef TAPEGRAD_TEST_NO_BLOCK_CACHE
+  GTEST_SKIP() << "the cache is off under AddressSanitizer, so that use after free is caught";
+#else
+  tg::release_cached_memory();
+  const std::byte* first = nullptr;
+  {
+    const tg::Tensor t = tg::zeros({100});  // 800 bytes: the 1 KiB class
+    first = t.impl()->value.data();
+  }
+  const tg::Tensor again = tg::full({120}, 3.0);  // 960 bytes, the same class
+  EXPECT_EQ(again.impl()->value.data(), first);
+  EXPECT_EQ(tg::sum(again).value(), 3.0 * 120);
+  const tg::Tensor other = tg::full({200}, 1.0);  // 1600 bytes: the next class, fresh memory
+  EXPECT_NE(other.impl()->value.data(), first);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(other.impl()->value.data()) % 64, 0u);
+  tg::release_cached_memory();
+#endif
+}
+
 TEST(BufferCache, SmallBuffersAndOtherSizesGetTheirOwnMemory) {
   const tg::Tensor a = tg::ones({1 << 16});
   const tg::Tensor b = tg::ones({(1 << 16) + 1});
