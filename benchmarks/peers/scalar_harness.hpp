@@ -45,16 +45,15 @@ inline double hand_derivative(double v) {
 }
 
 template <class F>
-double median_ms(int repeats, F&& f) {
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+double elapsed_ms(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 inline long peak_rss_kb() {
@@ -88,8 +87,16 @@ inline int run(int argc, char** argv) {
   }
   gradient(x, g, f);  // warm-up: first-touch page faults and the tool's one-time setup
   double sink = 0;
-  const double plain_ms = median_ms(repeats, [&] { sink += plain(x); });
-  const double gradient_ms = median_ms(repeats, [&] { gradient(x, g, f); });
+  // Plain and gradient runs alternate, so that both see the same machine: on a shared VM the
+  // speed drifts by tens of percent over seconds, which would skew a ratio of medians taken one
+  // after the other.
+  std::vector<double> plain_runs, gradient_runs;
+  for (int r = 0; r < repeats; ++r) {
+    plain_runs.push_back(elapsed_ms([&] { sink += plain(x); }));
+    gradient_runs.push_back(elapsed_ms([&] { gradient(x, g, f); }));
+  }
+  const double plain_ms = median(plain_runs);
+  const double gradient_ms = median(gradient_runs);
   double max_error = std::abs(f - plain(x)) / std::max(1.0, std::abs(f));
   for (std::size_t i = 0; i < n; ++i) {
     const double h = hand_derivative(x[i]);
