@@ -119,7 +119,9 @@ void unary_graph(GraphArgs& a) {
 // from several threads at once for large shapes (parallel_for). Runs write the output's elements
 // and, when x_written (y_written), that operand's: those are split among threads only where no
 // two threads would write the same element — never within a run of stride 0, never across rows
-// that share an operand element.
+// that share an operand element. Rows that share a written operand (a row broadcast's gradient,
+// summed over rows) are split by columns instead: each thread walks every row over its own
+// columns, so each element still sums its rows in order, as on one thread.
 template <class Run>
 void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, bool x_written,
                  bool y_written, Run&& run) {
@@ -154,7 +156,15 @@ void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, bool x_wr
   };
   const std::int64_t rows = row_count(shape);
   if ((x_written && !rows_apart(0)) || (y_written && !rows_apart(1))) {
-    walk_range(0, rows);
+    if ((x_written && sx == 0) || (y_written && sy == 0)) {  // a written run of stride 0
+      walk_range(0, rows);
+      return;
+    }
+    parallel_for(shape[last], rows, [&](std::int64_t c0, std::int64_t c1) {
+      walk_rows(shape, strides, 0, rows, [&](const std::array<std::int64_t, 3>& off, std::int64_t) {
+        run(off[0] + c0 * sx, sx, off[1] + c0 * sy, sy, off[2] + c0, c1 - c0);
+      });
+    });
     return;
   }
   parallel_for(rows, shape[last], walk_range);
