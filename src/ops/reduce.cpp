@@ -97,6 +97,9 @@ void add_run(To* to, std::int64_t ts, const From* from, std::int64_t fs, std::in
   });
 }
 
+// Elements per block of a large full sum (see sum_into).
+constexpr std::int64_t kSumBlock = std::int64_t{1} << 14;
+
 // out = Σ x over the reduced axes (kept: x's shape with those axes as 1), accumulated in double
 // whatever T is: in place for double, in a scratch buffer for float, rounded once at the end.
 template <class T>
@@ -110,10 +113,26 @@ void sum_into(T* out, std::int64_t out_numel, const T* x, const Shape& x_shape, 
     acc = scratch.data();
   }
   std::fill(acc, acc + out_numel, 0.0);
-  reduce_runs(x_shape, kept,
-              [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
-                add_run(acc + oo, os, x + ox, 1, n);
-              });
+  const std::int64_t n = x_shape.numel();
+  if (out_numel == 1 && n >= 2 * kSumBlock) {
+    // A large full sum: fixed blocks summed on several threads, then their sums added in order.
+    // The blocks do not depend on the thread count, so neither does the result.
+    const std::int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
+    std::vector<double> partial(static_cast<std::size_t>(blocks));
+    detail::parallel_for(blocks, kSumBlock, [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t b = b0; b < b1; ++b) {
+        const T* block = x + b * kSumBlock;
+        partial[static_cast<std::size_t>(b)] = detail::lane_sum(
+            std::min(kSumBlock, n - b * kSumBlock), [&](std::int64_t i) { return block[i]; });
+      }
+    });
+    for (const double p : partial) acc[0] += p;
+  } else {
+    reduce_runs(x_shape, kept,
+                [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+                  add_run(acc + oo, os, x + ox, 1, n);
+                });
+  }
   if constexpr (!std::is_same_v<T, double>) {
     for (std::int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<T>(acc[i]);
   }
