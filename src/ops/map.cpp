@@ -160,7 +160,7 @@ void binary_runs(const Shape& shape, const Shape& xs, const Shape& ys, bool x_wr
       walk_range(0, rows);
       return;
     }
-    parallel_for(shape[last], rows, [&](std::int64_t c0, std::int64_t c1) {
+    parallel_for_columns(shape[last], rows, [&](std::int64_t c0, std::int64_t c1) {
       walk_rows(shape, strides, 0, rows, [&](const std::array<std::int64_t, 3>& off, std::int64_t) {
         run(off[0] + c0 * sx, sx, off[1] + c0 * sy, sy, off[2] + c0, c1 - c0);
       });

@@ -85,6 +85,28 @@ void reduce_runs(const Shape& x, const Shape& kept, F&& f, bool parallel = false
   }
 }
 
+// reduce_runs for an f that adds x's runs into the output: when the output keeps x's last axis
+// (a sum over leading axes, say axis 0 of a matrix), large shapes are split among threads by
+// columns, each thread walking every row over its own columns, so that no two threads write one
+// output element and each element adds its rows in order, as on one thread.
+template <class F>
+void reduce_runs_into_columns(const Shape& x, const Shape& kept, F&& f) {
+  const int last = x.rank() - 1;
+  const std::array<detail::Strides, 2> strides{x.strides(), broadcast_strides(kept, x)};
+  const std::int64_t os = last >= 0 ? strides[1][static_cast<std::size_t>(last)] : 0;
+  const std::int64_t rows = detail::row_count(x);
+  if (os == 0 || rows <= 1) {
+    reduce_runs(x, kept, f);
+    return;
+  }
+  detail::parallel_for_columns(x[last], rows, [&](std::int64_t c0, std::int64_t c1) {
+    detail::walk_rows(x, strides, 0, rows,
+                      [&](const std::array<std::int64_t, 2>& off, std::int64_t) {
+                        f(off[0] + c0, off[1] + c0 * os, c1 - c0, os);
+                      });
+  });
+}
+
 // to[i * ts] += from[i * fs] for i < n (= when `assign`, never with ts == 0), through the binary
 // ops' run loops: unit and zero strides vectorise, and a run into one element (ts == 0) is summed
 // in double lanes.
@@ -128,10 +150,10 @@ void sum_into(T* out, std::int64_t out_numel, const T* x, const Shape& x_shape, 
     });
     for (const double p : partial) acc[0] += p;
   } else {
-    reduce_runs(x_shape, kept,
-                [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
-                  add_run(acc + oo, os, x + ox, 1, n);
-                });
+    reduce_runs_into_columns(
+        x_shape, kept, [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+          add_run(acc + oo, os, x + ox, 1, n);
+        });
   }
   if constexpr (!std::is_same_v<T, double>) {
     for (std::int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<T>(acc[i]);

@@ -8,6 +8,7 @@
 // inside OpenBLAS (OPENBLAS_NUM_THREADS), independently of this.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -48,6 +49,26 @@ void parallel_for(std::int64_t n, std::int64_t item_size, F&& f) {
 template <class F>
 void parallel_for(std::int64_t n, F&& f) {
   parallel_for(n, 1, std::forward<F>(f));
+}
+
+// Calls f(c0, c1) on one range of columns [0, cols) per thread, for a loop that walks every row
+// of a rows x cols block over its columns: ranges are whole multiples of 16 columns (a 64-byte
+// line of floats), and there are as few as there are threads, because each range pays a call
+// per row. Every column is computed by the same code whichever range takes it.
+template <class F>
+void parallel_for_columns(std::int64_t cols, std::int64_t rows, F&& f) {
+  const std::int64_t ranges = num_threads();
+  if (cols * rows < kParallelFrom || cols < 32 || ranges < 2) {
+    f(std::int64_t{0}, cols);
+    return;
+  }
+  const std::int64_t width = (cols + 16 * ranges - 1) / (16 * ranges) * 16;
+  parallel_for(ranges, cols * rows / ranges, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t c0 = r * width, c1 = std::min(cols, c0 + width);
+      if (c0 < c1) f(c0, c1);
+    }
+  });
 }
 
 }  // namespace detail
