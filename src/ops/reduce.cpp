@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/strided.hpp"
@@ -107,12 +108,29 @@ void reduce_runs_into_columns(const Shape& x, const Shape& kept, F&& f) {
   });
 }
 
+// Σ x[i] for i < n, by lane_sum, compiled for every instruction set it may run on
+// (TAPEGRAD_ISA_CLONES): additions only, in the same lanes and order, so each clone's sum is
+// the baseline's bit for bit. The loops of large sums: a full sum's blocks and each row of a
+// sum over the last axis.
+TAPEGRAD_ISA_CLONES double sum_contiguous(const float* x, std::int64_t n) {
+  return detail::lane_sum(n, [x](std::int64_t i) { return x[i]; });
+}
+TAPEGRAD_ISA_CLONES double sum_contiguous(const double* x, std::int64_t n) {
+  return detail::lane_sum(n, [x](std::int64_t i) { return x[i]; });
+}
+
 // to[i * ts] += from[i * fs] for i < n (= when `assign`, never with ts == 0), through the binary
 // ops' run loops: unit and zero strides vectorise, and a run into one element (ts == 0) is summed
 // in double lanes.
 template <class To, class From>
 void add_run(To* to, std::int64_t ts, const From* from, std::int64_t fs, std::int64_t n,
              bool assign = false) {
+  if constexpr (std::is_same_v<To, double>) {
+    if (ts == 0 && fs == 1) {
+      to[0] += sum_contiguous(from, n);
+      return;
+    }
+  }
   detail::with_run_strides(ts, fs, [&](auto st, auto sf) {
     detail::accumulate_run(to, st, n, assign,
                            [&](std::int64_t i) { return static_cast<To>(from[i * sf]); });
@@ -144,8 +162,8 @@ void sum_into(T* out, std::int64_t out_numel, const T* x, const Shape& x_shape, 
     detail::parallel_for(blocks, kSumBlock, [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) {
         const T* block = x + b * kSumBlock;
-        partial[static_cast<std::size_t>(b)] = detail::lane_sum(
-            std::min(kSumBlock, n - b * kSumBlock), [&](std::int64_t i) { return block[i]; });
+        partial[static_cast<std::size_t>(b)] =
+            sum_contiguous(block, std::min(kSumBlock, n - b * kSumBlock));
       }
     });
     for (const double p : partial) acc[0] += p;

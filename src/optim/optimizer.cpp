@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/ops/creation.hpp"
@@ -21,15 +22,9 @@ std::vector<Tensor> zeros_like_all(const std::vector<Tensor>& params) {
   return out;
 }
 
-// The update loops, one branch-free loop per variant so that each vectorises. The library is
-// built for the baseline instruction set; on x86-64 Linux these loops are also compiled for
-// AVX2 and AVX-512 and the loader picks the widest the CPU has (an update streams every
-// parameter, its gradient and its state once: wider vectors halve the instructions).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
-#define TAPEGRAD_UPDATE_LOOP [[gnu::target_clones("default", "avx2", "avx512f")]]
-#else
-#define TAPEGRAD_UPDATE_LOOP
-#endif
+// The update loops, one branch-free loop per variant so that each vectorises. Each streams
+// every parameter, its gradient and its state once, and is compiled for AVX2 and AVX-512 as well
+// as the baseline (TAPEGRAD_ISA_CLONES).
 
 // In the parameters' own precision, as every framework does: float32 parameters are updated
 // with float32 arithmetic (whole SIMD registers, no conversions).
@@ -69,25 +64,24 @@ template <class T>
 }
 
 // Overloads rather than templates: target_clones applies to plain functions.
-TAPEGRAD_UPDATE_LOOP void sgd_run(float* w, const float* grad, float* v, std::int64_t n, float lr,
-                                  float mu, float wd, bool nesterov) {
+TAPEGRAD_ISA_CLONES void sgd_run(float* w, const float* grad, float* v, std::int64_t n, float lr,
+                                 float mu, float wd, bool nesterov) {
   sgd_body(w, grad, v, n, lr, mu, wd, nesterov);
 }
-TAPEGRAD_UPDATE_LOOP void sgd_run(double* w, const double* grad, double* v, std::int64_t n,
-                                  double lr, double mu, double wd, bool nesterov) {
+TAPEGRAD_ISA_CLONES void sgd_run(double* w, const double* grad, double* v, std::int64_t n,
+                                 double lr, double mu, double wd, bool nesterov) {
   sgd_body(w, grad, v, n, lr, mu, wd, nesterov);
 }
-TAPEGRAD_UPDATE_LOOP void adam_run(float* w, const float* grad, float* m, float* v, std::int64_t n,
-                                   float step, float b1, float b2, float wd, float eps,
-                                   float inv_correction2) {
+TAPEGRAD_ISA_CLONES void adam_run(float* w, const float* grad, float* m, float* v, std::int64_t n,
+                                  float step, float b1, float b2, float wd, float eps,
+                                  float inv_correction2) {
   adam_body(w, grad, m, v, n, step, b1, b2, wd, eps, inv_correction2);
 }
-TAPEGRAD_UPDATE_LOOP void adam_run(double* w, const double* grad, double* m, double* v,
-                                   std::int64_t n, double step, double b1, double b2, double wd,
-                                   double eps, double inv_correction2) {
+TAPEGRAD_ISA_CLONES void adam_run(double* w, const double* grad, double* m, double* v,
+                                  std::int64_t n, double step, double b1, double b2, double wd,
+                                  double eps, double inv_correction2) {
   adam_body(w, grad, m, v, n, step, b1, b2, wd, eps, inv_correction2);
 }
-#undef TAPEGRAD_UPDATE_LOOP
 }  // namespace
 
 Optimizer::Optimizer(std::vector<Tensor> parameters) : parameters_(std::move(parameters)) {

@@ -77,6 +77,41 @@ TEST(Reduce, SumIsAccurateAtEveryLengthAndForLongFloatTensors) {
   for (double c : columns) EXPECT_NEAR(c, exact / 4, 1e-6 * exact);
 }
 
+// The order of a sum's additions is fixed, so its rounding does not depend on the CPU: the
+// summing loops are compiled for baseline, AVX2 and AVX-512 (one is picked at load time) and
+// must all add element i into lane i mod 16, combine the 16 lanes pairwise and add the tail;
+// a full sum of 2^15 elements or more does that per block of 2^14 and adds the blocks in order.
+// Doubles of mixed magnitudes make any other order round differently.
+double reference_lane_sum(const double* x, std::int64_t n) {
+  double lane[16] = {};
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) lane[j] += x[i + j];
+  double tail = 0;
+  for (; i < n; ++i) tail += x[i];
+  for (int width = 8; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) lane[j] += lane[j + width];
+  return lane[0] + tail;
+}
+
+TEST(Reduce, SumsAddInTheDocumentedOrderOnEveryCpu) {
+  for (std::int64_t n : {1000, 20001, 70001}) {
+    const Tensor x = tg::exp(tg::uniform({n}, -20, 20, 7));
+    const V v = x.to_vector();
+    double expected = 0;
+    const std::int64_t block = n >= (std::int64_t{1} << 15) ? std::int64_t{1} << 14 : n;
+    for (std::int64_t b = 0; b < n; b += block)
+      expected += reference_lane_sum(v.data() + b, std::min(block, n - b));
+    EXPECT_EQ(tg::sum(x).value(), expected) << "n = " << n;
+    const V rows =
+        tg::sum(tg::reshape(tg::slice(x, 0, 0, 3 * (n / 3)), {3, n / 3}), {1}).to_vector();
+    for (std::int64_t r = 0; r < 3; ++r)
+      EXPECT_EQ(rows[static_cast<std::size_t>(r)],
+                reference_lane_sum(v.data() + r * (n / 3), n / 3))
+          << "n = " << n << ", row " << r;
+  }
+}
+
 // The backward of a sum broadcasts dout back: a scalar over a run (full sum) and a row over rows
 // (axis 0), both accumulating into an existing gradient.
 TEST(Reduce, SumBackwardBroadcastsAndAccumulates) {

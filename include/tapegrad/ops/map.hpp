@@ -196,8 +196,10 @@ void with_run_strides(std::int64_t xs, std::int64_t ys, Run&& run) {
 // one accumulator is one serial chain of additions (no vectorisation, one add latency per term),
 // and its rounding error grows with n rather than n / kLanes. Used by every summing loop: the
 // sum reduction and the gradient of a broadcast input.
+// Always inlined, so that a caller compiled for a wider instruction set (reduce.cpp's
+// sum_contiguous) vectorises it for that set.
 template <class Term>
-double lane_sum(std::int64_t n, Term&& term) {
+[[gnu::always_inline]] inline double lane_sum(std::int64_t n, Term&& term) {
   constexpr int kLanes = 16;
   double lane[kLanes] = {};
   std::int64_t i = 0;
