@@ -74,16 +74,17 @@ TAPEGRAD_KERNEL ExpParts<L> exp_parts(typename Vec<L>::D t) {
   const D k = t * kInvLn2 + kShift;
   const D n = k - kShift;
   const D r = (t - n * kLn2Hi) - n * kLn2Lo;
-  // q(r) = sum of r^j / (j + 1)! for j = 0..7, by Estrin's scheme.
+  // e^r - 1 = r + r^2 p(r): p of degree 5 by Estrin's scheme, its coefficients those of a
+  // Chebyshev fit of (e^r - 1) / r on |r| <= ln2 / 2 (vector_math.cpp), whose constant rounds
+  // to 1.
   const D r2 = r * r;
   const D r4 = r2 * r2;
-  const D q01 = r * (1.0 / 2) + 1.0;
-  const D q23 = r * (1.0 / 24) + (1.0 / 6);
-  const D q45 = r * (1.0 / 720) + (1.0 / 120);
-  const D q67 = r * (1.0 / 40320) + (1.0 / 5040);
-  const D q = (q23 * r2 + q01) + (q67 * r2 + q45) * r4;
+  const D p12 = r * 0.16666666718997508 + 0.50000000471177575;
+  const D p34 = r * 0.0083332984837548862 + 0.041666352896775158;
+  const D p56 = r * 0.00019899273958649361 + 0.0013941108433972674;
+  const D p = (p34 * r2 + p12) + p56 * r4;
   // k's low mantissa bits hold n; (n + 1023) << 52 is the bit pattern of 2^n (|n| <= 159).
-  return {(D)(((U)k + 1023) << 52), r * q};
+  return {(D)(((U)k + 1023) << 52), p * r2 + r};
 }
 
 // e^t for t already clamped to [-110, 110].
