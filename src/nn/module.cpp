@@ -48,8 +48,7 @@ Tensor Linear::forward(const Tensor& x) const {
     throw ShapeError(
         fmt::format("{}: the input must be (N, {}); got {}", describe(), in_, x.shape().str()));
   }
-  const Tensor y = matmul(x, weight_);
-  return bias_.defined() ? y + bias_ : y;
+  return bias_.defined() ? linear(x, weight_, bias_) : matmul(x, weight_);
 }
 
 std::vector<NamedTensor> Linear::named_parameters() const {

@@ -4,8 +4,10 @@
 
 #include "kernels/blas.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/map.hpp"
+#include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {
@@ -111,6 +113,60 @@ void matmul_graph(GraphArgs& g) {
     g.dinputs[1] = detail::sum_to(matmul(transpose(a), g.dout), b.shape());
 }
 
+// ---- linear: x · w + b in one node ------------------------------------------------------------
+// The same arithmetic as matmul(x, w) + b, in the same order, so its values and gradients are
+// those of the two ops bit for bit; what it saves is the intermediate product's buffer and its
+// gradient, the broadcast add's pass over them and a node.
+
+struct LinearCtx {
+  TensorImpl* x;  // (N, K)
+  TensorImpl* w;  // (K, M)
+  TensorImpl* b;  // (M)
+  std::int64_t n, k, m;
+};
+
+void linear_backward(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const LinearCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  if (!out.has_grad()) return;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
+    // dx (N, K) = dout (N, M) · wᵀ and dw (K, M) = xᵀ · dout, stored into a fresh buffer (beta
+    // 0) or added. Requested one after the other, so that for linear(x, x, b) dw adds to what dx
+    // stored.
+    if (c.x->requires_grad) {
+      const TensorImpl::GradWrite dx = c.x->grad_for_write();
+      kernels::gemm<T>(false, true, c.n, c.k, c.m, 1, g, c.m, c.w->data<T>(), c.m,
+                       dx.assign ? 0 : 1, reinterpret_cast<T*>(dx.data), c.k);
+    }
+    if (c.w->requires_grad) {
+      const TensorImpl::GradWrite dw = c.w->grad_for_write();
+      kernels::gemm<T>(true, false, c.k, c.m, c.n, 1, c.x->data<T>(), c.k, g, c.m,
+                       dw.assign ? 0 : 1, reinterpret_cast<T*>(dw.data), c.m);
+    }
+    // db = dout summed over rows, row after row into the zeroed or accumulated buffer, as the
+    // gradient of a broadcast add is; by columns on several threads.
+    if (c.b->requires_grad) {
+      T* db = c.b->grad_data<T>();
+      detail::parallel_for_columns(c.m, c.n, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t r = 0; r < c.n; ++r) {
+          const T* row = g + r * c.m;
+          for (std::int64_t j = c0; j < c1; ++j) db[j] += row[j];
+        }
+      });
+    }
+  });
+}
+
+void linear_graph(GraphArgs& g) {
+  const Tensor& x = g.inputs[0];
+  const Tensor& w = g.inputs[1];
+  g.dinputs.resize(3);
+  if (x.impl()->requires_grad) g.dinputs[0] = matmul(g.dout, transpose(w));
+  if (w.impl()->requires_grad) g.dinputs[1] = matmul(transpose(x), g.dout);
+  if (g.inputs[2].impl()->requires_grad) g.dinputs[2] = sum(g.dout, {0});
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -141,6 +197,46 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return detail::record(*tape, std::move(out),
                         {matmul_backward, tape->save(MatmulCtx{&ai, &bi, d}), nullptr, kNoSlot, 0,
                          "matmul", matmul_graph},
+                        keep);
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  TensorImpl& xi = detail::input(x, "linear");
+  TensorImpl& wi = detail::input(w, "linear");
+  TensorImpl& bi = detail::input(b, "linear");
+  const DType dtype = detail::common_dtype(xi, wi, "linear");
+  (void)detail::common_dtype(xi, bi, "linear");
+  if (xi.shape.rank() != 2 || wi.shape.rank() != 2 || bi.shape.rank() != 1 ||
+      xi.shape[1] != wi.shape[0] || bi.shape[0] != wi.shape[1]) {
+    throw ShapeError(fmt::format(
+        "linear: needs x (N, K), w (K, M) and b (M); got x {}, w {}, b {}; for other shapes "
+        "write matmul(x, w) + b",
+        xi.shape.str(), wi.shape.str(), bi.shape.str()));
+  }
+  const std::int64_t n = xi.shape[0], k = xi.shape[1], m = wi.shape[1];
+  auto out = detail::make_output(Shape{n, m}, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* o = out->data<T>();
+    const T* bias = bi.data<T>();
+    if (k == 0) {
+      for (std::int64_t i = 0; i < n * m; ++i) o[i] = 0;
+    } else {
+      kernels::gemm<T>(false, false, n, m, k, 1, xi.data<T>(), k, wi.data<T>(), m, 0, o, m);
+    }
+    detail::parallel_for(n, m, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        T* row = o + r * m;
+        for (std::int64_t j = 0; j < m; ++j) row[j] += bias[j];
+      }
+    });
+  });
+  TensorImpl* inputs[] = {&xi, &wi, &bi};
+  Tape* tape = detail::recording_tape(inputs, "linear");
+  if (tape == nullptr) return Tensor(std::move(out));
+  const Tensor* keep[] = {&x, &w, &b};
+  return detail::record(*tape, std::move(out),
+                        {linear_backward, tape->save(LinearCtx{&xi, &wi, &bi, n, k, m}), nullptr,
+                         kNoSlot, 0, "linear", linear_graph},
                         keep);
 }
 

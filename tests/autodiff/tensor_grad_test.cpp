@@ -203,6 +203,13 @@ std::vector<Row> rows() {
          return tg::sum(tg::matmul(h, tg::transpose(h)) * tg::matmul(t, tg::transpose(t)));
        },
        -1, 1},
+      {"linear",
+       [](const Tensor& t) {
+         // t is the input and, transposed, the weights; the bias is a function of t too.
+         const Tensor h = tg::tanh(tg::linear(t, tg::transpose(t), tg::sum(t * t, {1})));
+         return tg::sum(h * h);
+       },
+       -1, 1},
       {"batched_matmul_broadcast",
        [](const Tensor& t) {
          const Tensor b = tg::reshape(t, Shape{2, 3, 1});  // batch of 2

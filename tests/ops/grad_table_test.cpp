@@ -336,6 +336,12 @@ std::vector<TensorRow> tensor_rows() {
       {"composite_mlp_layer",
        [](S x) { return tg::tanh(tg::matmul(x[0], x[1]) + x[2]); },
        {Shape{5, 3}, Shape{3, 4}, Shape{4}}},
+      {"linear",
+       [](S x) { return tg::linear(x[0], x[1], x[2]); },
+       {Shape{5, 3}, Shape{3, 4}, Shape{4}}},
+      {"linear_tanh_layers",
+       [](S x) { return tg::linear(tg::tanh(tg::linear(x[0], x[1], x[2])), x[3], x[4]); },
+       {Shape{4, 3}, Shape{3, 5}, Shape{5}, Shape{5, 2}, Shape{2}}},
   };
 }
 

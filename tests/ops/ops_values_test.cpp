@@ -50,6 +50,70 @@ TEST(Reduce, SumMeanMaxMinOverAxes) {
   EXPECT_THROW((void)tg::max(tg::zeros({0})), tg::ValueError);
 }
 
+// linear(x, w, b) is matmul(x, w) + b in one node: the same values and gradients bit for bit,
+// in both dtypes, from a fresh gradient and accumulated into one (a second backward), for small
+// shapes and for one large enough to run on several threads, and with x also the weights.
+TEST(Linear, GivesTheValuesAndGradientsOfMatmulPlusBias) {
+  struct Case {
+    std::int64_t n, k, m;
+    tg::DType dtype;
+  };
+  for (const Case c : {Case{5, 3, 4, tg::DType::f64}, Case{32, 64, 128, tg::DType::f32},
+                       Case{300, 40, 200, tg::DType::f32}, Case{257, 3, 130, tg::DType::f64}}) {
+    const auto leaf = [&](Shape s, std::uint64_t seed) {
+      return tg::uniform(s, -1, 1, seed, c.dtype).requires_grad();
+    };
+    const Tensor x1 = leaf({c.n, c.k}, 1), w1 = leaf({c.k, c.m}, 2), b1 = leaf({c.m}, 3);
+    const Tensor x2 = leaf({c.n, c.k}, 1), w2 = leaf({c.k, c.m}, 2), b2 = leaf({c.m}, 3);
+    const Tensor seed = tg::uniform({c.n, c.m}, -1, 1, 4, c.dtype);
+    tg::Tape tape;
+    tg::TapeGuard guard(tape);
+    const Tensor fused = tg::linear(x1, w1, b1);
+    const Tensor plain = tg::matmul(x2, w2) + b2;
+    ASSERT_EQ(fused.shape(), (Shape{c.n, c.m}));
+    EXPECT_EQ(fused.to_vector(), plain.to_vector()) << c.n << "x" << c.m;
+    for (int pass = 0; pass < 2; ++pass) {
+      fused.backward(seed);
+      plain.backward(seed);
+      EXPECT_EQ(x1.grad().to_vector(), x2.grad().to_vector()) << "pass " << pass;
+      EXPECT_EQ(w1.grad().to_vector(), w2.grad().to_vector()) << "pass " << pass;
+      EXPECT_EQ(b1.grad().to_vector(), b2.grad().to_vector()) << "pass " << pass;
+    }
+  }
+  // x as its own weights: dw adds to the dx the same buffer holds.
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x1 = tg::uniform({4, 4}, -1, 1, 5).requires_grad();
+  const Tensor x2 = tg::uniform({4, 4}, -1, 1, 5).requires_grad();
+  const Tensor b = tg::uniform({4}, -1, 1, 6);
+  tg::sum(tg::sin(tg::linear(x1, x1, b))).backward();
+  tg::sum(tg::sin(tg::matmul(x2, x2) + b)).backward();
+  EXPECT_EQ(x1.grad().to_vector(), x2.grad().to_vector());
+}
+
+TEST(Linear, RejectsOtherShapesAndMixedDtypesNamingThem) {
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const tg::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const Tensor x = tg::ones({2, 3}), w = tg::ones({3, 4}), b = tg::ones({4});
+  const std::string wrong_bias = message([&] { (void)tg::linear(x, w, tg::ones({3})); });
+  EXPECT_NE(wrong_bias.find("linear"), std::string::npos) << wrong_bias;
+  EXPECT_NE(wrong_bias.find("(3)"), std::string::npos) << wrong_bias;
+  EXPECT_THROW((void)tg::linear(x, tg::ones({2, 4}), b), tg::ShapeError);
+  EXPECT_THROW((void)tg::linear(tg::ones({2, 2, 3}), w, b), tg::ShapeError);
+  EXPECT_THROW((void)tg::linear(x, w, tg::ones({1, 4})), tg::ShapeError);
+  EXPECT_THROW((void)tg::linear(x, w, tg::ones({4}, tg::DType::f32)), tg::DTypeError);
+  EXPECT_THROW((void)tg::linear(x, w, Tensor()), tg::ValueError);
+  // No inner extent: the product is 0, the output the bias.
+  EXPECT_EQ(tg::linear(tg::ones({2, 0}), tg::ones({0, 2}), Tensor::from({1., 2.})).to_vector(),
+            (V{1, 2, 1, 2}));
+}
+
 // Sums are accumulated in double, in independent lanes: lengths around the lane count hit the
 // tail, and a million float additions of 0.1 stay exact to float precision (a single float
 // accumulator drifts by about 1 %).

@@ -12,6 +12,12 @@ namespace tapegrad {
 // d a = dout · bᵀ and d b = aᵀ · dout, computed by GEMM with transpose flags (no transposed copy).
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// x (N, K) · w (K, M) + b (M), a fully connected layer, as one op: the values and gradients of
+// matmul(x, w) + b bit for bit, without the intermediate product, its gradient buffer and the
+// broadcast add's passes over them. nn::Linear uses it. (The one-argument linear(x) is the
+// identity activation, activations.hpp.)
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+
 // The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
 std::string blas_info();
 // OpenBLAS picks its kernels by CPU model; a CPU newer than the OpenBLAS build (common in virtual
