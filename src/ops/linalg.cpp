@@ -223,6 +223,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     } else {
       kernels::gemm<T>(false, false, n, m, k, 1, xi.data<T>(), k, wi.data<T>(), m, 0, o, m);
     }
+    // The bias is added after the product, not by GEMM into rows filled with it (beta 1),
+    // though that saves this pass: OpenBLAS splits a long inner extent into blocks and adds each
+    // block's product into C, so the bias would join the sum before the last blocks and the
+    // result would differ from matmul(x, w) + b in the last bit (it did for K = 1200).
     detail::parallel_for(n, m, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {
         T* row = o + r * m;

@@ -59,7 +59,8 @@ TEST(Linear, GivesTheValuesAndGradientsOfMatmulPlusBias) {
     tg::DType dtype;
   };
   for (const Case c : {Case{5, 3, 4, tg::DType::f64}, Case{32, 64, 128, tg::DType::f32},
-                       Case{300, 40, 200, tg::DType::f32}, Case{257, 3, 130, tg::DType::f64}}) {
+                       Case{300, 40, 200, tg::DType::f32}, Case{257, 3, 130, tg::DType::f64},
+                       Case{64, 1500, 70, tg::DType::f32}, Case{40, 1200, 50, tg::DType::f64}}) {
     const auto leaf = [&](Shape s, std::uint64_t seed) {
       return tg::uniform(s, -1, 1, seed, c.dtype).requires_grad();
     };
