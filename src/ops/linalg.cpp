@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "kernels/blas.hpp"
+#include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/strided.hpp"
@@ -125,6 +126,44 @@ struct LinearCtx {
   std::int64_t n, k, m;
 };
 
+// The bias's two loops, compiled for AVX2 and AVX-512 as well (TAPEGRAD_ISA_CLONES; additions
+// only, in a fixed order, so every clone gives the same sums). At the baseline's 16 bytes a
+// vector they took 4.6 % and 3.6 % of the digits step (the first reads GEMM's output just
+// written with 64-byte stores); cloned, 1.3 % and 1.7 % (perf, AVX-512 EPYC).
+// rows[r * m + j] += v[j] for r < n, j < m.
+template <class T>
+[[gnu::always_inline]] inline void add_to_rows_body(T* rows, std::int64_t n, std::int64_t m,
+                                                    const T* v) {
+  for (std::int64_t r = 0; r < n; ++r) {
+    T* row = rows + r * m;
+    for (std::int64_t j = 0; j < m; ++j) row[j] += v[j];
+  }
+}
+// acc[j] += rows[r * stride + j] for j < width, row after row.
+template <class T>
+[[gnu::always_inline]] inline void add_rows_to_body(T* acc, const T* rows, std::int64_t n,
+                                                    std::int64_t stride, std::int64_t width) {
+  for (std::int64_t r = 0; r < n; ++r) {
+    const T* row = rows + r * stride;
+    for (std::int64_t j = 0; j < width; ++j) acc[j] += row[j];
+  }
+}
+TAPEGRAD_ISA_CLONES void add_to_rows(float* rows, std::int64_t n, std::int64_t m, const float* v) {
+  add_to_rows_body(rows, n, m, v);
+}
+TAPEGRAD_ISA_CLONES void add_to_rows(double* rows, std::int64_t n, std::int64_t m,
+                                     const double* v) {
+  add_to_rows_body(rows, n, m, v);
+}
+TAPEGRAD_ISA_CLONES void add_rows_to(float* acc, const float* rows, std::int64_t n,
+                                     std::int64_t stride, std::int64_t width) {
+  add_rows_to_body(acc, rows, n, stride, width);
+}
+TAPEGRAD_ISA_CLONES void add_rows_to(double* acc, const double* rows, std::int64_t n,
+                                     std::int64_t stride, std::int64_t width) {
+  add_rows_to_body(acc, rows, n, stride, width);
+}
+
 void linear_backward(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const LinearCtx*>(node.ctx);
   TensorImpl& out = *node.out;
@@ -149,10 +188,7 @@ void linear_backward(const TensorNode& node, Tape&) {
     if (c.b->requires_grad) {
       T* db = c.b->grad_data<T>();
       detail::parallel_for_columns(c.m, c.n, [&](std::int64_t c0, std::int64_t c1) {
-        for (std::int64_t r = 0; r < c.n; ++r) {
-          const T* row = g + r * c.m;
-          for (std::int64_t j = c0; j < c1; ++j) db[j] += row[j];
-        }
+        add_rows_to(db + c0, g + c0, c.n, c.m, c1 - c0);
       });
     }
   });
@@ -227,12 +263,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     // though that saves this pass: OpenBLAS splits a long inner extent into blocks and adds each
     // block's product into C, so the bias would join the sum before the last blocks and the
     // result would differ from matmul(x, w) + b in the last bit (it did for K = 1200).
-    detail::parallel_for(n, m, [&](std::int64_t r0, std::int64_t r1) {
-      for (std::int64_t r = r0; r < r1; ++r) {
-        T* row = o + r * m;
-        for (std::int64_t j = 0; j < m; ++j) row[j] += bias[j];
-      }
-    });
+    detail::parallel_for(
+        n, m, [&](std::int64_t r0, std::int64_t r1) { add_to_rows(o + r0 * m, r1 - r0, m, bias); });
   });
   TensorImpl* inputs[] = {&xi, &wi, &bi};
   Tape* tape = detail::recording_tape(inputs, "linear");
