@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Backprop against finite differences as the number of weights W grows: one reverse sweep costs
 // a small multiple of one forward pass, O(W); central differences need two forward passes per
 // weight, O(W²). ratios.py prints the two side by side with their ratio.

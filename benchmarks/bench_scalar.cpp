@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scalar workload: f(x) = Σᵢ cos(sin(xᵢ²) + 3xᵢ²) and its gradient.
 // Ratios to BM_ScalarPlain (the same sum in plain doubles) are printed by ratios.py, and so is
 // the reverse sweep alone: BM_ScalarTapeGradient - BM_ScalarTapeRecord, which record the same

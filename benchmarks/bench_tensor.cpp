@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tensor kernels against their raw baselines: matmul forward + backward against the same three
 // cblas_sgemm calls, elementwise forward + backward against memcpy of the same bytes.
 #include <cblas.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Training steps — forward, loss, backward, optimiser update, tape reset — timed per step.
 #include <cmath>
 #include <span>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hessian-vector product on a ~10⁵-parameter MLP against one plain gradient (issue #6: an HVP
 // should cost no more than about 4 gradients). Report the ratio BM_Hvp / BM_Gradient.
 //

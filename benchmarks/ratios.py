@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Prints ratios between the benchmarks of one tapegrad_bench run (same machine, same run).
 
 Google Benchmark cannot divide one benchmark by another, so this does: tapegrad / plain double

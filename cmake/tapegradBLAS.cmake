@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tapegrad::blas: CBLAS from OpenBLAS (Debian libopenblas-dev), found through its CMake config,
 # or through CMake's FindBLAS where that config is missing. Included by the build and by the
 # installed package config, so both resolve BLAS the same way.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seed example: J = cos(sin(x²) + 3x²) and dJ/dx by reverse mode, checked two ways.
 #include <cmath>
 #include <initializer_list>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // MLPs on the bundled data sets: digits (10 classes), "is this a 2?", breast cancer, diabetes.
 #include <fmt/format.h>
 

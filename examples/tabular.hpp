@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Training MLPs on the bundled data sets — shared by the example programs and their tests.
 #pragma once
 

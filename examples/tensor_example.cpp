@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tensors and scalars on one tape: loss = Σ tanh(X·W + b), with b broadcast over the rows.
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>

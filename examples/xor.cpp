@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // XOR, the classic: a 2-2-1 sigmoid network (which sometimes sticks in a local minimum) and a
 // 2-4-1 tanh network (which does not), each trained from 10 seeds with online SGD.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // XOR learned by a small network with half squared error and online SGD — shared by the
 // example program and its test.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ADOL-C (Debian libadolc-dev): one-shot taping with trace_on/trace_off, then the gradient
 // driver — the usual way to get a full gradient from ADOL-C.
 #include <adolc/adolc.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Trilinos Sacado reverse mode (Debian libtrilinos-sacado-dev): Sacado::Rad::ADvar, the
 // operator-overloading tape, and ADcontext::Gradcomp for the reverse sweep.
 #include <Sacado_trad.hpp>

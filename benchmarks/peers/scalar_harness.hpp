@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The scalar workload shared by the peer programs (benchmarks/compare builds one per tool):
 // f(x) = Σᵢ cos(sin(xᵢ²) + 3xᵢ²), its value and full gradient, timed against the plain double
 // evaluation in the same process, and the process's peak memory.

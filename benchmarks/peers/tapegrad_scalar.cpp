@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tapegrad in the peer harness: one reused tape (reset between gradients keeps its memory).
 #include <tapegrad/tapegrad.hpp>
 

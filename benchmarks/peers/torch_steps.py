@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch's side of the training-step comparison (run by benchmarks/compare).
 
 The same networks, data shapes, losses and optimiser settings as tapegrad's BM_Step* benchmarks

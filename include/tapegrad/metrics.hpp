@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Evaluation metrics: accuracy, confusion matrix, mean squared error, R².
 #pragma once
 

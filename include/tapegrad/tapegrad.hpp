@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tapegrad: reverse-mode automatic differentiation on one tape for scalars and tensors.
 // The one include a user needs.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The graph sweep behind grad(): the reverse sweep of src/core/tape.cpp, but with adjoints that
 // are Vars. With create_graph, each reached node's partials are recomputed as Vars by its own
 // rule (from the higher-order side table) and every `adj[in] += adj[out] * partial` is recorded,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The subcommands of the tapegrad tool. Each returns the process exit status:
 // 0 success, 1 failure, 2 bad input (a message naming what was wrong has been printed).
 #pragma once

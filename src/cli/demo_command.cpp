@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tapegrad demo`: the engine at work in under 30 seconds, with no arguments.
 #include <chrono>
 #include <cmath>

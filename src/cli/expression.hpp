@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Arithmetic expressions typed by a user ("cos(sin(x^2) + 3*x^2)"), parsed into a tree and
 // evaluated as a graph of Vars, so that each tree node is one tape entry with a value and a
 // gradient.

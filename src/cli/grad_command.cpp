@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tapegrad grad` and `tapegrad graph`: an expression typed by the user, on the tape.
 #include <charconv>
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The tool's model files: an MLP's parameters in safetensors, with everything needed to use it
 // again (architecture, task, input standardisation, names) in the file's metadata.
 #pragma once

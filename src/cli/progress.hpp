@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A progress bar with an ETA on a terminal; nothing (the caller prints whole lines) otherwise.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `tapegrad train`, `eval` and `predict`: MLPs on CSV files or the bundled data sets.
 #include <charconv>
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The worker pool behind detail::parallel_for (include/tapegrad/core/parallel.hpp).
 //
 // One job at a time. The thread that claims the pool writes the job, then opens it: one atomic

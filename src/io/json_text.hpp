@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A JSON string literal, quoted and escaped: shared by the model files and the tool's --json.
 #pragma once
 

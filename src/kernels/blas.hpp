@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GEMM through CBLAS: C = alpha op(A) op(B) + beta C, row-major.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TAPEGRAD_ISA_CLONES: a plain (non-template) function marked with it is compiled for the
 // baseline instruction set and also for AVX2 and AVX-512, and the loader picks the widest the
 // CPU has (GCC/Clang target_clones, x86-64 Linux; elsewhere it is one baseline function). The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Vectorised float32 exp, tanh and sigmoid: see include/tapegrad/ops/vector_math.hpp.
 //
 // Every function evaluates in double precision on SIMD vectors of doubles and rounds to float

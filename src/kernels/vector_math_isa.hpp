@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The vector math entry points of each instruction set, each in its own file compiled for it
 // (vector_math_sse2.cpp, _avx2.cpp, _avx512.cpp); vector_math.cpp picks one at run time.
 #pragma once

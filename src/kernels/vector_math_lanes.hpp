@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The lane arithmetic of the vectorised float32 exp, tanh and sigmoid (vector_math.cpp has
 // the method and its error bounds). Included by one file per instruction set, each compiled for
 // it (CMakeLists.txt), which then defines its entry points with TAPEGRAD_VECTOR_KERNELS. So

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The drivers behind every elementwise op: broadcasting, domain errors, recording, and the
 // backward that hands each run of elements to the rule's typed loops
 // (include/tapegrad/ops/map.hpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // grad() with and without create_graph: values, any order, the side table's errors, and the
 // functional helpers (gradient, directional derivative, hvp, hessian) on Var functions.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The second-derivative table: one row per scalar op, each checked with gradgradcheck (the
 // Hessian from grad(..., {.create_graph = true}) against finite differences of gradients) on
 // the op alone, on a product that exercises the chain and product rules, and — for binary ops —

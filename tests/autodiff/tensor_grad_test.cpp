@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Higher order through tensor ops: grad() on tensors, hvp, hessian and jacobian against closed
 // forms, and a second-derivative table over the tensor ops that have a graph backward.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The tapegrad tool as a user runs it: outputs, exit codes and error messages.
 #include <algorithm>
 #include <array>

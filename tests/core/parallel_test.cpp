@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Threads for large elementwise loops (core/parallel.hpp): every element once, the same values
 // for every thread count, domain errors naming the first offending element, and loops that find
 // the pool taken (nested, or from another thread) running on their own thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The engine: recording order, the reverse sweep, accumulation, reset, grad mode, tapes.
 #include <cmath>
 #include <optional>

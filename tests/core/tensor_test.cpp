@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tensors: creation, access, dtype, printing, and the errors of misuse.
 #include <cmath>
 

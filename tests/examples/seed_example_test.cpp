@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seed example J = cos(sin(x²) + 3x²): value and derivative against the closed form.
 #include <cmath>
 

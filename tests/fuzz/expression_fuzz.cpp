@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: any text given to the expression parser and evaluator either works or raises
 // ExpressionError / tapegrad::Error — never a crash, a hang or undefined behaviour.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: any bytes given to the model-file reader either load or raise a
 // tapegrad::Error — never a crash, an overflow or an unbounded allocation.
 #include <cstddef>

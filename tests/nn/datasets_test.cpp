@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bundled data sets learned by MLPs, with the accuracy each must reach (fixed seeds).
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One- and two-step optimiser updates against values computed by hand.
 #include <cmath>
 

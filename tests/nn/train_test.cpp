@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Training: the three regimes reach the known minimum of a convex problem; XOR is learned.
 #include <cmath>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The XOR example as a test, plus a golden loss trajectory that pins the whole training path
 // (forward, backward, SGD with momentum, shuffling) bit for bit on one platform.
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kinks, conventions and extreme inputs: what each op does at the points where its derivative
 // is a convention, and at 0, ±1, huge, tiny, ±inf and NaN.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Each rule's derivative is written once, generically: run on plain numbers it is the fast
 // backward; run on Vars it records the derivative itself, which can then be differentiated
 // again (the route to higher-order derivatives). These tests run the rules on Vars.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The gradient table: one row per differentiable op with its input domain, checked against
 // central finite differences (tapegrad::gradcheck, float64) over several shapes, broadcasting
 // included, on tensors and on Vars. To add an op: add its row.

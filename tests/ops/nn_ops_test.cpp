@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Activations and losses: values, stability for extreme inputs, and the fused gradients.
 #include <cmath>
 

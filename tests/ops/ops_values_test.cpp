@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Forward values of the non-elementwise ops against hand-computed results.
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The vectorised float32 exp, tanh and sigmoid (ops/vector_math.hpp): within one ulp of the
 // correctly rounded value everywhere, the documented values at the edges, identical results for
 // every buffer length and alignment, and the same values through Var-free scalar rules and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Installs the tapegrad build, then builds and runs the consumer project against the install.
 file(REMOVE_RECURSE "${PREFIX}" "${CONSUMER_BINARY}")
 execute_process(COMMAND "${CMAKE_COMMAND}" --install "${TAPEGRAD_BINARY_DIR}" --prefix "${PREFIX}"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Gradients as values and as graphs: grad(y, xs) returns dy/dx for each x; with
 // {.create_graph = true} the gradients are Vars recorded on the tape, so they can be
 // differentiated again — to any order. Built on the ops (it records mul and add nodes), so it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // gradcheck: compares backprop gradients with central finite differences in double precision.
 //
 //   auto r = tapegrad::gradcheck([](std::span<const Var> x) { return x[0] * sin(x[1]); },

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Exceptions thrown by tapegrad. Every message names the op and the offending values.
 #pragma once
 

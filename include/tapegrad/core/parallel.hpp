@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Threads for the large elementwise loops.
 //
 // An elementwise op over a large contiguous tensor (tanh of a million floats, the sum of two

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one random number generator of tapegrad: xoshiro256** seeded through splitmix64. Small,
 // fast and specified exactly, so that a seed gives the same numbers on every platform (the
 // standard library's distributions and shuffles are implementation-defined).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shape: up to kMaxDims extents stored inline (no heap), plus NumPy broadcasting.
 #pragma once
 

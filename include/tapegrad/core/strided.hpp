@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one strided walk used by broadcasting, reductions and permutations.
 #pragma once
 

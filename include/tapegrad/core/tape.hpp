@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The tape: every op appends one node as it is recorded, so creation order is a topological
 // order and backward() is a flat loop from the root down to the start of the tape.
 //

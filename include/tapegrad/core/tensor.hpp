@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tensor: a dense, contiguous, row-major float32 or float64 array, shared by handle.
 //
 // Leaves (made by creation functions, from(), detach()) live outside any tape: a parameter

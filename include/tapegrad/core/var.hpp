@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Var: a double-valued scalar on a tape. It holds its value inline and what it is, to first
 // order, in terms of recorded nodes: a leaf or a named result is a node of its own; an unnamed
 // intermediate result (a temporary in an expression) is kept as the linear combination of at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Numeric data sets: CSV loading, the bundled data sets by name, splitting, standardisation.
 #pragma once
 

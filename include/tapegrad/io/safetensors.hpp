@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Model files in the safetensors format, so that they interoperate with the wider ecosystem:
 // an 8-byte little-endian header length N, N bytes of JSON naming each tensor's dtype, shape and
 // data offsets (plus a "__metadata__" map of strings), then the raw little-endian data.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Weight initialisers with an explicit seed: same seed, bit-identical weights.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layers and networks, made of graph ops only: the tape knows nothing about them.
 #pragma once
 

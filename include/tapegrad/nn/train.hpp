@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Gradient-descent training in the three regimes of the classic algorithm.
 #pragma once
 

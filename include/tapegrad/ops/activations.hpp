@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Activation functions beyond the elementwise primitives (sigmoid, tanh, relu and softplus live
 // in elementwise.hpp). Each elementwise one is a rule block like those in elementwise.hpp.
 #pragma once

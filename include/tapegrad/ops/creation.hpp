@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Creation of leaf tensors. Random tensors take an explicit seed: same seed, same bits, on every
 // platform (the generator and the transforms are tapegrad's own, not the standard library's
 // implementation-defined distributions).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Elementwise ops on Var and Tensor. Each op is one block: its derivative in a comment, then its
 // rule (value f and partials, written generically so that a later higher-order mode can run the
 // same rule on recorded values), then the one line that makes it a Var op and a Tensor op.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Matrix products through CBLAS (OpenBLAS).
 #pragma once
 

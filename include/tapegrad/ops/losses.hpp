@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Loss functions, built from graph ops. They return a Var. `Reduction::mean` averages over the
 // examples (the first axis) for the per-example losses and over all elements for the
 // elementwise ones, as documented on each; `Reduction::sum` adds everything.

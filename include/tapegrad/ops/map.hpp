@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How an elementwise rule becomes a tensor op: the rule's value and partials are evaluated in
 // tight typed loops generated here; broadcasting, recording and the backward driver live once in
 // src/ops/map.cpp. A rule is a small trivially copyable struct:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reductions: over all elements (giving a Var, connected to the tensor) or over given axes
 // (giving a Tensor, with keepdim keeping the reduced axes as size 1).
 #pragma once

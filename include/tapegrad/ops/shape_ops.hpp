@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Ops that move elements without changing them. Each backward routes dout back to where the
 // element came from (adding where one element went to several places).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Optimisers: numeric in-place updates of leaf parameters from their accumulated gradients.
 // They record nothing and do not touch the tape.
 #pragma once
