@@ -17,11 +17,53 @@ Shape::Shape(std::span<const std::int64_t> dims) {
   for (std::int64_t d : dims) push_back(d);
 }
 
+void Shape::check_extent(int axis, std::int64_t d) const {
+  const auto listed = [&] {
+    std::string s = "(";
+    for (int i = 0; i < std::max(rank_, axis + 1); ++i) {
+      if (i > 0) s += ", ";
+      s += fmt::to_string(i == axis ? d : dims_[static_cast<std::size_t>(i)]);
+    }
+    return s + ")";
+  };
+  if (d < -1) {
+    throw ShapeError(
+        fmt::format("shape {}: extent {} is negative (extents are >= 0; -1 means "
+                    "\"infer\" and only reshape() takes it)",
+                    listed(), d));
+  }
+  // The product counting 0 and -1 as 1 bounds every stride too, even of an empty tensor.
+  std::int64_t product = 1;
+  for (int i = 0; i < std::max(rank_, axis + 1); ++i) {
+    const std::int64_t e = i == axis ? d : dims_[static_cast<std::size_t>(i)];
+    if (e > 1 && product > kMaxNumel / e) {
+      throw ShapeError(fmt::format(
+          "shape {} is too large: its extents multiply to more than 2^56 elements (the most a "
+          "tensor can hold)",
+          listed()));
+    }
+    product *= std::max<std::int64_t>(e, 1);
+  }
+}
+
 void Shape::push_back(std::int64_t d) {
   if (rank_ == kMaxDims) {
     throw ShapeError(fmt::format("a shape has at most {} axes; {} cannot grow", kMaxDims, str()));
   }
+  check_extent(rank_, d);
   dims_[static_cast<std::size_t>(rank_++)] = d;
+}
+
+void Shape::set(int axis, std::int64_t d) {
+  const int n = axis < 0 ? axis + rank_ : axis;
+  if (n < 0 || n >= rank_) throw_index(axis);
+  check_extent(n, d);
+  dims_[static_cast<std::size_t>(n)] = d;
+}
+
+void Shape::throw_index(int i) const {
+  throw IndexError(fmt::format("shape {}: axis {} is out of range ({} axes: {} .. {})", str(), i,
+                               rank_, -rank_, rank_ - 1));
 }
 
 std::array<std::int64_t, Shape::kMaxDims> Shape::strides() const {

@@ -170,10 +170,25 @@ void release_cached_memory() {
   if (detail::BlockCache* cache = detail::cache_of_thread) cache->release();
 }
 
+namespace {
+// The one place a buffer's size is computed from a shape. A Shape keeps the product of its
+// extents within Shape::kMaxNumel, so with at most 8 bytes per element nothing can overflow;
+// what is left to refuse is the extent -1, which means "infer" to reshape() and nothing here.
+std::size_t value_bytes(const Shape& shape, DType dtype) {
+  for (std::int64_t d : shape) {
+    if (d < 0) {
+      throw ShapeError(
+          fmt::format("a tensor cannot have shape {}: extents must be >= 0 (-1 "
+                      "means \"infer\" to reshape() only)",
+                      shape.str()));
+    }
+  }
+  return static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+}
+}  // namespace
+
 TensorImpl::TensorImpl(Shape shape_, DType dtype_)
-    : shape(shape_),
-      dtype(dtype_),
-      value(static_cast<std::size_t>(shape_.numel()) * dtype_size(dtype_)) {}
+    : shape(shape_), dtype(dtype_), value(value_bytes(shape_, dtype_)) {}
 
 std::byte* TensorImpl::grad_for_accumulate() {
   if (!grad) {
@@ -215,9 +230,6 @@ TensorImpl& input(const Tensor& t, const char* op) {
 }
 
 std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype) {
-  for (std::int64_t d : shape) {
-    if (d < 0) throw ShapeError(fmt::format("negative extent in shape {}", shape.str()));
-  }
   return std::make_shared<TensorImpl>(shape, dtype);
 }
 

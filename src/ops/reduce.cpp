@@ -49,7 +49,7 @@ Shape kept_shape(const Shape& shape, const Axes& axes, const char* op) {
       throw IndexError(fmt::format("{}: axis {} is listed twice for shape {}", op, a, shape.str()));
     }
     seen[static_cast<std::size_t>(n)] = true;
-    kept[n] = 1;
+    kept.set(n, 1);
   }
   return kept;
 }

@@ -196,7 +196,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
       known *= to[i];
     }
   }
-  if (infer >= 0 && known != 0 && from.numel() % known == 0) to[infer] = from.numel() / known;
+  if (infer >= 0 && known != 0 && from.numel() % known == 0) to.set(infer, from.numel() / known);
   if (to.numel() != from.numel() || (infer >= 0 && to[infer] < 0)) {
     throw ShapeError(fmt::format("reshape: cannot view {} ({} elements) as {}", from.str(),
                                  from.numel(), shape.str()));
@@ -251,12 +251,15 @@ Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop, s
   };
   start = clip(start);
   stop = clip(stop);
-  const std::int64_t extent = stop > start ? (stop - start + step - 1) / step : 0;
+  // Written so that no step, however large, overflows: ceil((stop - start) / step).
+  const std::int64_t extent = stop > start ? (stop - start - 1) / step + 1 : 0;
   Shape shape = from;
-  shape[a] = extent;
+  shape.set(a, extent);
   detail::Strides strides = from.strides();
   const std::int64_t base = start * strides[static_cast<std::size_t>(a)];
-  strides[static_cast<std::size_t>(a)] *= step;
+  // With two or more elements step < n, so the stride stays within the tensor; with one the
+  // stride is never used.
+  if (extent > 1) strides[static_cast<std::size_t>(a)] *= step;
   return view(x, shape, strides, base, "slice");
 }
 
@@ -309,7 +312,7 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
   const Shape& first = impls[0]->shape;
   const int a = first.axis(axis, "concat");
   Shape shape = first;
-  shape[a] = 0;
+  shape.set(a, 0);
   for (std::size_t j = 0; j < impls.size(); ++j) {
     const Shape& s = impls[j]->shape;
     bool fits = s.rank() == first.rank() && impls[j]->dtype == impls[0]->dtype;
@@ -319,7 +322,7 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
           "concat: tensor {} ({} {}) does not fit tensor 0 ({} {}) along axis {}", j,
           dtype_name(impls[j]->dtype), s.str(), dtype_name(impls[0]->dtype), first.str(), axis));
     }
-    shape[a] += s[a];
+    shape.set(a, shape[a] + s[a]);
   }
   std::int64_t outer = 1, inner = 1;
   for (int i = 0; i < a; ++i) outer *= shape[i];
@@ -582,7 +585,7 @@ Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> ind
   for (int i = 0; i < a; ++i) outer *= xi.shape[i];
   for (int i = a + 1; i < xi.shape.rank(); ++i) inner *= xi.shape[i];
   Shape shape = xi.shape;
-  shape[a] = static_cast<std::int64_t>(index.size());
+  shape.set(a, static_cast<std::int64_t>(index.size()));
   return select(x, xi,
                 SelectCtx{&xi, nullptr, static_cast<std::int64_t>(index.size()), outer, xi.shape[a],
                           inner, false},

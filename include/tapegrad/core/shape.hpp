@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shape: up to kMaxDims extents stored inline (no heap), plus NumPy broadcasting.
+//
+// A Shape is always valid, which is what keeps every size computed from it in range: its extents
+// are non-negative (or -1, "infer this extent", which only reshape() accepts), and the product
+// of its extents, counting 0 and -1 as 1, is at most kMaxNumel. So numel(), strides() and every
+// byte size and offset derived from them (at most 8 bytes per element) fit in a signed 64-bit
+// integer with room to spare; a shape that does not fit throws ShapeError naming it, before
+// anything is allocated.
 #pragma once
 
 #include <array>
@@ -13,6 +20,7 @@ namespace tapegrad {
 class Shape {
  public:
   static constexpr int kMaxDims = 8;
+  static constexpr std::int64_t kMaxNumel = std::int64_t{1} << 56;
 
   constexpr Shape() = default;
   Shape(std::initializer_list<std::int64_t> dims);
@@ -24,16 +32,23 @@ class Shape {
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
   }
-  // Negative i counts from the back, as in Python.
-  std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(norm(i))]; }
-  std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(norm(i))]; }
+  // Negative i counts from the back, as in Python; throws IndexError outside -rank() .. rank()-1.
+  std::int64_t operator[](int i) const {
+    const int n = i < 0 ? i + rank_ : i;
+    if (n < 0 || n >= rank_) [[unlikely]]
+      throw_index(i);
+    return dims_[static_cast<std::size_t>(n)];
+  }
   const std::int64_t* begin() const { return dims_.data(); }
   const std::int64_t* end() const { return dims_.data() + rank_; }
   std::span<const std::int64_t> dims() const {
     return {dims_.data(), static_cast<std::size_t>(rank_)};
   }
 
+  // Appends an extent, or replaces the extent of `axis` (negative counts from the back); both
+  // throw ShapeError when the result would not be a valid shape (see above).
   void push_back(std::int64_t d);
+  void set(int axis, std::int64_t d);
   // Row-major strides in elements.
   std::array<std::int64_t, kMaxDims> strides() const;
   // Normalises a possibly negative axis for this rank; throws IndexError naming op.
@@ -49,7 +64,9 @@ class Shape {
   }
 
  private:
-  int norm(int i) const { return i < 0 ? i + rank_ : i; }
+  [[noreturn]] void throw_index(int i) const;
+  // Throws ShapeError unless the extents, with dims_[axis] replaced by d, form a valid shape.
+  void check_extent(int axis, std::int64_t d) const;
   std::array<std::int64_t, kMaxDims> dims_{};
   int rank_ = 0;
 };
