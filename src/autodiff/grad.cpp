@@ -59,7 +59,7 @@ void check_input(const Var& x, const Tape& tape, std::size_t i) {
         "recorded on the tape",
         i, x.value()));
   }
-  x.check_live("grad()");
+  x.check_usable("grad()");
   if (x.tape() != &tape) detail::throw_mixed_tapes("grad()");
 }
 
@@ -223,7 +223,7 @@ struct SweepMode {
 std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& options) {
   std::vector<Var> result(xs.size());  // constant zeros
   if (!y.requires_grad()) return result;
-  y.check_live("grad()");
+  y.check_usable("grad()");
   Tape& tape = *y.tape();
   const std::uint32_t root = y.slot();
   std::uint32_t stop = root + 1;
@@ -254,7 +254,7 @@ std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOpt
     for (const Tensor& x : xs) result.push_back(zeros_like(x));
     return result;
   }
-  y.check_live("grad()");
+  y.check_usable("grad()");
   Tape& tape = *y.tape();
   SweepMode mode(tape, options.create_graph);
   GraphSweep sweep(tape, y.slot(), 0, options.create_graph);

@@ -5,6 +5,9 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -56,17 +59,134 @@ std::size_t Arena::capacity() const {
 constinit thread_local bool grad_mode = true;
 }  // namespace detail
 
-// ---- Tape ------------------------------------------------------------------------------------
+// ---- Tape states and thread binding -----------------------------------------------------------
+namespace detail {
+constinit thread_local std::uint32_t thread_token = 0;
+
+std::uint32_t assign_thread_token() {
+  static std::atomic<std::uint32_t> next{1};
+  if (thread_token == 0) thread_token = next.fetch_add(1, std::memory_order_relaxed);
+  return thread_token;
+}
+
 namespace {
-// Distinct across tapes too, so that a recycled Tape address never revives old handles.
-std::uint32_t next_generation() {
-  static std::atomic<std::uint32_t> counter{1};
-  return counter.fetch_add(1, std::memory_order_relaxed);
+// Blocks are taken from and returned to this pool, and never freed: handles may outlive tapes.
+// The pool is never destroyed either (a tape may die in another static destructor).
+struct StatePool {
+  std::mutex mutex;
+  std::vector<TapeState*> free;
+};
+StatePool& state_pool() {
+  static StatePool* pool = new StatePool;
+  return *pool;
+}
+
+TapeState* take_state(Tape* tape, bool thread_default) {
+  StatePool& pool = state_pool();
+  TapeState* state = nullptr;
+  {
+    const std::lock_guard lock(pool.mutex);
+    if (!pool.free.empty()) {
+      state = pool.free.back();
+      pool.free.pop_back();
+    }
+  }
+  if (state == nullptr) state = new TapeState;  // kept for the life of the process
+  state->tape = tape;
+  state->thread_default = thread_default;
+  return state;
+}
+
+void give_state(TapeState* state) {
+  StatePool& pool = state_pool();
+  const std::lock_guard lock(pool.mutex);
+  pool.free.push_back(state);
+}
+
+std::uint32_t next_generation(TapeState& state) {
+  if (++state.generation == 0) ++state.generation;  // 0 is never a live generation
+  return state.generation;
 }
 }  // namespace
 
-Tape::Tape() : generation_(next_generation()) {}
-Tape::~Tape() = default;
+void throw_unusable(const TapeState& state, std::uint32_t generation, const char* op,
+                    const std::string& what) {
+  const std::uint32_t me = this_thread_token();
+  if (!state.alive(generation)) {
+    throw TapeError(fmt::format(
+        "{}: {} was recorded on a tape that has been reset or destroyed since (or whose thread "
+        "has ended); a handle is valid until its tape's reset() — record it again in the new step",
+        op, what));
+  }
+  throw TapeError(fmt::format(
+      "{}: {} was recorded on a tape bound to tapegrad thread #{}, and is used here from thread "
+      "#{}; a tape records on one thread at a time — give each thread its own tape (the default), "
+      "or hand a tape over with a TapeGuard once the other thread is done with it",
+      op, what, state.owner(), me));
+}
+}  // namespace detail
+
+// ---- Tape ------------------------------------------------------------------------------------
+Tape::Tape()
+    : state_(detail::take_state(this, false)), generation_(detail::next_generation(*state_)) {
+  const std::uint32_t me = detail::this_thread_token();
+  state_->binding.store(detail::TapeState::key_of(me, 0), std::memory_order_relaxed);
+  state_->key = detail::TapeState::key_of(me, generation_);
+}
+
+Tape::Tape(ThreadDefault) : Tape() {
+  state_->thread_default = true;
+}
+
+Tape::~Tape() {
+  // Handles recorded here now find a key that is no one's: owner 0, a generation never used.
+  state_->key = detail::TapeState::key_of(0, detail::next_generation(*state_));
+  state_->binding.store(0, std::memory_order_relaxed);
+  state_->tape = nullptr;
+  state_->higher_order = false;
+  detail::give_state(state_);
+}
+
+void Tape::enter_guard() {
+  using detail::TapeState;
+  const std::uint32_t me = detail::this_thread_token();
+  std::uint64_t binding = state_->binding.load(std::memory_order_acquire);
+  while (true) {
+    const auto owner = static_cast<std::uint32_t>(binding >> 32);
+    const auto guards = static_cast<std::uint32_t>(binding);
+    if (owner != me && state_->thread_default) {
+      throw TapeError(fmt::format(
+          "TapeGuard: this tape is tapegrad thread #{}'s own tape, and cannot record on thread "
+          "#{}; make a Tape of your own to hand between threads",
+          owner, me));
+    }
+    if (owner != me && guards != 0) {
+      throw TapeError(fmt::format(
+          "TapeGuard: the tape is in use on tapegrad thread #{} ({} TapeGuard(s) active there), "
+          "and cannot record on thread #{} too; a tape records on one thread at a time",
+          owner, guards, me));
+    }
+    if (state_->binding.compare_exchange_weak(binding, TapeState::key_of(me, guards + 1),
+                                              std::memory_order_acq_rel)) {
+      break;
+    }
+  }
+  if (state_->owner() != me) {
+    state_->key = TapeState::key_of(me, generation_);
+  }
+}
+
+void Tape::leave_guard() {
+  state_->binding.fetch_sub(1, std::memory_order_release);
+}
+
+void Tape::throw_other_thread(const char* op) const {
+  throw TapeError(fmt::format(
+      "{}: the tape is bound to tapegrad thread #{}, and is used here from thread #{}; a tape "
+      "records on one thread at a time — give each thread its own tape (the default), or hand a "
+      "tape over with a TapeGuard once the other thread is done with it",
+      op, state_->owner(), detail::this_thread_token()));
+}
 
 void Tape::reset() {
   adjoint_.clear();
@@ -77,7 +197,8 @@ void Tape::reset() {
   higher_order_entries_.clear();
   tensor_higher_order_entries_.clear();
   arena_.reset();
-  generation_ = next_generation();
+  generation_ = detail::next_generation(*state_);
+  state_->key = detail::TapeState::key_of(state_->owner(), generation_);
   swept_slots_ = 0;
   swept_nodes_ = 0;
 }
@@ -173,23 +294,22 @@ thread_local Tape* current = nullptr;
 
 Tape& current_tape() {
   if (current != nullptr) return *current;
-  thread_local Tape own;
+  thread_local Tape own{Tape::ThreadDefault{}};
   return own;
 }
 
-TapeGuard::TapeGuard(Tape& tape) : previous_(current) {
+TapeGuard::TapeGuard(Tape& tape) : tape_(&tape), previous_(current) {
+  tape.enter_guard();
   current = &tape;
 }
 TapeGuard::~TapeGuard() {
+  tape_->leave_guard();
   current = previous_;
 }
 
 // ---- Var -------------------------------------------------------------------------------------
-void Var::throw_stale(const char* op) const {
-  throw TapeError(fmt::format(
-      "{}: this Var (value {}) was recorded on a tape that has been reset since; a Var is valid "
-      "until its tape's reset() — record it again in the new step",
-      op, value_));
+void Var::throw_unusable(const char* op) const {
+  detail::throw_unusable(*state_, generation_, op, fmt::format("this Var (value {})", value_));
 }
 
 void Var::require_recorded(const char* what) const {
@@ -199,24 +319,24 @@ void Var::require_recorded(const char* what) const {
         "nothing about it is recorded",
         what, value_));
   }
-  check_live(what);
+  check_usable(what);
 }
 
 double Var::grad_slow() const {
   require_recorded("grad()");
   materialize();
-  return tape_->adjoint(term_slot(0));
+  return state_->tape->adjoint(term_slot(0));
 }
 
 void Var::backward() const {
   require_recorded("backward()");
   materialize();
-  tape_->backward_from_slot(term_slot(0));
+  state_->tape->backward_from_slot(term_slot(0));
 }
 
 void Var::zero_grad() const {
   require_recorded("zero_grad()");
-  if (own_) tape_->zero_adjoint(term_slot(0));
+  if (own_) state_->tape->zero_adjoint(term_slot(0));
 }
 
 namespace detail {

@@ -220,10 +220,12 @@ TensorImpl& input(const Tensor& t, const char* op) {
   if (impl == nullptr) {
     throw ValueError(fmt::format("{}: the tensor is empty (a default-constructed Tensor)", op));
   }
-  if (impl->recorded() && impl->tape->generation() != impl->generation) {
+  // Reading a tensor needs only a live tape, on any thread; recording checks the thread too.
+  if (impl->recorded() && !impl->tape_state->alive(impl->generation)) {
     throw TapeError(fmt::format(
-        "{}: this tensor of shape {} was computed on a tape that has been reset since; compute it "
-        "again in the new step, or detach() it before the reset to keep its values as a constant",
+        "{}: this tensor of shape {} was computed on a tape that has been reset or destroyed "
+        "since; compute it again in the new step, or detach() it before the reset to keep its "
+        "values as a constant",
         op, impl->shape.str()));
   }
   return *impl;
@@ -234,17 +236,24 @@ std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype) {
 }
 
 Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op) {
-  Tape* tape = nullptr;
   bool needed = false;
+  TapeState* state = nullptr;
   for (TensorImpl* in : inputs) {
     if (in->recorded()) {
-      if (tape != nullptr && tape != in->tape) throw_mixed_tapes(op);
-      tape = in->tape;
+      if (state != nullptr && state != in->tape_state) throw_mixed_tapes(op);
+      state = in->tape_state;
     }
     needed = needed || in->requires_grad;
   }
   if (!needed || !grad_enabled()) return nullptr;
-  return tape != nullptr ? tape : &current_tape();
+  if (state == nullptr) return &current_tape();
+  for (TensorImpl* in : inputs) {
+    if (in->recorded() && !state->usable(in->generation)) [[unlikely]] {
+      throw_unusable(*state, in->generation, op,
+                     fmt::format("this tensor of shape {}", in->shape.str()));
+    }
+  }
+  return state->tape;
 }
 
 namespace {
@@ -263,7 +272,7 @@ Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
   node.out = out.get();
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
   out->node = tape.push(node);
-  out->tape = &tape;
+  out->tape_state = tape.state();
   out->generation = tape.generation();
   out->requires_grad = true;
   for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
@@ -444,7 +453,11 @@ void Tensor::backward(const Tensor& seed) const {
     add_seed();
     return;
   }
-  impl.tape->backward_from_node(impl.node, add_seed);
+  if (!impl.tape_state->usable(impl.generation)) {
+    detail::throw_unusable(*impl.tape_state, impl.generation, "backward()",
+                           fmt::format("this tensor of shape {}", impl.shape.str()));
+  }
+  impl.tape()->backward_from_node(impl.node, add_seed);
 }
 
 Tensor Tensor::full_seed_one() const {

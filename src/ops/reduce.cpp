@@ -346,7 +346,7 @@ Var sum(std::span<const Var> xs) {
   for (const Var& v : xs) {
     total += v.value();
     if (v.requires_grad()) {
-      v.check_live("sum");
+      v.check_usable("sum");
       if (tape != nullptr && tape != v.tape()) detail::throw_mixed_tapes("sum");
       tape = v.tape();
     }

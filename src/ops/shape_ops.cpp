@@ -421,7 +421,7 @@ Tensor stack(std::span<const Var> xs, DType dtype) {
     for (std::size_t i = 0; i < xs.size(); ++i) {
       o[i] = static_cast<T>(xs[i].value());
       if (xs[i].requires_grad()) {
-        xs[i].check_live("stack");
+        xs[i].check_usable("stack");
         if (tape != nullptr && tape != xs[i].tape()) detail::throw_mixed_tapes("stack");
         tape = xs[i].tape();
       }

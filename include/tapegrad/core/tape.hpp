@@ -10,11 +10,13 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -81,6 +83,55 @@ struct HigherOrderEntry {
 };
 
 namespace detail {
+// This thread's number for tape ownership (1, 2, ... in the order threads first use a tape); 0
+// until then. constinit: read inline, without a TLS wrapper call.
+extern constinit thread_local std::uint32_t thread_token;
+[[gnu::cold]] std::uint32_t assign_thread_token();
+inline std::uint32_t this_thread_token() {
+  const std::uint32_t t = thread_token;
+  return t != 0 ? t : assign_thread_token();
+}
+
+// What a handle (Var, Tensor) reaches its tape through. A Tape takes one of these from a global
+// pool and gives it back when it is destroyed; blocks are never freed, so a handle that outlives
+// its tape (or the thread whose own tape it was) still reads valid memory, and finds a key that
+// is not its own. The key packs the tape's generation (low half; changed by every reset() and by
+// the destruction) with the thread the tape is bound to (high half; 0 once destroyed): a handle
+// may touch its tape only when the key equals (this thread, the handle's generation) — one load
+// and one compare on the recording path.
+struct TapeState {
+  // Plain, not atomic: it changes only when the tape is reset, destroyed or handed to another
+  // thread by a TapeGuard (which orders it through `binding`), never while a thread that may use
+  // the tape records on it. GCC keeps relaxed atomic loads apart from the arithmetic around them,
+  // which cost the recording path much more than the check itself.
+  std::uint64_t key = 0;
+  // The owner thread (high half) and how many TapeGuards are active on the tape (low half),
+  // changed together so that a guard on another thread takes the tape over only when it is idle.
+  std::atomic<std::uint64_t> binding{0};
+  Tape* tape = nullptr;          // read only after a key check has passed
+  std::uint32_t generation = 0;  // the last generation handed out (by this block's tapes)
+  bool thread_default = false;   // a thread's own tape: never handed to another thread
+  bool higher_order = false;     // Tape::higher_order(), here beside the key the ops read anyway
+
+  static constexpr std::uint64_t key_of(std::uint32_t thread, std::uint32_t generation) {
+    return static_cast<std::uint64_t>(thread) << 32 | generation;
+  }
+  // Whether a handle of `generation` may use the tape on this thread.
+  bool usable(std::uint32_t generation) const { return key == key_of(thread_token, generation); }
+  // Whether the tape still has this generation (it was neither reset nor destroyed since),
+  // whatever thread asks: enough for reading a tensor's values.
+  bool alive(std::uint32_t generation) const {
+    return static_cast<std::uint32_t>(key) == generation;
+  }
+  std::uint32_t owner() const { return static_cast<std::uint32_t>(key >> 32); }
+};
+// Throws the TapeError that explains why a handle of `generation` cannot use `state` on this
+// thread: its tape was reset or destroyed, or belongs to another thread. (A thread without a
+// token has never made or guarded a tape, so it owns none: no check passes there by mistake.)
+// `what`: "this Var (value 1.5)", "this tensor of shape (2, 3)".
+[[noreturn]] void throw_unusable(const TapeState& state, std::uint32_t generation, const char* op,
+                                 const std::string& what);
+
 // A growable array of trivially copyable T for the tape's hot path: push is inline with one
 // capacity check; growth goes through realloc (for large arrays the C library remaps pages
 // rather than copying them); clear() keeps the memory.
@@ -178,6 +229,15 @@ class Tape {
   // Bytes reserved by the tape's arrays and arena (capacity, not size).
   std::size_t bytes_reserved() const;
   std::uint32_t generation() const { return generation_; }
+  // The block that handles recorded on this tape refer to it through (see TapeState).
+  detail::TapeState* state() const { return state_; }
+  // Throws TapeError unless this tape is bound to the calling thread. A tape is bound to the
+  // thread that creates it; a TapeGuard on another thread takes it over when no TapeGuard is
+  // active on it elsewhere (a thread's own tape never moves).
+  void check_thread(const char* op) const {
+    if (state_->owner() != detail::this_thread_token()) [[unlikely]]
+      throw_other_thread(op);
+  }
 
   // ---- Recording: used by ops, not by user code -------------------------------------------
   std::uint32_t leaf() { return push_slot(); }
@@ -218,8 +278,8 @@ class Tape {
 
   // ---- Higher order (see HigherOrderEntry) ------------------------------------------------
   // True inside a HigherOrderGuard on this tape: scalar ops also fill the side table.
-  bool higher_order() const { return higher_order_; }
-  void set_higher_order(bool on) { higher_order_ = on; }
+  bool higher_order() const { return state_->higher_order; }
+  void set_higher_order(bool on) { state_->higher_order = on; }
   void push_higher_order(const HigherOrderEntry& entry) { higher_order_entries_.push_back(entry); }
   const std::vector<HigherOrderEntry>& higher_order_entries() const {
     return higher_order_entries_;
@@ -267,6 +327,15 @@ class Tape {
   }
   // Gives every recorded slot its adjoint (zero for the slots recorded since the last sweep).
   void allocate_adjoints() { adjoint_.extend_to(operand_end_.size()); }
+  friend class TapeGuard;
+  friend Tape& current_tape();
+  struct ThreadDefault {};
+  explicit Tape(ThreadDefault);
+  // TapeGuard's side: binds the tape to this thread (taking it over if it is idle elsewhere) and
+  // counts the guard; throws TapeError when another thread is using it.
+  void enter_guard();
+  void leave_guard();
+  [[noreturn]] void throw_other_thread(const char* op) const;
   static constexpr std::size_t kMaxSlots = 0xfffffff0u;
   [[noreturn]] void throw_full() const;
   void zero_intermediates(std::uint32_t slots, std::uint32_t nodes);
@@ -280,19 +349,22 @@ class Tape {
   std::vector<HigherOrderEntry> higher_order_entries_;               // sorted by slot
   std::vector<TensorHigherOrderEntry> tensor_higher_order_entries_;  // sorted by node
   detail::Arena arena_;
+  detail::TapeState* state_;
   std::uint32_t generation_;
   // How far the sweeps since the last reset() reached: the adjoints of later slots, and the
   // gradients of later tensor nodes, are still as recorded (zero), so a backward() does not
   // zero them again — the usual record, backward, reset step zeroes nothing.
   std::uint32_t swept_slots_ = 0;
   std::uint32_t swept_nodes_ = 0;
-  bool higher_order_ = false;
 };
 
 // The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
 Tape& current_tape();
 
-// Makes `tape` the current tape of this thread for the guard's lifetime.
+// Makes `tape` the current tape of this thread for the guard's lifetime, binding it to this
+// thread: a tape made on one thread can be handed to another this way once the first is done
+// with it. Throws TapeError when a TapeGuard on another thread is using the tape, or when it is
+// another thread's own tape.
 class TapeGuard {
  public:
   explicit TapeGuard(Tape& tape);
@@ -301,6 +373,7 @@ class TapeGuard {
   TapeGuard& operator=(const TapeGuard&) = delete;
 
  private:
+  Tape* tape_;
   Tape* previous_;
 };
 

@@ -64,9 +64,14 @@ struct TensorImpl {
   // kernel to write it stores instead of adding, and readers see zeros.
   bool grad_zero = false;
   bool requires_grad = false;
-  Tape* tape = nullptr;  // set when recorded by an op
+  // Set when recorded by an op: the tape's state block (never freed, see TapeState), the tape's
+  // generation then, and the node's index on it.
+  detail::TapeState* tape_state = nullptr;
   std::uint32_t generation = 0;
   std::uint32_t node = kNoSlot;
+  // Bumped by every in-place change of the values (mutable_data(), optimiser steps); a node that
+  // saved this tensor for its backward remembers the version and refuses to run on another.
+  std::uint32_t version = 0;
 
   std::int64_t numel() const { return shape.numel(); }
   std::size_t bytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
@@ -99,6 +104,9 @@ struct TensorImpl {
     return reinterpret_cast<T*>(grad_for_accumulate());
   }
   bool recorded() const { return node != kNoSlot; }
+  // The tape this tensor was recorded on; only after detail::input() or recording_tape() has
+  // checked it is live.
+  Tape* tape() const { return tape_state->tape; }
 };
 
 class Tensor {

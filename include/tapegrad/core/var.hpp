@@ -24,8 +24,8 @@ class Var {
   // A leaf on the current tape (a constant under NoGradGuard). Implicit, so `Var x = 1.5;`.
   Var(double value)  // NOLINT(google-explicit-constructor)
       : Var(value, grad_enabled() ? &current_tape() : nullptr) {}
-  // A leaf on an explicit tape.
-  Var(double value, Tape& tape) : Var(value, grad_enabled() ? &tape : nullptr) {}
+  // A leaf on an explicit tape, which must be bound to this thread (TapeError otherwise).
+  Var(double value, Tape& tape) : Var(value, grad_enabled() ? bound_here(tape) : nullptr) {}
   // A constant: takes part in expressions but never gets a gradient.
   static Var constant(double value) { return Var(value, nullptr); }
 
@@ -43,7 +43,7 @@ class Var {
   double value() const { return value_; }
   // d(root)/d(this) accumulated by backward() calls since the last zero_grad().
   double grad() const {
-    if (own_ && tape_->generation() == generation_) return tape_->adjoint(term_slot(0));
+    if (own_ && state_->usable(generation_)) return state_->tape->adjoint(term_slot(0));
     return grad_slow();  // a constant, a stale Var (both throw), or a combination to record
   }
   // Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
@@ -53,44 +53,75 @@ class Var {
 
   // True when this Var is recorded on a tape (not a constant).
   bool requires_grad() const { return terms_ > 0; }
-  Tape* tape() const { return tape_; }
+  // The tape this Var was recorded on (nullptr for a constant). Valid while check_live() passes:
+  // a Var whose tape was destroyed gives nullptr or another tape.
+  Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
+  // Whether a and b were recorded on the same tape (both live).
+  bool same_tape(const Var& other) const { return state_ == other.state_; }
   // The slot of this Var's own node (materialising it first); kNoSlot for a constant.
   std::uint32_t slot() const {
     materialize();
     return term_slot(0);
   }
 
-  // Throws TapeError when the tape was reset after this Var was recorded.
+  // Throws TapeError when this Var's tape was reset or destroyed since it was recorded (a handle
+  // never reads a dead tape). Every op checks this; an op that only folds the Var into a
+  // temporary touches no tape, so the tape's thread is checked where a tape is written or read:
+  // check_usable(), materialize(), backward(), grad().
   void check_live(const char* op) const {
-    if (tape_ != nullptr && tape_->generation() != generation_) throw_stale(op);
+    if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
+      throw_unusable(op);
+  }
+  // check_live(), and the tape is bound to the calling thread.
+  void check_usable(const char* op) const {
+    if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
+      throw_unusable(op);
   }
 
   // Wraps a node just recorded on `tape`.
   TAPEGRAD_HOT static Var recorded(Tape& tape, double value, std::uint32_t slot) {
     return Var(value, tape, 1, true, slot, 1.0, kNoSlot, 0.0);
   }
-  // An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms.
-  TAPEGRAD_HOT static Var combination(Tape& tape, double value, const std::uint32_t* slots,
+  // An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms, on the tape of
+  // `like` (a live operand: its tape and generation are copied, nothing is read from the tape).
+  TAPEGRAD_HOT static Var combination(const Var& like, double value, const std::uint32_t* slots,
                                       const double* partials, int n) {
-    return n == 1 ? Var(value, tape, 1, false, slots[0], partials[0], kNoSlot, 0.0)
-                  : Var(value, tape, 2, false, slots[0], partials[0], slots[1], partials[1]);
+    Var v;
+    v.value_ = value;
+    v.state_ = like.state_;
+    v.generation_ = like.generation_;
+    v.terms_ = static_cast<std::uint8_t>(n);
+    v.own_ = false;
+    v.slots_ = pack(slots[0], n > 1 ? slots[1] : kNoSlot);
+    v.partial_[0] = partials[0];
+    v.partial_[1] = n > 1 ? partials[1] : 0.0;
+    return v;
   }
+  // Whether this (recorded, live) Var's tape is in higher-order mode.
+  bool on_higher_order_tape() const { return state_->higher_order; }
 
   // ---- for the recording path (detail::apply, sum, graph sweep) ----------------------------
   int terms() const { return terms_; }
   std::uint32_t term_slot(int k) const { return static_cast<std::uint32_t>(slots_ >> (32 * k)); }
   double term_partial(int k) const { return k == 0 ? partial_[0] : partial_[1]; }
   // Records this Var's combination as a node of its own, unless it is one already, a constant,
-  // or stale (a stale Var is left as it is: using it throws).
+  // or stale (a stale Var is left as it is: using it throws). Throws TapeError when its tape is
+  // bound to another thread.
   TAPEGRAD_HOT void materialize() const {
-    if (terms_ > 0 && !own_ && tape_->generation() == generation_) materialize_now();
+    if (terms_ > 0 && !own_) {
+      if (state_->usable(generation_)) [[likely]] {
+        materialize_now();
+      } else if (state_->alive(generation_)) {
+        throw_unusable("a Var used by name");
+      }
+    }
   }
 
  private:
   void copy_from(const Var& other) {
     other.materialize();
     value_ = other.value_;
-    tape_ = other.tape_;
+    state_ = other.state_;
     generation_ = other.generation_;
     terms_ = other.terms_;
     own_ = other.own_;
@@ -99,9 +130,10 @@ class Var {
     partial_[1] = other.partial_[1];
   }
   TAPEGRAD_HOT void materialize_now() const {
-    tape_->push_operand(term_slot(0), partial_[0]);
-    if (terms_ > 1) tape_->push_operand(term_slot(1), partial_[1]);
-    slots_ = pack(tape_->finish_node(), kNoSlot);
+    Tape* tape = state_->tape;
+    tape->push_operand(term_slot(0), partial_[0]);
+    if (terms_ > 1) tape->push_operand(term_slot(1), partial_[1]);
+    slots_ = pack(tape->finish_node(), kNoSlot);
     partial_[0] = 1.0;
     terms_ = 1;
     own_ = true;
@@ -109,7 +141,7 @@ class Var {
   // A leaf on `tape`, or a constant for nullptr.
   Var(double value, Tape* tape) : value_(value) {
     if (tape != nullptr) {
-      tape_ = tape;
+      state_ = tape->state();
       generation_ = tape->generation();
       terms_ = 1;
       own_ = true;
@@ -120,7 +152,7 @@ class Var {
   TAPEGRAD_HOT Var(double value, Tape& tape, int terms, bool own, std::uint32_t s0, double p0,
                    std::uint32_t s1, double p1)
       : value_(value),
-        tape_(&tape),
+        state_(tape.state()),
         generation_(tape.generation()),
         terms_(static_cast<std::uint8_t>(terms)),
         own_(own),
@@ -129,12 +161,16 @@ class Var {
   static constexpr std::uint64_t pack(std::uint32_t s0, std::uint32_t s1) {
     return s0 | (static_cast<std::uint64_t>(s1) << 32);
   }
-  [[noreturn]] void throw_stale(const char* op) const;
+  [[noreturn]] void throw_unusable(const char* op) const;
+  static Tape* bound_here(Tape& tape) {
+    tape.check_thread("Var(value, tape)");
+    return &tape;
+  }
   double grad_slow() const;
   void require_recorded(const char* what) const;
 
   double value_ = 0.0;
-  Tape* tape_ = nullptr;
+  detail::TapeState* state_ = nullptr;
   std::uint32_t generation_ = 0;
   mutable std::uint8_t terms_ = 0;  // 0: a constant
   mutable bool own_ = false;        // term 0 is this Var's own node (terms_ == 1)
@@ -148,20 +184,21 @@ class Var {
 namespace detail {
 [[noreturn]] void throw_mixed_tapes(const char* op);
 
-// The tape shared by a and b for a binary op; throws TapeError when they come from two tapes
-// or one of them is stale. Returns nullptr when neither is recorded.
-TAPEGRAD_HOT Tape* common_tape(const Var& a, const Var& b, const char* op) {
+// A recorded operand of a binary op (a if it is one), whose tape the result is on; throws
+// TapeError when a and b come from two tapes or one of them is stale. Returns nullptr when
+// neither is recorded.
+TAPEGRAD_HOT const Var* recorded_operand(const Var& a, const Var& b, const char* op) {
   if (!a.requires_grad()) {
     if (!b.requires_grad()) return nullptr;
     b.check_live(op);
-    return b.tape();
+    return &b;
   }
   a.check_live(op);
   if (b.requires_grad()) {
-    if (b.tape() != a.tape()) throw_mixed_tapes(op);
+    if (!b.same_tape(a)) throw_mixed_tapes(op);
     b.check_live(op);
   }
-  return a.tape();
+  return &a;
 }
 
 // The partials of a rule, run on Vars: how the graph sweep differentiates a node again. The
@@ -249,8 +286,9 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
   x.check_live(Rule::name);
-  Tape& tape = *x.tape();
-  if (tape.higher_order()) [[unlikely]] {
+  if (x.on_higher_order_tape()) [[unlikely]] {
+    Tape& tape = *x.tape();
+    tape.check_thread(Rule::name);
     const std::uint32_t xs = x.slot();
     const std::uint32_t slot = tape.record(xs, rule.df(x.value(), out));
     record_higher_order(tape, rule, slot, x.value(), xs, out);
@@ -260,7 +298,7 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
   const double d = rule.df(x.value(), out);
   const std::uint32_t slots[2] = {x.term_slot(0), x.term_slot(1)};
   const double partials[2] = {chain(x.term_partial(0), d), chain(x.term_partial(1), d)};
-  return Var::combination(tape, out, slots, partials, x.terms());
+  return Var::combination(x, out, slots, partials, x.terms());
 }
 
 template <class Rule>
@@ -268,9 +306,11 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fuse
   const double a = x.value(), b = y.value();
   const double out = rule.f(a, b);
   if (!grad_enabled()) return Var::constant(out);
-  Tape* tape = common_tape(x, y, Rule::name);
-  if (tape == nullptr) return Var::constant(out);
-  if (tape->higher_order()) [[unlikely]] {
+  const Var* like = recorded_operand(x, y, Rule::name);
+  if (like == nullptr) return Var::constant(out);
+  if (like->on_higher_order_tape()) [[unlikely]] {
+    Tape* tape = like->tape();
+    tape->check_thread(Rule::name);
     const std::uint32_t xs = x.slot(), ys = y.slot();  // kNoSlot for constants
     std::uint32_t slot;
     if (ys == kNoSlot) {
@@ -293,7 +333,7 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fuse
     const double d = ny == 0 ? rule.dx(a, b, out) : rule.dy(a, b, out);
     const std::uint32_t slots[2] = {v.term_slot(0), v.term_slot(1)};
     const double partials[2] = {chain(v.term_partial(0), d), chain(v.term_partial(1), d)};
-    return Var::combination(*tape, out, slots, partials, v.terms());
+    return Var::combination(*like, out, slots, partials, v.terms());
   }
   if (nx == 1 && ny == 1) {
     const double px = chain(x.term_partial(0), rule.dx(a, b, out));
@@ -302,19 +342,21 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fuse
     if (sx == sy) {
       const std::uint32_t slots[1] = {sx};
       const double partials[1] = {px + py};
-      return Var::combination(*tape, out, slots, partials, 1);
+      return Var::combination(*like, out, slots, partials, 1);
     }
     const std::uint32_t slots[2] = {sx, sy};
     const double partials[2] = {px, py};
-    return Var::combination(*tape, out, slots, partials, 2);
+    return Var::combination(*like, out, slots, partials, 2);
   }
   std::uint32_t slots[2 * Var::kTerms];
   double partials[2 * Var::kTerms];
   int n = 0;
   if (x.requires_grad()) add_terms(x, rule.dx(a, b, out), slots, partials, n);
   if (y.requires_grad()) add_terms(y, rule.dy(a, b, out), slots, partials, n);
-  if (n <= Var::kTerms) return Var::combination(*tape, out, slots, partials, n);
+  if (n <= Var::kTerms) return Var::combination(*like, out, slots, partials, n);
   // More terms than a Var holds: the result becomes a node of its own.
+  Tape* tape = like->tape();
+  tape->check_thread(Rule::name);
   for (int k = 0; k < n; ++k) tape->push_operand(slots[k], partials[k]);
   return Var::recorded(*tape, out, tape->finish_node());
 }
