@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
@@ -214,6 +216,94 @@ TEST(DomainErrors, PowAtZeroBase) {
   EXPECT_EQ(z.value(), 0.0);
   EXPECT_EQ(x.grad(), 0.0);
   EXPECT_EQ(y.grad(), 0.0);  // convention: 0^y is flat in y at y > 0
+}
+
+TEST(Kinks, PowWithExponentZeroHasZeroDerivativeAtZero) {
+  // x^0 = 1 for every x: its derivative is 0, also at x = 0 (y x^(y-1) would be 0 · inf).
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 0.0, y = 0.0;
+  Var z = tg::pow(x, y);
+  z.backward();
+  EXPECT_EQ(z.value(), 1.0);
+  EXPECT_EQ(x.grad(), 0.0);
+  EXPECT_EQ(y.grad(), 0.0);
+  Var w = 0.0;
+  tg::pow(w, 0.0).backward();
+  EXPECT_EQ(w.grad(), 0.0);
+  Var v = 0.0;
+  tg::pow(v, 1.0).backward();  // d/dx x = 1, also at 0
+  EXPECT_EQ(v.grad(), 1.0);
+  const Tensor t = Tensor::from({0., 0., 2.}).requires_grad();
+  const Tensor e = Tensor::from({0., 1., 0.});
+  tg::sum(tg::pow(t, e)).backward();
+  EXPECT_EQ(t.grad().to_vector(), (std::vector<double>{0, 1, 0}));
+}
+
+TEST(Kinks, PowWithExponentZeroHasZeroSecondDerivativeAtZero) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  tg::HigherOrderGuard higher(tape);
+  Var x = 0.0;
+  const Var z = tg::pow(x, 0.0);
+  const Var dz = tg::grad(z, std::span<const Var>(&x, 1), {.create_graph = true})[0];
+  EXPECT_EQ(dz.value(), 0.0);
+  const Var x_again[] = {x};
+  const double d2 = tg::grad(dz, x_again)[0].value();
+  EXPECT_FALSE(std::isnan(d2));
+}
+
+TEST(NaN, ReluOfNaNIsNaNWithANaNGradient) {
+  EXPECT_TRUE(std::isnan(tg::relu(Var::constant(kNaN)).value()));
+  EXPECT_TRUE(std::isnan(grad_at(relu_of, kNaN)));
+  const Tensor x = Tensor::from({-1., kNaN, 2.}).requires_grad();
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor y = tg::relu(x);
+  EXPECT_EQ(y.get(0), 0.0);
+  EXPECT_TRUE(std::isnan(y.get(1)));
+  EXPECT_EQ(y.get(2), 2.0);
+  tg::sum(y).backward();
+  const auto g = x.grad().to_vector();
+  EXPECT_EQ(g[0], 0.0);
+  EXPECT_TRUE(std::isnan(g[1]));
+  EXPECT_EQ(g[2], 1.0);
+  const Tensor f = Tensor::from({kNaN, -3.}, tg::DType::f32);
+  EXPECT_TRUE(std::isnan(tg::relu(f).get(0)));
+  EXPECT_EQ(tg::relu(f).get(1), 0.0);
+}
+
+TEST(NaN, ElementwiseMaxAndMinPropagateNaNInEitherArgumentOrder) {
+  for (double other : {1.0, -1.0, kInf, -kInf}) {
+    EXPECT_TRUE(std::isnan(tg::max(Var::constant(other), Var::constant(kNaN)).value()));
+    EXPECT_TRUE(std::isnan(tg::max(Var::constant(kNaN), Var::constant(other)).value()));
+    EXPECT_TRUE(std::isnan(tg::min(Var::constant(other), Var::constant(kNaN)).value()));
+    EXPECT_TRUE(std::isnan(tg::min(Var::constant(kNaN), Var::constant(other)).value()));
+  }
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  Var x = 1.0, y = kNaN;
+  tg::max(x, y).backward();
+  EXPECT_TRUE(std::isnan(x.grad()));
+  EXPECT_TRUE(std::isnan(y.grad()));
+  const Tensor a = Tensor::from({1., kNaN, 3.}).requires_grad();
+  const Tensor b = Tensor::from({kNaN, 2., 0.}).requires_grad();
+  const Tensor m = tg::max(a, b), n = tg::min(b, a);
+  EXPECT_TRUE(std::isnan(m.get(0)) && std::isnan(m.get(1)));
+  EXPECT_EQ(m.get(2), 3.0);
+  EXPECT_TRUE(std::isnan(n.get(0)) && std::isnan(n.get(1)));
+  EXPECT_EQ(n.get(2), 0.0);
+  tg::sum(m).backward();
+  const auto ga = a.grad().to_vector(), gb = b.grad().to_vector();
+  EXPECT_TRUE(std::isnan(ga[0]) && std::isnan(gb[0]));
+  EXPECT_EQ(ga[2], 1.0);
+  EXPECT_EQ(gb[2], 0.0);
+}
+
+TEST(NaN, ClampAndAbsOfNaNHaveNaNGradients) {
+  EXPECT_TRUE(std::isnan(tg::clamp(Var::constant(kNaN), -1.0, 1.0).value()));
+  EXPECT_TRUE(std::isnan(grad_at(clamp_of, kNaN)));
+  EXPECT_TRUE(std::isnan(grad_at(abs_of, kNaN)));
 }
 
 TEST(DomainErrors, ClampNeedsOrderedBounds) {

@@ -186,7 +186,7 @@ struct Neg {
 
 // d(x^y) = y x^(y-1) dx + x^y log(x) dy. A negative base needs an integer, constant exponent
 // (the derivative in y needs log x); at x = 0 the derivative in y is taken as 0 (x^y is 0 there
-// for every y > 0).
+// for every y > 0), and d/dx x^0 is 0 there too (x^0 = 1 for every x).
 struct Pow {
   static constexpr const char* name = "pow";
   static constexpr const char* domain =
@@ -199,10 +199,14 @@ struct Pow {
     using std::pow;
     return pow(x, y);
   }
+  // y · x^(y-1) would be 0 · 0^-1 = NaN at x = y = 0: there the exponent is raised by 1, so the
+  // product is 0 · 0^0 = 0; everywhere else (and in every derivative of this one away from that
+  // point) it is unchanged.
   template <class T>
   T dx(const T& x, const T& y, const T&) const {
     using std::pow;
-    return y * pow(x, y - 1);
+    const T both_zero = (1 - detail::positive_mask(x, true)) * (1 - detail::positive_mask(y, true));
+    return y * pow(x, y - 1 + both_zero);
   }
   // At x = 0 the exponent's derivative is taken as 0 (0^y is flat in y for y > 0): log is
   // evaluated at 1 there, so the blend never forms 0 · log 0.
@@ -351,7 +355,7 @@ struct Sigmoid {
   }
 };
 
-// d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient).
+// d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient); at NaN it is NaN.
 struct Abs {
   static constexpr const char* name = "abs";
   static constexpr bool constant_derivative = true;  // a mask on tensors
@@ -363,21 +367,23 @@ struct Abs {
   template <class T>
   T df(const T& x, const T&) const {
     const double v = value_of(x);
-    return lit<T>(v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0);
+    return lit<T>(v > 0 ? 1.0 : v < 0 ? -1.0 : v == 0 ? 0.0 : v);
   }
 };
 
-// d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0.
+// d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0. NaN propagates: relu(NaN) and
+// its derivative are NaN (as PyTorch's relu; a max(x, 0) instruction would give 0).
 struct Relu {
   static constexpr const char* name = "relu";
   static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x) const {
-    return x > 0 ? x : T(0);
+    return x <= 0 ? T(0) : x;
   }
   template <class T>
   T df(const T& x, const T&) const {
-    return lit<T>(value_of(x) > 0 ? 1.0 : 0.0);
+    const double v = value_of(x);
+    return lit<T>(v > 0 ? 1.0 : v <= 0 ? 0.0 : v);
   }
 };
 
@@ -400,48 +406,55 @@ struct Softplus {
 
 // ---- selection -------------------------------------------------------------------------------
 
+// The partial of a selection when a or b is NaN: NaN (no comparison holds).
+inline double nan_of(double a, double b) {
+  return a + b;
+}
+
 // d max(x, y) = [x > y] dx + [y > x] dy; at a tie each side gets half (a subgradient that is
-// symmetric in x and y).
+// symmetric in x and y). A NaN on either side gives NaN, and NaN partials, in either argument
+// order (as PyTorch's maximum; IEEE fmax, which drops the NaN, is not the model).
 struct Max {
   static constexpr const char* name = "max";
   static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x, T y) const {
-    return x < y ? y : x;
+    return x < y ? y : y <= x ? x : x + y;  // x + y: one of them is NaN
   }
   template <class T>
   T dx(const T& x, const T& y, const T&) const {
     const double a = value_of(x), b = value_of(y);
-    return lit<T>(a > b ? 1.0 : a == b ? 0.5 : 0.0);
+    return lit<T>(a > b ? 1.0 : a == b ? 0.5 : a < b ? 0.0 : nan_of(a, b));
   }
   template <class T>
   T dy(const T& x, const T& y, const T&) const {
     const double a = value_of(x), b = value_of(y);
-    return lit<T>(b > a ? 1.0 : a == b ? 0.5 : 0.0);
+    return lit<T>(b > a ? 1.0 : a == b ? 0.5 : b < a ? 0.0 : nan_of(a, b));
   }
 };
 
-// d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half.
+// d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half. NaN propagates as in max.
 struct Min {
   static constexpr const char* name = "min";
   static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x, T y) const {
-    return y < x ? y : x;
+    return y < x ? y : x <= y ? x : x + y;  // x + y: one of them is NaN
   }
   template <class T>
   T dx(const T& x, const T& y, const T&) const {
     const double a = value_of(x), b = value_of(y);
-    return lit<T>(a < b ? 1.0 : a == b ? 0.5 : 0.0);
+    return lit<T>(a < b ? 1.0 : a == b ? 0.5 : a > b ? 0.0 : nan_of(a, b));
   }
   template <class T>
   T dy(const T& x, const T& y, const T&) const {
     const double a = value_of(x), b = value_of(y);
-    return lit<T>(b < a ? 1.0 : a == b ? 0.5 : 0.0);
+    return lit<T>(b < a ? 1.0 : a == b ? 0.5 : b > a ? 0.0 : nan_of(a, b));
   }
 };
 
-// d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves.
+// d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves; clamp
+// of NaN and its derivative are NaN.
 struct Clamp {
   static constexpr const char* name = "clamp";
   static constexpr bool constant_derivative = true;  // a mask on tensors
@@ -455,7 +468,7 @@ struct Clamp {
   template <class T>
   T df(const T& x, const T&) const {
     const double v = value_of(x);
-    return lit<T>(lo <= v && v <= hi ? 1.0 : 0.0);
+    return lit<T>(lo <= v && v <= hi ? 1.0 : v < lo || v > hi ? 0.0 : v);
   }
 };
 }  // namespace rules
