@@ -186,6 +186,7 @@ class GraphSweep {
     args.name = node.name;
     args.inputs = inputs;
     args.ctx = node.ctx;
+    if (node.saved_count != 0) Tape::check_saved(node);
     node.graph(args);
     for (std::size_t k = 0; k < args.dinputs.size() && k < inputs.size(); ++k) {
       if (args.dinputs[k].defined() && inputs[k].impl()->requires_grad)

@@ -188,6 +188,20 @@ void Tape::throw_other_thread(const char* op) const {
       op, state_->owner(), detail::this_thread_token()));
 }
 
+void Tape::check_saved(const TensorNode& node) {
+  for (std::uint32_t i = 0; i < node.saved_count; ++i) {
+    const SavedVersion& v = node.saved[i];
+    if (v.tensor->version != v.version) {
+      throw TapeError(fmt::format(
+          "backward(): a tensor of shape {} that '{}' saved for its backward was changed in place "
+          "after it was recorded (version {}, now {}), so its gradient would be wrong; change "
+          "parameters after backward() (an optimiser step belongs after it), or change a "
+          "detach()ed copy",
+          v.tensor->shape.str(), node.name, v.version, v.tensor->version));
+    }
+  }
+}
+
 void Tape::reset() {
   adjoint_.clear();
   operand_end_.clear();
@@ -271,6 +285,11 @@ void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
     if (n == 0) break;
     --n;
     const TensorNode& node = nodes_[n];
+    // Only a node the root's gradient reaches reads what it saved.
+    if (node.saved_count != 0 &&
+        (node.out != nullptr ? node.out->has_grad() : adjoint[node.out_slot] != 0.0)) {
+      check_saved(node);
+    }
     node.backward(node, *this);
   }
 }

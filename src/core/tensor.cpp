@@ -267,8 +267,25 @@ void push_higher_order(Tape& tape, std::uint32_t node, std::span<const Tensor* c
 }
 }  // namespace
 
+static void save_versions(Tape& tape, TensorNode& node, std::span<const Tensor* const> inputs,
+                          Saves saves) {
+  if (saves == Saves::nothing) return;
+  std::uint32_t leaves = 0;
+  for (const Tensor* in : inputs) leaves += in->impl()->recorded() ? 0 : 1;
+  if (leaves == 0) return;  // computed tensors cannot be changed in place
+  auto* saved = static_cast<SavedVersion*>(
+      tape.allocate(sizeof(SavedVersion) * leaves, alignof(SavedVersion)));
+  std::uint32_t k = 0;
+  for (const Tensor* in : inputs) {
+    if (!in->impl()->recorded()) saved[k++] = {in->impl(), in->impl()->version};
+  }
+  node.saved = saved;
+  node.saved_count = leaves;
+}
+
 Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
-              std::span<const Tensor* const> inputs) {
+              std::span<const Tensor* const> inputs, Saves saves) {
+  save_versions(tape, node, inputs, saves);
   node.out = out.get();
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
   out->node = tape.push(node);
@@ -516,7 +533,7 @@ Var Tensor::at(std::span<const std::int64_t> index) const {
   const Tensor* keep[] = {this};
   TensorNode node{at_backward, tape->save(AtCtx{&impl, flat})};
   node.graph = at_graph;
-  return detail::record_to_var(*tape, value, node, "at", keep);
+  return detail::record_to_var(*tape, value, node, "at", keep, detail::Saves::nothing);
 }
 
 std::vector<double> Tensor::to_vector() const {
@@ -553,7 +570,8 @@ void Tensor::check_mutable() const {
 
 namespace detail {
 Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
-                  std::span<const Tensor* const> inputs) {
+                  std::span<const Tensor* const> inputs, Saves saves) {
+  save_versions(tape, node, inputs, saves);
   node.name = name;
   node.out = nullptr;
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());

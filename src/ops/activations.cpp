@@ -122,7 +122,7 @@ Tensor log_softmax(const Tensor& x, int axis) {
   return detail::record(*tape, std::move(out),
                         {log_softmax_backward, tape->save(LogSoftmaxCtx{&xi, view, a}), nullptr,
                          kNoSlot, 0, "log_softmax", log_softmax_graph},
-                        keep);
+                        keep, detail::Saves::nothing);  // its backward reads the output only
 }
 
 Tensor softmax(const Tensor& x, int axis) {

@@ -299,7 +299,7 @@ Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& k
   return record(*tape, std::move(out),
                 {unary_backward, tape->save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
                  nullptr, kNoSlot, 0, rule.name, unary_graph},
-                keep);
+                keep, rule.reads_inputs ? Saves::input_values : Saves::nothing);
 }
 
 Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
@@ -334,7 +334,7 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
   return record(*tape, std::move(out),
                 {binary_backward, tape->save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}),
                  nullptr, kNoSlot, 0, rule.name, binary_graph},
-                keep);
+                keep, rule.reads_inputs ? Saves::input_values : Saves::nothing);
 }
 
 Tensor scalar_like(const Tensor& x, double value) {

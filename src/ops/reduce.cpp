@@ -286,10 +286,11 @@ Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
   Tape* tape = detail::recording_tape(inputs, op);
   if (tape == nullptr) return Tensor(std::move(out));
   const Tensor* keep[] = {&x};
-  return detail::record(*tape, std::move(out),
-                        {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot,
-                         0, op, kind == Reduction::sum ? sum_graph : extremum_graph},
-                        keep);
+  return detail::record(
+      *tape, std::move(out),
+      {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot, 0, op,
+       kind == Reduction::sum ? sum_graph : extremum_graph},
+      keep, kind == Reduction::sum ? detail::Saves::nothing : detail::Saves::input_values);
 }
 
 Axes all_axes(const Tensor& x) {

@@ -64,7 +64,8 @@ Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op)
   const Tensor* keep[] = {&x};
   return detail::record(
       *tape, std::move(out),
-      {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op, copy_graph}, keep);
+      {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op, copy_graph}, keep,
+      detail::Saves::nothing);
 }
 
 // ---- view: out element (i0, i1, ...) = x[base + Σ i_k stride_k] (permute, slice) -------------
@@ -148,7 +149,7 @@ Tensor view_scatter(const Tensor& g, const Shape& x_shape, const detail::Strides
   return detail::record(*tape, std::move(out),
                         {scatter_backward, tape->save(ScatterCtx{&gi, strides, base}), nullptr,
                          kNoSlot, 0, "view_adjoint", scatter_graph},
-                        keep);
+                        keep, detail::Saves::nothing);
 }
 
 // d x = dout scattered back to the viewed positions.
@@ -176,7 +177,7 @@ Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides,
   return detail::record(
       *tape, std::move(out),
       {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op, view_graph},
-      keep);
+      keep, detail::Saves::nothing);
 }
 
 }  // namespace
@@ -351,7 +352,7 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
       *tape, std::move(out),
       {concat_backward, tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk, a}),
        nullptr, kNoSlot, 0, "concat", concat_graph},
-      keep);
+      keep, detail::Saves::nothing);
 }
 
 Tensor concat(std::initializer_list<Tensor> xs, int axis) {
@@ -517,7 +518,7 @@ Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& se
   return detail::record(*tape, std::move(out),
                         {select_scatter_backward, tape->save(SelectScatterCtx{&gi, select}),
                          nullptr, kNoSlot, 0, "select_adjoint", select_scatter_graph},
-                        keep);
+                        keep, detail::Saves::nothing);
 }
 
 // d x = dout added back at the selected positions.
@@ -546,7 +547,7 @@ Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const cha
   const Tensor* keep[] = {&x};
   return detail::record(*tape, std::move(out),
                         {select_backward, tape->save(c), nullptr, kNoSlot, 0, op, select_graph},
-                        keep);
+                        keep, detail::Saves::nothing);
 }
 
 Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std::int64_t> index,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tensors: creation, access, dtype, printing, and the errors of misuse.
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -225,4 +227,92 @@ TEST(BufferCache, SmallBuffersAndOtherSizesGetTheirOwnMemory) {
   EXPECT_NE(a.impl()->value.data(), b.impl()->value.data());
   EXPECT_EQ(tg::sum(a + tg::slice(b, 0, 0, 1 << 16)).value(), 2.0 * (1 << 16));
 }
+}  // namespace
+
+// ---- In-place changes between the forward pass and backward() --------------------------------
+namespace {
+
+std::string backward_error(const tg::Var& loss) {
+  try {
+    loss.backward();
+  } catch (const tg::TapeError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "backward() did not throw";
+  return "";
+}
+
+TEST(InPlace, ALeafChangedAfterAnOpSavedItIsRefusedNamingTheOp) {
+  // d/dx sum(x·x·x) at 3 is 27; with x changed to 5 before backward() the old code gave 5·5 + ...
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x = Tensor::from({3.}).requires_grad();
+  const tg::Var loss = tg::sum(x * x * x);
+  x.mutable_data<double>()[0] = 5.0;
+  const std::string m = backward_error(loss);
+  EXPECT_NE(m.find("'mul'"), std::string::npos) << m;
+  EXPECT_NE(m.find("changed in place"), std::string::npos) << m;
+}
+
+TEST(InPlace, AnOptimiserStepBeforeBackwardIsRefused) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({{1., 2.}, {3., 4.}}).requires_grad();
+  const Tensor x = Tensor::from({{1., 1.}});
+  tg::optim::SGD sgd({w}, {.lr = 0.1});
+  const tg::Var loss = tg::sum(tg::tanh(tg::matmul(x, w)));
+  sgd.step();
+  const std::string m = backward_error(loss);
+  EXPECT_NE(m.find("'matmul'"), std::string::npos) << m;
+}
+
+TEST(InPlace, AnInputWithoutGradientChangedInPlaceIsRefusedToo) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({2., 3.}).requires_grad();
+  const Tensor batch = Tensor::from({1., 1.});
+  const tg::Var loss = tg::sum(batch * w);
+  batch.mutable_data<double>()[1] = 7.0;  // the next batch, written too early
+  EXPECT_NE(backward_error(loss).find("'mul'"), std::string::npos);
+}
+
+TEST(InPlace, OpsWhoseBackwardReadsNoInputAllowTheChange) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({{1., 2.}, {3., 4.}}).requires_grad();
+  const tg::Var loss = tg::sum(tg::reshape(w + 1.0, {4})) +
+                       tg::sum(tg::slice(tg::transpose(w, 0, 1), 0, 0, 1));  // w[:, 0]
+  w.mutable_data<double>()[0] = 9.0;
+  loss.backward();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{2, 1, 2, 1}));
+}
+
+TEST(InPlace, AChangeAfterBackwardOrOutsideTheRootsGraphIsFine) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor w = Tensor::from({3.}).requires_grad();
+  const Tensor other = Tensor::from({2.}).requires_grad();
+  const tg::Var unused = tg::sum(other * other);
+  const tg::Var loss = tg::sum(w * w);
+  other.mutable_data<double>()[0] = 4.0;  // only `unused` saved it
+  loss.backward();
+  EXPECT_EQ(w.grad().get(0), 6.0);
+  w.mutable_data<double>()[0] = 1.0;  // after backward: the usual optimiser step
+  tape.reset();
+  w.zero_grad();
+  tg::sum(w * w).backward();
+  EXPECT_EQ(w.grad().get(0), 2.0);
+  EXPECT_EQ(unused.value(), 4.0);
+}
+
+TEST(InPlace, TheGraphSweepChecksSavedTensorsToo) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor x = Tensor::from({3.}).requires_grad();
+  const tg::Var loss = tg::sum(tg::sin(x));
+  x.mutable_data<double>()[0] = 1.0;
+  const Tensor xs[] = {x};
+  EXPECT_THROW((void)tg::grad(loss, xs), tg::TapeError);
+}
+
 }  // namespace

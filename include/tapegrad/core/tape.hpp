@@ -49,6 +49,15 @@ struct TensorNode {
   // when the op has no graph backward yet (grad() then throws TapeError naming it).
   using Graph = void (*)(GraphArgs& args);
   Graph graph = nullptr;
+  // The leaf inputs whose values this node's backward reads, with their versions when it was
+  // recorded (in the tape's arena); the sweep refuses to run the node if one has changed since.
+  const struct SavedVersion* saved = nullptr;
+  std::uint32_t saved_count = 0;
+};
+
+struct SavedVersion {
+  const TensorImpl* tensor;
+  std::uint32_t version;
 };
 
 // Higher-order mode only: a tensor node's inputs and output, owned, for its graph backward.
@@ -336,6 +345,12 @@ class Tape {
   void enter_guard();
   void leave_guard();
   [[noreturn]] void throw_other_thread(const char* op) const;
+
+ public:
+  // Throws TapeError when a tensor the node saved was changed in place since it was recorded.
+  static void check_saved(const TensorNode& node);
+
+ private:
   static constexpr std::size_t kMaxSlots = 0xfffffff0u;
   [[noreturn]] void throw_full() const;
   void zero_intermediates(std::uint32_t slots, std::uint32_t nodes);

@@ -175,10 +175,12 @@ class Tensor {
   }
   // Writable elements of a leaf, for in-place updates such as an optimiser step. Throws
   // TapeError on a recorded tensor: changing it would corrupt its backward.
+  // Each call counts as a change of the values (see TensorImpl::version).
   template <class T>
   std::span<T> mutable_data() const {
     check_dtype(dtype_of<T>());
     check_mutable();
+    ++impl_->version;
     return {impl_->data<T>(), static_cast<std::size_t>(numel())};
   }
   template <class T>
@@ -229,12 +231,16 @@ std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
 // The tape an op on these inputs records on (the inputs' tape, else the current one), or
 // nullptr when nothing needs a gradient or grad mode is off. Throws on mixed or stale tapes.
 Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op);
+// Whether an op's backward reads its inputs' values (mul, matmul, tanh's input...) or not (add,
+// reshape, slice, sum...): the leaves among the inputs of the first kind have their versions
+// saved and checked before the backward runs.
+enum class Saves { input_values, nothing };
 // Records `node` producing `out` on `tape`, keeping `inputs` alive until the tape is reset.
 Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
-              std::span<const Tensor* const> inputs);
+              std::span<const Tensor* const> inputs, Saves saves = Saves::input_values);
 // Records `node` whose output is a new Var (a crossing from tensors to scalars).
 Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
-                  std::span<const Tensor* const> inputs);
+                  std::span<const Tensor* const> inputs, Saves saves = Saves::input_values);
 // Both operands must have the same dtype.
 DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op);
 }  // namespace detail

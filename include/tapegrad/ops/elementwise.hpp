@@ -104,6 +104,7 @@ using detail::value_of;
 // d(x+y) = dx + dy
 struct Add {
   static constexpr const char* name = "add";
+  static constexpr bool linear = true;  // constant partials: its backward reads no input
   template <class T>
   T f(T x, T y) const {
     return x + y;
@@ -121,6 +122,7 @@ struct Add {
 // d(x-y) = dx - dy
 struct Sub {
   static constexpr const char* name = "sub";
+  static constexpr bool linear = true;  // constant partials: its backward reads no input
   template <class T>
   T f(T x, T y) const {
     return x - y;
@@ -174,6 +176,7 @@ struct Div {
 // d(-x) = -dx
 struct Neg {
   static constexpr const char* name = "neg";
+  static constexpr bool linear = true;  // constant partials: its backward reads no input
   template <class T>
   T f(T x) const {
     return -x;

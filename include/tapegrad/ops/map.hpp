@@ -100,6 +100,7 @@ struct RuleInfo {
   std::size_t align;
   const char* name;
   const char* domain;
+  bool reads_inputs;  // false for rules marked `linear`: their partials are constants
 };
 
 // Sums t over the axes it was broadcast along, back to `shape` (the gradient of a broadcast),
@@ -119,7 +120,9 @@ RuleInfo rule_info(const Rule& rule) {
   static_assert(std::is_trivially_copyable_v<Rule>, "rules are copied into the tape");
   const char* domain = "";
   if constexpr (requires { Rule::domain; }) domain = Rule::domain;
-  return {&rule, sizeof(Rule), alignof(Rule), Rule::name, domain};
+  bool linear = false;
+  if constexpr (requires { Rule::linear; }) linear = Rule::linear;
+  return {&rule, sizeof(Rule), alignof(Rule), Rule::name, domain, !linear};
 }
 
 // A rule with a whole-buffer kernel for float tensors: static void f_float(x, out, n).
