@@ -8,6 +8,7 @@
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parallel.hpp"
+#include "tapegrad/core/random.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/core/tensor.hpp"

@@ -9,7 +9,9 @@
 // compiled with -ffp-contract=off, CMakeLists.txt, unless the loop has no multiplies).
 #pragma once
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+// Not under ThreadSanitizer: GCC 12's TSan runtime is not set up yet when the loader runs the
+// clones' resolvers, and the program crashes before main (the baseline loops are the same bits).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define TAPEGRAD_ISA_CLONES [[gnu::target_clones("default", "avx2", "avx512f")]]
 #else
 #define TAPEGRAD_ISA_CLONES

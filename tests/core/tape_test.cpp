@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The engine: recording order, the reverse sweep, accumulation, reset, grad mode, tapes.
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -447,4 +449,24 @@ TEST(Folding, AFoldedVarFromAResetTapeIsStale) {
   EXPECT_EQ(tape.scalar_nodes(), 0u);
 }
 
+}  // namespace
+
+namespace {
+TEST(Version, MacrosAndStringMatchTheProjectVersion) {
+  const std::string from_macros = std::to_string(TAPEGRAD_VERSION_MAJOR) + "." +
+                                  std::to_string(TAPEGRAD_VERSION_MINOR) + "." +
+                                  std::to_string(TAPEGRAD_VERSION_PATCH);
+  EXPECT_EQ(from_macros, TAPEGRAD_PROJECT_VERSION);
+  EXPECT_EQ(std::string(tapegrad::kVersion), TAPEGRAD_PROJECT_VERSION);
+  EXPECT_EQ(TAPEGRAD_VERSION,
+            TAPEGRAD_VERSION_MAJOR * 10000 + TAPEGRAD_VERSION_MINOR * 100 + TAPEGRAD_VERSION_PATCH);
+}
+
+TEST(Umbrella, TheRandomNumberGeneratorIsPartOfTheOneInclude) {
+  // Compiles only with tapegrad::Rng reachable from <tapegrad/tapegrad.hpp>.
+  tapegrad::Rng a(7), b(7), c(8);
+  const std::uint64_t first = a.next();
+  EXPECT_EQ(first, b.next());
+  EXPECT_NE(first, c.next());
+}
 }  // namespace
