@@ -132,7 +132,7 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
       {"format", kFormat},
       {"task", spec.task == Task::classify ? "classify" : "regress"},
       {"sizes", fmt::format("{}", fmt::join(sizes, ","))},
-      {"activation", spec.activation.name()},
+      {"activation", spec.activation.spec()},
       {"mean", join_numbers(spec.mean)},
       {"scale", join_numbers(spec.scale)},
       {"classes", join_lines(spec.class_names)},

@@ -16,6 +16,7 @@
 
 #include "cli/expression.hpp"
 #include "tapegrad/io/safetensors.hpp"
+#include "tapegrad/nn/module.hpp"
 
 namespace cli = tapegrad::cli;
 
@@ -371,6 +372,28 @@ TEST_F(CliFiles, CraftedModelMetadataIsRefusedBeforeAllocating) {
       << nan.out;
   // The untouched file still loads.
   EXPECT_EQ(run("eval --model " + path("iris.safetensors") + " --data iris").status, 0);
+}
+
+// Every activation train accepts is written to the model file in a form eval reads back
+// (issue 14: leaky_relu, elu and step:0.5 were saved as "leaky_relu(0.01)" and then refused).
+TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
+  for (const char* activation :
+       {"identity", "linear", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
+        "leaky_relu:0.2", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+    SCOPED_TRACE(activation);
+    const std::string model = path("m.safetensors");
+    const Outcome t = run(std::string("train --data iris --epochs 1 --activation ") + activation +
+                          " --save " + model);
+    ASSERT_EQ(t.status, 0) << t.out;
+    const Outcome e = run("eval --model " + model + " --data iris");
+    EXPECT_EQ(e.status, 0) << e.out;
+    const auto file = tapegrad::io::load_safetensors(model);
+    const tapegrad::nn::Activation written =
+        tapegrad::nn::Activation::parse(file.metadata.at("activation"));
+    const tapegrad::nn::Activation asked = tapegrad::nn::Activation::parse(activation);
+    EXPECT_EQ(written.kind, asked.kind);
+    EXPECT_EQ(written.parameter, asked.parameter);
+  }
 }
 
 TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {
