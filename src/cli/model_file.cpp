@@ -2,6 +2,7 @@
 #include "cli/model_file.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -60,6 +61,61 @@ const std::string& need(const std::map<std::string, std::string>& meta, const st
   return it->second;
 }
 
+// Widths and depths far beyond any model this tool trains: a crafted file must not make the
+// loader allocate from its metadata alone.
+constexpr std::int64_t kMaxWidth = std::int64_t{1} << 20;
+constexpr std::size_t kMaxLayers = 1024;
+
+// Checks the metadata against limits and against the tensors the file actually holds, before
+// anything is allocated from it: the network built from `sizes` then holds exactly as many
+// parameters as the file, and every stored number is finite.
+void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
+                        const std::filesystem::path& path) {
+  const std::string sizes = fmt::format("{}", fmt::join(spec.sizes, ","));
+  if (spec.sizes.size() < 2 || spec.sizes.size() > kMaxLayers) {
+    throw ValueError(fmt::format("{}: metadata 'sizes' ({}) must list 2 to {} layer widths",
+                                 path.string(), sizes, kMaxLayers));
+  }
+  std::int64_t needed = 0;  // weights and biases of every Linear layer
+  for (std::size_t i = 0; i < spec.sizes.size(); ++i) {
+    const std::int64_t width = spec.sizes[i];
+    if (width < 1 || width > kMaxWidth) {
+      throw ValueError(
+          fmt::format("{}: metadata 'sizes' ({}) has a layer of {} units; widths "
+                      "must be 1 to {}",
+                      path.string(), sizes, width, kMaxWidth));
+    }
+    if (i > 0) needed += spec.sizes[i - 1] * width + width;  // < 2^50 with the limits above
+  }
+  std::int64_t stored = 0;
+  for (const auto& t : file.tensors) {
+    stored += t.tensor.numel();
+    for (const double v : t.tensor.to_vector()) {
+      if (!std::isfinite(v)) {
+        throw ValueError(
+            fmt::format("{}: tensor '{}' holds a non-finite value ({})", path.string(), t.name, v));
+      }
+    }
+  }
+  if (needed != stored) {
+    throw ValueError(
+        fmt::format("{}: metadata 'sizes' ({}) needs {} parameters but the file "
+                    "holds {}",
+                    path.string(), sizes, needed, stored));
+  }
+  const auto check_finite = [&](const std::vector<double>& values, const char* key) {
+    for (const double v : values) {
+      if (!std::isfinite(v)) {
+        throw ValueError(
+            fmt::format("{}: metadata '{}' holds a non-finite value ({})", path.string(), key, v));
+      }
+    }
+  };
+  check_finite(spec.mean, "mean");
+  check_finite(spec.scale, "scale");
+  check_finite({spec.y_mean, spec.y_scale}, "target_standardisation");
+}
+
 }  // namespace
 
 nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed) {
@@ -76,7 +132,7 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
       {"format", kFormat},
       {"task", spec.task == Task::classify ? "classify" : "regress"},
       {"sizes", fmt::format("{}", fmt::join(sizes, ","))},
-      {"activation", spec.activation.name()},
+      {"activation", spec.activation.spec()},
       {"mean", join_numbers(spec.mean)},
       {"scale", join_numbers(spec.scale)},
       {"classes", join_lines(spec.class_names)},
@@ -109,7 +165,7 @@ std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& pat
   spec.target = need(file.metadata, "target", path);
   const auto y = parse_numbers<double>(need(file.metadata, "target_standardisation", path),
                                        "target_standardisation", path);
-  if (y.size() != 2 || !(y[1] > 0)) {
+  if (y.size() != 2 || !std::isfinite(y[0]) || !std::isfinite(y[1]) || !(y[1] > 0)) {
     throw ValueError(fmt::format("{}: bad target standardisation in the metadata", path.string()));
   }
   spec.y_mean = y[0];
@@ -119,6 +175,7 @@ std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& pat
     throw ValueError(
         fmt::format("{}: inconsistent model metadata (sizes, mean, scale)", path.string()));
   }
+  check_against_file(spec, file, path);
   nn::Sequential model = build_model(spec, 0);
   std::vector<io::NamedTensor> into;
   for (const auto& p : model.named_parameters()) into.push_back({p.name, p.tensor});

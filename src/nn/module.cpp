@@ -137,14 +137,31 @@ std::string Activation::name() const {
   return std::string(base);
 }
 
+std::string Activation::spec() const {
+  std::string name_and_parameter = name();
+  if (!has_parameter(kind)) return name_and_parameter;
+  // fmt's shortest form that reads back as the same double.
+  return fmt::format("{}:{}", name_and_parameter.substr(0, name_and_parameter.find('(')),
+                     parameter);
+}
+
 Activation Activation::parse(std::string_view text) {
-  const std::size_t colon = text.find(':');
+  // "name:p", and "name(p)" as name() writes it (model files written before spec() existed).
+  std::size_t colon = text.find(':');
+  std::string_view value_text;
+  if (colon != std::string_view::npos) {
+    value_text = text.substr(colon + 1);
+  } else if (const std::size_t open = text.find('(');
+             open != std::string_view::npos && text.back() == ')') {
+    colon = open;
+    value_text = text.substr(open + 1, text.size() - open - 2);
+  }
   const std::string_view name = text.substr(0, colon);
   for (const KindName& k : kKinds) {
     if (k.name != name) continue;
     Activation a{k.kind, default_parameter(k.kind)};
     if (colon != std::string_view::npos) {
-      const std::string_view value = text.substr(colon + 1);
+      const std::string_view value = value_text;
       const auto [end, ec] =
           std::from_chars(value.data(), value.data() + value.size(), a.parameter);
       if (ec != std::errc() || end != value.data() + value.size() || !has_parameter(k.kind)) {

@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 
 #include "cli/expression.hpp"
+#include "tapegrad/io/safetensors.hpp"
+#include "tapegrad/nn/module.hpp"
 
 namespace cli = tapegrad::cli;
 
@@ -318,6 +320,80 @@ TEST_F(CliFiles, BadDataAndModelFilesAreReported) {
   const Outcome wrong = run("eval --model " + path("iris.safetensors") + " --data digits");
   EXPECT_EQ(wrong.status, 2);
   EXPECT_NE(wrong.out.find("the model expects 4"), std::string::npos) << wrong.out;
+}
+
+// A model file whose metadata disagrees with its tensors, or holds non-finite numbers, is refused
+// before anything is allocated from the metadata (issue 14: `sizes = 4,2^60+1,3` overflowed the
+// heap, `4,100000000,3` allocated gigabytes).
+TEST_F(CliFiles, CraftedModelMetadataIsRefusedBeforeAllocating) {
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("iris.safetensors")).status, 0);
+  const auto original = tapegrad::io::load_safetensors(path("iris.safetensors"));
+  const auto craft = [&](const char* name, const std::string& key, const std::string& value) {
+    auto meta = original.metadata;
+    meta[key] = value;
+    tapegrad::io::save_safetensors(path(name), original.tensors, meta);
+    return run("eval --model " + path(name) + " --data iris");
+  };
+  const Outcome huge = craft("huge.safetensors", "sizes", "4,1152921504606846977,3");
+  EXPECT_EQ(huge.status, 2) << huge.out;
+  EXPECT_NE(huge.out.find("metadata 'sizes' (4,1152921504606846977,3) has a layer of"),
+            std::string::npos)
+      << huge.out;
+  const Outcome wide = craft("wide.safetensors", "sizes", "4,100000000,3");
+  EXPECT_EQ(wide.status, 2) << wide.out;
+  EXPECT_NE(wide.out.find("metadata 'sizes' (4,100000000,3)"), std::string::npos) << wide.out;
+  const Outcome other = craft("other.safetensors", "sizes", "4,1000,3");
+  EXPECT_EQ(other.status, 2) << other.out;
+  EXPECT_NE(other.out.find("needs 8003 parameters but the file holds"), std::string::npos)
+      << other.out;
+  const Outcome zero = craft("zero.safetensors", "sizes", "4,0,3");
+  EXPECT_EQ(zero.status, 2) << zero.out;
+  EXPECT_NE(zero.out.find("has a layer of 0 units"), std::string::npos) << zero.out;
+  const Outcome mean = craft("mean.safetensors", "mean", "0,nan,0,0");
+  EXPECT_EQ(mean.status, 2) << mean.out;
+  EXPECT_NE(mean.out.find("metadata 'mean' holds a non-finite value"), std::string::npos)
+      << mean.out;
+  const Outcome scale = craft("scale.safetensors", "scale", "1,1,inf,1");
+  EXPECT_EQ(scale.status, 2) << scale.out;
+  EXPECT_NE(scale.out.find("metadata 'scale' holds a non-finite value"), std::string::npos)
+      << scale.out;
+  // A NaN weight.
+  auto tensors = original.tensors;
+  ASSERT_FALSE(tensors.empty());
+  const tapegrad::Tensor w = tensors[0].tensor;
+  std::vector<double> values = w.to_vector();
+  values[0] = NAN;
+  tensors[0].tensor = tapegrad::Tensor::from(std::span<const double>(values), w.shape(), w.dtype());
+  tapegrad::io::save_safetensors(path("nan.safetensors"), tensors, original.metadata);
+  const Outcome nan = run("eval --model " + path("nan.safetensors") + " --data iris");
+  EXPECT_EQ(nan.status, 2) << nan.out;
+  EXPECT_NE(nan.out.find("tensor '" + tensors[0].name + "' holds a non-finite value"),
+            std::string::npos)
+      << nan.out;
+  // The untouched file still loads.
+  EXPECT_EQ(run("eval --model " + path("iris.safetensors") + " --data iris").status, 0);
+}
+
+// Every activation train accepts is written to the model file in a form eval reads back
+// (issue 14: leaky_relu, elu and step:0.5 were saved as "leaky_relu(0.01)" and then refused).
+TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
+  for (const char* activation :
+       {"identity", "linear", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
+        "leaky_relu:0.2", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+    SCOPED_TRACE(activation);
+    const std::string model = path("m.safetensors");
+    const Outcome t = run(std::string("train --data iris --epochs 1 --activation ") + activation +
+                          " --save " + model);
+    ASSERT_EQ(t.status, 0) << t.out;
+    const Outcome e = run("eval --model " + model + " --data iris");
+    EXPECT_EQ(e.status, 0) << e.out;
+    const auto file = tapegrad::io::load_safetensors(model);
+    const tapegrad::nn::Activation written =
+        tapegrad::nn::Activation::parse(file.metadata.at("activation"));
+    const tapegrad::nn::Activation asked = tapegrad::nn::Activation::parse(activation);
+    EXPECT_EQ(written.kind, asked.kind);
+    EXPECT_EQ(written.parameter, asked.parameter);
+  }
 }
 
 TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {

@@ -118,4 +118,20 @@ TEST(Activation, ParseAndName) {
   EXPECT_EQ(nn::Activation::parse("relu")(x).to_vector(), (std::vector<double>{0, 2}));
 }
 
+TEST(Activation, SpecParsesBackToTheSameActivationForEveryKind) {
+  for (const char* text :
+       {"identity", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
+        "leaky_relu:0.123456789012345", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+    SCOPED_TRACE(text);
+    const nn::Activation a = nn::Activation::parse(text);
+    const nn::Activation back = nn::Activation::parse(a.spec());
+    EXPECT_EQ(back.kind, a.kind);
+    EXPECT_EQ(back.parameter, a.parameter);
+  }
+  EXPECT_EQ(nn::Activation::parse("leaky_relu:0.2").spec(), "leaky_relu:0.2");
+  // name()'s form, as older model files hold it, is read too.
+  EXPECT_EQ(nn::Activation::parse("leaky_relu(0.01)").parameter, 0.01);
+  EXPECT_EQ(nn::Activation::parse("step(0.5)").kind, nn::Activation::Kind::step);
+}
+
 }  // namespace
