@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
     } else {
       (void)tapegrad::num_threads();  // a bad TAPEGRAD_NUM_THREADS is reported here, once
     }
+  } catch (const tapegrad::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return cli::kBadInput;
+  }
+  try {
     if (grad_cmd->parsed()) return cli::run_grad(grad);
     if (graph_cmd->parsed()) return cli::run_graph(graph);
     if (train_cmd->parsed()) return cli::run_train(train);

@@ -434,6 +434,7 @@ void load_parameters(std::span<const NamedTensor> into, const std::filesystem::p
   for (const NamedTensor& p : into) {
     std::memcpy(p.tensor.impl()->value.data(), stored.at(p.name)->impl()->value.data(),
                 p.tensor.impl()->bytes());
+    ++p.tensor.impl()->version;  // an in-place change, as through mutable_data()
   }
 }
 

@@ -400,7 +400,8 @@ TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {
   EXPECT_EQ(run("--threads 1 train --data iris --epochs 1").status, 0);
   EXPECT_EQ(run("--threads 0 train --data iris --epochs 1").status, 2);
   const Outcome env = run_with_env("TAPEGRAD_NUM_THREADS=many", "grad x x=1");
-  EXPECT_EQ(env.status, 1) << env.out;
+  EXPECT_EQ(env.status, 2) << env.out;  // bad input, not a failure
+  EXPECT_EQ(run_with_env("TAPEGRAD_NUM_THREADS=abc", "train --data iris --epochs 1").status, 2);
   EXPECT_NE(env.out.find("TAPEGRAD_NUM_THREADS: got \"many\""), std::string::npos) << env.out;
   EXPECT_EQ(run_with_env("TAPEGRAD_NUM_THREADS=2", "grad x x=1").status, 0);
 }

@@ -236,3 +236,17 @@ TEST(Safetensors, LoadParametersNamesTensorsTheModelDoesNotHave) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Safetensors, LoadingParametersBetweenForwardAndBackwardIsAnInPlaceChange) {
+  TempDir dir;
+  const Tensor w = Tensor::from({2., 3.}).requires_grad();
+  const std::vector<tg::NamedTensor> params = {{"w", w}};
+  io::save_safetensors(dir / "w.safetensors", params, {});
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const tg::Var loss = tg::sum(w * w);
+  io::load_parameters(params, dir / "w.safetensors");
+  EXPECT_THROW(loss.backward(), tg::TapeError);
+}
+}  // namespace
