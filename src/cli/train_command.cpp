@@ -168,28 +168,47 @@ int run_train(const TrainArgs& args) {
     bar.start(fmt::format("epoch {:>3}/{}", 1, args.epochs));
     std::string metrics_csv =
         fmt::format("epoch,loss,train_{0},test_{0},seconds\n", metric_name(spec.task));
-    const auto history = nn::train(
-        model, *optimizer, loss, x_train, y_train,
-        {.regime = regime,
-         .batch_size = args.batch,
-         .epochs = args.epochs,
-         .seed = args.seed,
-         .on_epoch =
-             [&](const nn::EpochStats& e) {
-               bar.finish();
-               const double train_metric = score(model, spec, train).metric;
-               const double test_metric = test.size() > 0 ? score(model, spec, test).metric : NAN;
-               fmt::print(
-                   "epoch {:>3}/{}  loss {:.4f}  train {} {:.4f}  test {} {:.4f}  ({:.1f} ms)\n",
-                   e.epoch, args.epochs, e.loss, metric_name(spec.task), train_metric,
-                   metric_name(spec.task), test_metric, e.seconds * 1e3);
-               metrics_csv += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss,
-                                          train_metric, test_metric, e.seconds);
-               bar.start(fmt::format("epoch {:>3}/{}", e.epoch + 1, args.epochs));
-             },
-         .on_step = [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }});
+    // A loss that is not finite ends the training at that epoch: nothing after it can recover,
+    // and a model of NaNs must not be saved as if it were one.
+    int diverged_at = 0;
+    double diverged_loss = 0;
+    struct Diverged {};
+    try {
+      const auto history = nn::train(
+          model, *optimizer, loss, x_train, y_train,
+          {.regime = regime,
+           .batch_size = args.batch,
+           .epochs = args.epochs,
+           .seed = args.seed,
+           .on_epoch =
+               [&](const nn::EpochStats& e) {
+                 bar.finish();
+                 const double train_metric = score(model, spec, train).metric;
+                 const double test_metric = test.size() > 0 ? score(model, spec, test).metric : NAN;
+                 fmt::print(
+                     "epoch {:>3}/{}  loss {:.4f}  train {} {:.4f}  test {} {:.4f}  ({:.1f} ms)\n",
+                     e.epoch, args.epochs, e.loss, metric_name(spec.task), train_metric,
+                     metric_name(spec.task), test_metric, e.seconds * 1e3);
+                 metrics_csv += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss,
+                                            train_metric, test_metric, e.seconds);
+                 if (!std::isfinite(e.loss)) {
+                   diverged_at = e.epoch;
+                   diverged_loss = e.loss;
+                   throw Diverged{};
+                 }
+                 bar.start(fmt::format("epoch {:>3}/{}", e.epoch + 1, args.epochs));
+               },
+           .on_step = [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }});
+      (void)history;
+    } catch (const Diverged&) {
+      if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
+      fmt::print(stderr,
+                 "error: training diverged at epoch {} (loss {}); no model was saved — try a "
+                 "smaller --lr\n",
+                 diverged_at, diverged_loss);
+      return kFailure;
+    }
     bar.finish();
-    (void)history;
     if (test.size() > 0) {
       const Scores s = score(model, spec, test);
       fmt::print("\ntest {}: {:.4f}\n", metric_name(spec.task), s.metric);

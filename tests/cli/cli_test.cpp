@@ -428,3 +428,20 @@ TEST(CliHelp, EverySubcommandHasHelp) {
   EXPECT_NE(run("--help").out.find("predict"), std::string::npos);
 }
 }  // namespace
+
+namespace {
+TEST_F(CliFiles, TrainingThatDivergesStopsWithStatusOneAndSavesNoModel) {
+  const std::string model = path("diverged.safetensors");
+  const std::string metrics = path("diverged.csv");
+  const Outcome t = run("train --data diabetes --optimizer sgd --lr 1e6 --epochs 5 --save " +
+                        model + " --metrics " + metrics);
+  EXPECT_EQ(t.status, 1) << t.out;
+  EXPECT_NE(t.out.find("training diverged at epoch 1"), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find("epoch   2/5"), std::string::npos) << t.out;  // stopped there
+  EXPECT_FALSE(std::filesystem::exists(model));
+  EXPECT_TRUE(std::filesystem::exists(metrics));  // what happened, for the user to look at
+  // A sane learning rate still trains and saves.
+  EXPECT_EQ(run("train --data diabetes --epochs 2 --save " + model).status, 0);
+  EXPECT_TRUE(std::filesystem::exists(model));
+}
+}  // namespace
