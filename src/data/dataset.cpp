@@ -28,10 +28,19 @@ std::vector<std::int64_t> Dataset::labels() const {
   std::vector<std::int64_t> out;
   const std::vector<double> t = targets.to_vector();
   out.reserve(t.size());
+  // A network gets one output per class up to the largest label, so a label is bounded by the
+  // data: below max(1024, rows). A stray 3000000 would otherwise ask for millions of outputs.
+  const auto limit = std::max<std::int64_t>(1024, static_cast<std::int64_t>(t.size()));
   for (std::size_t i = 0; i < t.size(); ++i) {
-    if (!(t[i] >= 0) || t[i] != std::floor(t[i]) || t[i] > 1e9) {
+    if (!(t[i] >= 0) || t[i] != std::floor(t[i])) {
       throw ValueError(
           fmt::format("row {}: target {} is not a class index (0, 1, 2, ...)", i, t[i]));
+    }
+    if (t[i] >= static_cast<double>(limit)) {
+      throw ValueError(fmt::format(
+          "row {}: class label {} is too large for {} rows (class labels are indices 0, 1, 2, ... "
+          "below {}); use --task regress if the target is a quantity",
+          i, t[i], t.size(), limit));
     }
     out.push_back(static_cast<std::int64_t>(t[i]));
   }

@@ -445,3 +445,18 @@ TEST_F(CliFiles, TrainingThatDivergesStopsWithStatusOneAndSavesNoModel) {
   EXPECT_TRUE(std::filesystem::exists(model));
 }
 }  // namespace
+
+namespace {
+TEST_F(CliFiles, ClassLabelsTooLargeForTheDataAreRefusedNamingTheRow) {
+  for (const char* label : {"3000000", "999999999"}) {
+    SCOPED_TRACE(label);
+    std::ofstream(path("labels.csv")) << "a,b,label\n1,2,0\n3,4," << label << "\n5,6,1\n";
+    const Outcome t = run("train --data " + path("labels.csv") + " --epochs 1");
+    EXPECT_EQ(t.status, 2) << t.out;
+    EXPECT_NE(t.out.find(std::string("row 1: class label ") + label), std::string::npos) << t.out;
+  }
+  // Small labels, even with gaps, still train: a 3-row file with labels 0, 9, 1 has 10 outputs.
+  std::ofstream(path("gaps.csv")) << "a,b,label\n1,2,0\n3,4,9\n5,6,1\n";
+  EXPECT_EQ(run("train --data " + path("gaps.csv") + " --epochs 1 --test-split 0").status, 0);
+}
+}  // namespace
