@@ -21,6 +21,9 @@ std::string ExpressionError::explain(std::string_view expression) const {
 namespace {
 
 constexpr int kMaxDepth = 200;  // nesting limit: deeper input is an error, not a stack overflow
+// The most levels a tree may have: every walk over it (evaluation, labels, the graph, freeing it)
+// recurses once per level, and a chain of operators (x+x+...+x) is as deep as it is long.
+constexpr int kMaxHeight = 1000;
 
 struct Function {
   std::string_view name;
@@ -78,6 +81,20 @@ class Parser {
     if (++depth_ > kMaxDepth) fail(fmt::format("nesting deeper than {} levels", kMaxDepth));
   }
 
+  // An operator node whose children are all in place: its height, refused beyond kMaxHeight.
+  std::unique_ptr<Node> joined(std::unique_ptr<Node> node) const {
+    int height = 0;
+    for (const auto& c : node->children) height = std::max(height, c->height);
+    node->height = height + 1;
+    if (node->height > kMaxHeight) {
+      fail_at(fmt::format("the expression is more than {} operations deep here (a sum or product "
+                          "of that many terms is); split it into parts",
+                          kMaxHeight),
+              node->position);
+    }
+    return node;
+  }
+
   static std::unique_ptr<Node> make(Node::Kind kind, std::string name, std::size_t at) {
     auto n = std::make_unique<Node>();
     n->kind = kind;
@@ -97,7 +114,7 @@ class Parser {
       auto node = make(Node::Kind::binary, std::string(1, text_[at]), at);
       node->children.push_back(std::move(left));
       node->children.push_back(term());
-      left = std::move(node);
+      left = joined(std::move(node));
     }
     --depth_;
     return left;
@@ -113,7 +130,7 @@ class Parser {
       auto node = make(Node::Kind::binary, std::string(1, text_[at]), at);
       node->children.push_back(std::move(left));
       node->children.push_back(unary());
-      left = std::move(node);
+      left = joined(std::move(node));
     }
     return left;
   }
@@ -127,6 +144,7 @@ class Parser {
     if (accept('-')) {
       result = make(Node::Kind::unary_minus, "-", at);
       result->children.push_back(unary());
+      result = joined(std::move(result));
     } else if (accept('+')) {
       result = unary();
     } else {
@@ -145,7 +163,7 @@ class Parser {
     auto node = make(Node::Kind::binary, "^", at);
     node->children.push_back(std::move(base));
     node->children.push_back(unary());
-    return node;
+    return joined(std::move(node));
   }
 
   std::unique_ptr<Node> primary() {
@@ -212,7 +230,7 @@ class Parser {
                             f->arity == 1 ? "" : "s", call->children.size()),
                 at);
       }
-      return call;
+      return joined(std::move(call));
     }
     if (find_function(id) != nullptr)
       fail_at(fmt::format("'{}' is a function: write {}(...)", id, id), at);

@@ -35,10 +35,13 @@ struct Node {
   std::string name;  // variable or function name; "+", "-", "*", "/", "^" for binary
   double number = 0;
   std::size_t position = 0;  // in the text, for messages
+  int height = 1;            // 1 for a leaf; the parser bounds it (see parse())
   std::vector<std::unique_ptr<Node>> children;
 };
 
-// Parses the whole text; throws ExpressionError. Functions: sin cos tan exp log sqrt abs tanh
+// Parses the whole text; throws ExpressionError. A tree higher than 1000 operations (a sum of
+// more than 1000 terms, say) is refused too: evaluating, printing and freeing the tree recurse
+// once per level. Functions: sin cos tan exp log sqrt abs tanh
 // sigmoid relu softplus (one argument), pow min max (two).
 std::unique_ptr<Node> parse(std::string_view text);
 
