@@ -23,7 +23,7 @@ namespace {
 constexpr int kMaxDepth = 200;  // nesting limit: deeper input is an error, not a stack overflow
 // The most levels a tree may have: every walk over it (evaluation, labels, the graph, freeing it)
 // recurses once per level, and a chain of operators (x+x+...+x) is as deep as it is long.
-constexpr int kMaxHeight = 1000;
+constexpr int kMaxHeight = 256;
 
 struct Function {
   std::string_view name;

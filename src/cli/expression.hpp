@@ -39,8 +39,8 @@ struct Node {
   std::vector<std::unique_ptr<Node>> children;
 };
 
-// Parses the whole text; throws ExpressionError. A tree higher than 1000 operations (a sum of
-// more than 1000 terms, say) is refused too: evaluating, printing and freeing the tree recurse
+// Parses the whole text; throws ExpressionError. A tree higher than 256 operations (a sum of
+// more than 256 terms, say) is refused too: evaluating, printing and freeing the tree recurse
 // once per level. Functions: sin cos tan exp log sqrt abs tanh
 // sigmoid relu softplus (one argument), pow min max (two).
 std::unique_ptr<Node> parse(std::string_view text);
