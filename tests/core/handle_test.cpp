@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "support/errors.hpp"
+
 namespace tg = tapegrad;
 using tg::Tape;
 using tg::TapeGuard;
@@ -22,16 +24,7 @@ namespace {
 // The message of the TapeError that f throws (a failure when it throws nothing or another type).
 template <class F>
 std::string tape_error(F&& f) {
-  try {
-    f();
-  } catch (const tg::TapeError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
+  return tapegrad::testing::message_of<tg::TapeError>(f);
 }
 
 bool contains(const std::string& s, const std::string& part) {

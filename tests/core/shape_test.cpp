@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "support/errors.hpp"
+
 namespace tg = tapegrad;
 using tg::Shape;
 using tg::Tensor;
@@ -20,20 +22,7 @@ constexpr std::int64_t k61 = std::int64_t{1} << 61;
 constexpr std::int64_t k62 = std::int64_t{1} << 62;
 constexpr std::int64_t k32 = std::int64_t{1} << 32;
 
-// Runs f, which must throw E, and returns the message.
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using tapegrad::testing::message_of;
 
 TEST(Shape, AnElementCountThatWouldOverflowIsRefusedNamingTheShape) {
   const std::string m = message_of<tg::ShapeError>([] { (void)tg::ones({k61 + 1}); });
