@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,7 +42,7 @@ struct TrainArgs {
   std::string activation = "tanh";
   std::string loss;  // default: cross_entropy (classify), mse (regress)
   std::string optimizer = "adam";
-  double lr = 0;  // 0: the optimiser's default
+  std::optional<double> lr;  // default: the optimiser's
   int epochs = 20;
   std::int64_t batch = 32;
   bool online = false;

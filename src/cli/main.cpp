@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The tapegrad command-line tool.
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <string>
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <tapegrad/core/error.hpp>
@@ -8,6 +13,24 @@
 #include <tapegrad/version.hpp>
 
 #include "cli/commands.hpp"
+
+namespace {
+
+// An integer option's check, with a message that states the bound plainly.
+template <class T>
+CLI::Validator integer_at_least(T low) {
+  return CLI::Validator(
+      [low](std::string& text) -> std::string {
+        T value{};
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec == std::errc() && end == text.data() + text.size() && value >= low) return {};
+        return fmt::format("must be an integer from {} to {}; got '{}'", low,
+                           std::numeric_limits<T>::max(), text);
+      },
+      fmt::format("INT>={}", low));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   namespace cli = tapegrad::cli;
@@ -68,10 +91,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_cmd->add_option("--lr", train.lr, "learning rate (default: 1e-3 for adam, 0.05 for sgd)");
   train_cmd->add_option("--epochs", train.epochs, "epochs")
-      ->check(CLI::NonNegativeNumber)
+      ->check(integer_at_least(0))
       ->capture_default_str();
   auto* batch = train_cmd->add_option("--batch", train.batch, "mini-batch size")
-                    ->check(CLI::PositiveNumber)
+                    ->check(integer_at_least(std::int64_t{1}))
                     ->capture_default_str();
   auto* online = train_cmd->add_flag("--online", train.online, "update after every example");
   auto* full = train_cmd->add_flag("--full-batch", train.full_batch,
@@ -79,6 +102,7 @@ int main(int argc, char** argv) {
   batch->excludes(online)->excludes(full);
   online->excludes(full);
   train_cmd->add_option("--seed", train.seed, "seed for the split, the weights and the order")
+      ->check(integer_at_least(std::uint64_t{0}))
       ->capture_default_str();
   train_cmd->add_option("--test-split", train.test_split, "fraction of rows held out for testing")
       ->capture_default_str();

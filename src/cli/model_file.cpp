@@ -61,32 +61,14 @@ const std::string& need(const std::map<std::string, std::string>& meta, const st
   return it->second;
 }
 
-// Widths and depths far beyond any model this tool trains: a crafted file must not make the
-// loader allocate from its metadata alone.
-constexpr std::int64_t kMaxWidth = std::int64_t{1} << 20;
-constexpr std::size_t kMaxLayers = 1024;
-
 // Checks the metadata against limits and against the tensors the file actually holds, before
 // anything is allocated from it: the network built from `sizes` then holds exactly as many
 // parameters as the file, and every stored number is finite.
 void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
                         const std::filesystem::path& path) {
   const std::string sizes = fmt::format("{}", fmt::join(spec.sizes, ","));
-  if (spec.sizes.size() < 2 || spec.sizes.size() > kMaxLayers) {
-    throw ValueError(fmt::format("{}: metadata 'sizes' ({}) must list 2 to {} layer widths",
-                                 path.string(), sizes, kMaxLayers));
-  }
-  std::int64_t needed = 0;  // weights and biases of every Linear layer
-  for (std::size_t i = 0; i < spec.sizes.size(); ++i) {
-    const std::int64_t width = spec.sizes[i];
-    if (width < 1 || width > kMaxWidth) {
-      throw ValueError(
-          fmt::format("{}: metadata 'sizes' ({}) has a layer of {} units; widths "
-                      "must be 1 to {}",
-                      path.string(), sizes, width, kMaxWidth));
-    }
-    if (i > 0) needed += spec.sizes[i - 1] * width + width;  // < 2^50 with the limits above
-  }
+  const std::int64_t needed = checked_parameter_count(
+      spec.sizes, fmt::format("{}: metadata 'sizes' ({})", path.string(), sizes));
   std::int64_t stored = 0;
   for (const auto& t : file.tensors) {
     stored += t.tensor.numel();
@@ -117,6 +99,27 @@ void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
 }
 
 }  // namespace
+
+std::int64_t checked_parameter_count(std::span<const std::int64_t> sizes, std::string_view source) {
+  if (sizes.size() < 2 || sizes.size() > kMaxLayers) {
+    throw ValueError(
+        fmt::format("{} must list 2 to {} layer widths; got {}", source, kMaxLayers, sizes.size()));
+  }
+  std::int64_t count = 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] < 1 || sizes[i] > kMaxWidth) {
+      throw ValueError(fmt::format("{} has a layer of {} units; widths must be 1 to {}", source,
+                                   sizes[i], kMaxWidth));
+    }
+    // At most 1023 * (2^40 + 2^20) < 2^61 with the limits above: no overflow.
+    if (i > 0) count += sizes[i - 1] * sizes[i] + sizes[i];
+  }
+  if (count > kMaxParameters) {
+    throw ValueError(fmt::format("{} makes a network of {} parameters; the limit is {}", source,
+                                 count, kMaxParameters));
+  }
+  return count;
+}
 
 nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed) {
   return nn::mlp(spec.sizes, {.hidden = spec.activation,

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <tapegrad/data/dataset.hpp>
@@ -26,6 +28,17 @@ struct ModelSpec {
   std::vector<std::string> feature_names;
   std::string target;  // the target column's name, when known
 };
+
+// Limits on the networks the tool trains and loads. Far beyond any model it trains in practice,
+// they keep an option or a crafted file from allocating gigabytes from a number alone.
+inline constexpr std::int64_t kMaxWidth = std::int64_t{1} << 20;
+inline constexpr std::size_t kMaxLayers = 1024;
+inline constexpr std::int64_t kMaxParameters = std::int64_t{1} << 28;
+
+// The number of weights and biases of the MLP with these layer widths (input, hidden...,
+// output). Throws ValueError beginning with `source` (an option or a file's metadata) when the
+// widths break the limits above.
+std::int64_t checked_parameter_count(std::span<const std::int64_t> sizes, std::string_view source);
 
 nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed);
 void save_model(const std::filesystem::path& path, const ModelSpec& spec, const nn::Module& model);

@@ -89,20 +89,44 @@ const char* metric_name(Task task) {
 
 }  // namespace
 
+namespace {
+
+// The options that can be checked without the data, before anything is read or trained.
+void check_options(const TrainArgs& args) {
+  if (!(args.test_split >= 0 && args.test_split < 1)) {
+    throw std::invalid_argument(
+        fmt::format("--test-split must be in [0, 1); got {}", args.test_split));
+  }
+  if (args.lr && !(std::isfinite(*args.lr) && *args.lr > 0)) {
+    throw std::invalid_argument(
+        fmt::format("--lr must be a positive finite number; got {}", *args.lr));
+  }
+  for (const std::int64_t width : args.layers) {
+    if (width < 1 || width > kMaxWidth) {
+      throw std::invalid_argument(fmt::format(
+          "--layers: a hidden layer of {} units; widths must be 1 to {}", width, kMaxWidth));
+    }
+  }
+  (void)nn::Activation::parse(args.activation);
+}
+
+}  // namespace
+
 int run_train(const TrainArgs& args) {
   return reporting_bad_input([&] {
+    check_options(args);
     const data::Dataset all = load_data(args.data, args.target);
     ModelSpec spec;
     spec.task = infer_task(all, args.task);
-    if (args.test_split < 0 || args.test_split >= 1) {
-      throw std::invalid_argument(
-          fmt::format("--test-split must be in [0, 1); got {}", args.test_split));
-    }
     // Named members rather than a structured binding: the epoch callback captures them.
     const auto split =
         data::train_test_split(all, args.test_split, args.seed, spec.task == Task::classify);
     const data::Dataset& train = split.first;
     const data::Dataset& test = split.second;
+    if (train.size() == 0) {
+      throw std::invalid_argument(fmt::format(
+          "--test-split {} leaves none of the {} rows for training", args.test_split, all.size()));
+    }
     data::Standardizer standardizer;
     standardizer.fit(train.features);
     spec.mean = standardizer.mean();
@@ -113,6 +137,8 @@ int run_train(const TrainArgs& args) {
     spec.sizes.push_back(all.num_features());
     for (std::int64_t h : args.layers) spec.sizes.push_back(h);
     spec.sizes.push_back(outputs);
+    (void)checked_parameter_count(spec.sizes,
+                                  fmt::format("--layers {}", fmt::join(args.layers, ",")));
     spec.activation = nn::Activation::parse(args.activation);
     Tensor y = train.targets;
     if (spec.task == Task::regress) {
@@ -138,12 +164,12 @@ int run_train(const TrainArgs& args) {
     const nn::LossFunction loss = nn::loss_by_name(loss_name);
     std::unique_ptr<optim::Optimizer> optimizer;
     if (args.optimizer == "adam") {
-      optimizer = std::make_unique<optim::Adam>(
-          model.parameters(), optim::AdamOptions{.lr = args.lr > 0 ? args.lr : 1e-3});
+      optimizer = std::make_unique<optim::Adam>(model.parameters(),
+                                                optim::AdamOptions{.lr = args.lr.value_or(1e-3)});
     } else if (args.optimizer == "sgd" || args.optimizer == "momentum") {
       optimizer = std::make_unique<optim::SGD>(
           model.parameters(),
-          optim::SgdOptions{.lr = args.lr > 0 ? args.lr : 0.05,
+          optim::SgdOptions{.lr = args.lr.value_or(0.05),
                             .momentum = args.optimizer == "momentum" ? 0.9 : 0.0});
     } else {
       throw std::invalid_argument(

@@ -2,6 +2,7 @@
 #include "tapegrad/nn/module.hpp"
 
 #include <charconv>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -164,7 +165,9 @@ Activation Activation::parse(std::string_view text) {
       const std::string_view value = value_text;
       const auto [end, ec] =
           std::from_chars(value.data(), value.data() + value.size(), a.parameter);
-      if (ec != std::errc() || end != value.data() + value.size() || !has_parameter(k.kind)) {
+      // A NaN or infinite slope, alpha or threshold trains to NaN: refused here.
+      if (ec != std::errc() || end != value.data() + value.size() || !has_parameter(k.kind) ||
+          !std::isfinite(a.parameter)) {
         throw ValueError(fmt::format("activation '{}': '{}' is not a valid parameter for {}", text,
                                      value, name));
       }

@@ -415,6 +415,40 @@ TEST(CliTrain, ConflictingRegimesAreRejected) {
   EXPECT_EQ(run("train --data iris --full-batch --epochs 1").status, 0);
 }
 
+// Every bad option value is refused before any data is read or any epoch runs, with exit 2 and
+// a short message naming the option (not CLI11's range over doubles, not a library internal).
+TEST(CliTrain, EveryBadOptionValueIsRefusedUpFrontNamingTheOption) {
+  struct Case {
+    const char* options;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"--lr nan", "--lr must be a positive finite number; got nan"},
+      {"--lr -1", "--lr must be a positive finite number; got -1"},
+      {"--lr 0", "--lr must be a positive finite number; got 0"},
+      {"--activation elu:nan", "'nan' is not a valid parameter for elu"},
+      {"--activation leaky_relu:inf", "'inf' is not a valid parameter for leaky_relu"},
+      {"--activation step:-inf", "'-inf' is not a valid parameter for step"},
+      {"--batch 0", "--batch: must be an integer from 1 to 9223372036854775807; got '0'"},
+      {"--epochs -1", "--epochs: must be an integer from 0 to 2147483647; got '-1'"},
+      {"--seed -1", "--seed: must be an integer from 0 to 18446744073709551615; got '-1'"},
+      {"--test-split nan", "--test-split must be in [0, 1); got nan"},
+      {"--test-split 0.999", "--test-split 0.999 leaves none of the 150 rows for training"},
+      {"--layers 0", "--layers: a hidden layer of 0 units; widths must be 1 to 1048576"},
+      {"--layers 100000,100000",
+       "--layers 100000,100000 makes a network of 10000900003 parameters; the limit is "
+       "268435456"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.options);
+    const Outcome r = run(std::string("train --data iris --epochs 1 ") + c.options);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("epoch "), std::string::npos) << r.out;
+    EXPECT_LT(r.out.size(), 200u) << r.out;
+  }
+}
+
 }  // namespace
 
 namespace {

@@ -114,6 +114,10 @@ TEST(Activation, ParseAndName) {
   EXPECT_THROW((void)nn::Activation::parse("swish"), tg::ValueError);
   EXPECT_THROW((void)nn::Activation::parse("tanh:3"), tg::ValueError);
   EXPECT_THROW((void)nn::Activation::parse("elu:abc"), tg::ValueError);
+  // A parameter that is not finite would train to NaN.
+  for (const char* text : {"elu:nan", "leaky_relu:inf", "step:-inf", "leaky_relu(nan)"}) {
+    EXPECT_THROW((void)nn::Activation::parse(text), tg::ValueError) << text;
+  }
   const Tensor x = Tensor::from({-1., 2.});
   EXPECT_EQ(nn::Activation::parse("relu")(x).to_vector(), (std::vector<double>{0, 2}));
 }

@@ -84,7 +84,8 @@ struct Activation {
   std::string name() const;  // "tanh", "leaky_relu(0.01)"
   // The text parse() reads back as this activation exactly: "tanh", "leaky_relu:0.01".
   std::string spec() const;
-  // "tanh", "relu", "leaky_relu", "leaky_relu:0.2", "elu:1.0", "linear", ...; throws ValueError.
+  // "tanh", "relu", "leaky_relu", "leaky_relu:0.2", "elu:1.0", "linear", ...; throws ValueError
+  // for an unknown name or a parameter that is not a finite number.
   static Activation parse(std::string_view text);
   static Activation identity() { return {Kind::identity, 0}; }
   static Activation tanh() { return {Kind::tanh, 0}; }
