@@ -400,9 +400,13 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
 }
 
 void load_parameters(std::span<const NamedTensor> into, const std::filesystem::path& path) {
-  const SafetensorsFile file = load_safetensors(path);
+  load_parameters(into, load_safetensors(path).tensors, path.string());
+}
+
+void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTensor> from,
+                     std::string_view source) {
   std::map<std::string, const Tensor*> stored;
-  for (const NamedTensor& t : file.tensors) stored[t.name] = &t.tensor;
+  for (const NamedTensor& t : from) stored[t.name] = &t.tensor;
   std::vector<std::string> problems;
   std::set<std::string> wanted;
   for (const NamedTensor& p : into) {
@@ -419,12 +423,12 @@ void load_parameters(std::span<const NamedTensor> into, const std::filesystem::p
                                      dtype_name(p.tensor.dtype()), p.tensor.shape().str()));
     }
   }
-  for (const NamedTensor& t : file.tensors) {
+  for (const NamedTensor& t : from) {
     if (!wanted.contains(t.name)) problems.push_back(fmt::format("unexpected '{}'", t.name));
   }
   if (!problems.empty()) {
     throw ValueError(
-        fmt::format("{}: does not match the model: {}", path.string(), fmt::join(problems, "; ")));
+        fmt::format("{}: does not match the model: {}", source, fmt::join(problems, "; ")));
   }
   for (const NamedTensor& p : into) {
     if (!p.tensor.is_leaf()) {

@@ -83,11 +83,16 @@ std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
     throw ValueError(fmt::format("train: needs batch_size > 0 and epochs >= 0; got {} and {}",
                                  options.batch_size, options.epochs));
   }
+  if (options.epochs_done < 0 || options.checkpoint_every < 1) {
+    throw ValueError(
+        fmt::format("train: needs epochs_done >= 0 and checkpoint_every >= 1; got {} and {}",
+                    options.epochs_done, options.checkpoint_every));
+  }
   const std::int64_t batch = options.regime == Regime::online ? 1 : std::min(options.batch_size, n);
   Tape tape;
   TapeGuard guard(tape);
   std::vector<EpochStats> history;
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+  for (int epoch = options.epochs_done + 1; epoch <= options.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     EpochStats stats;
     stats.epoch = epoch;
@@ -120,6 +125,12 @@ std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     history.push_back(stats);
     if (options.on_epoch) options.on_epoch(stats);
+    const bool due = epoch % options.checkpoint_every == 0 || epoch == options.epochs;
+    if (!options.checkpoint.empty() && due && std::isfinite(stats.loss)) {
+      save_checkpoint(options.checkpoint, model, optimizer, epoch,
+                      options.checkpoint_metadata ? options.checkpoint_metadata()
+                                                  : std::map<std::string, std::string>{});
+    }
   }
   return history;
 }

@@ -2,6 +2,7 @@
 #include "tapegrad/optim/optimizer.hpp"
 
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,31 @@ std::vector<Tensor> zeros_like_all(const std::vector<Tensor>& params) {
   std::vector<Tensor> out;
   for (const Tensor& p : params) out.push_back(zeros_like(p));
   return out;
+}
+
+// A number of the state as a one-element float64 tensor (exact for step counts below 2^53).
+Tensor scalar(double value) {
+  return Tensor::from({value});
+}
+
+// Copies of per-parameter buffers named prefix.0, prefix.1, ...
+void append_copies(std::vector<NamedTensor>& out, const std::string& prefix,
+                   const std::vector<Tensor>& buffers) {
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    out.push_back({fmt::format("{}.{}", prefix, i), buffers[i].detach()});
+  }
+}
+
+// Writes the stored values into per-parameter buffers named prefix.0, prefix.1, ...
+void assign_buffers(const std::map<std::string, Tensor>& state, const std::string& prefix,
+                    std::vector<Tensor>& buffers) {
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    const Tensor& from = state.at(fmt::format("{}.{}", prefix, i));
+    dispatch(from.dtype(), [&]<class T>() {
+      const auto source = from.data<T>();
+      std::copy(source.begin(), source.end(), buffers[i].mutable_data<T>().begin());
+    });
+  }
 }
 
 // The update loops, one branch-free loop per variant so that each vectorises. Each streams
@@ -104,6 +130,47 @@ void Optimizer::set_learning_rate(double lr) {
   lr_ = lr;
 }
 
+std::vector<NamedTensor> Optimizer::state() const {
+  return {{"lr", scalar(lr_)}};
+}
+
+void Optimizer::assign_state(const std::map<std::string, Tensor>& state) {
+  set_learning_rate(state.at("lr").item());
+}
+
+void Optimizer::load_state(std::span<const NamedTensor> given) {
+  std::map<std::string, Tensor> stored;
+  std::vector<std::string> problems;
+  for (const NamedTensor& t : given) {
+    if (!stored.emplace(t.name, t.tensor).second) {
+      problems.push_back(fmt::format("'{}' given twice", t.name));
+    }
+  }
+  std::set<std::string> expected;
+  for (const NamedTensor& want : state()) {
+    expected.insert(want.name);
+    const auto it = stored.find(want.name);
+    if (it == stored.end()) {
+      problems.push_back(fmt::format("missing '{}'", want.name));
+    } else if (!(it->second.shape() == want.tensor.shape()) ||
+               it->second.dtype() != want.tensor.dtype()) {
+      problems.push_back(fmt::format("'{}' is {} {}, the optimiser's is {} {}", want.name,
+                                     dtype_name(it->second.dtype()), it->second.shape().str(),
+                                     dtype_name(want.tensor.dtype()), want.tensor.shape().str()));
+    }
+  }
+  for (const auto& [name, tensor] : stored) {
+    if (!expected.contains(name)) problems.push_back(fmt::format("unexpected '{}'", name));
+  }
+  if (!problems.empty()) {
+    throw ValueError(fmt::format("optimiser state does not match this optimiser: {}",
+                                 fmt::join(problems, "; ")));
+  }
+  const double lr = stored.at("lr").item();
+  check(lr > 0 && std::isfinite(lr), "the stored learning rate must be positive", lr);
+  assign_state(stored);
+}
+
 SGD::SGD(std::vector<Tensor> parameters, const SgdOptions& options)
     : Optimizer(std::move(parameters)), options_(options) {
   set_learning_rate(options.lr);
@@ -133,6 +200,17 @@ void SGD::step() {
       });
     });
   }
+}
+
+std::vector<NamedTensor> SGD::state() const {
+  std::vector<NamedTensor> out = Optimizer::state();
+  append_copies(out, "sgd.velocity", velocity_);
+  return out;
+}
+
+void SGD::assign_state(const std::map<std::string, Tensor>& state) {
+  Optimizer::assign_state(state);
+  assign_buffers(state, "sgd.velocity", velocity_);
 }
 
 Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
@@ -169,6 +247,24 @@ void Adam::step() {
       });
     });
   }
+}
+
+std::vector<NamedTensor> Adam::state() const {
+  std::vector<NamedTensor> out = Optimizer::state();
+  append_copies(out, "adam.m", m_);
+  append_copies(out, "adam.v", v_);
+  out.push_back({"adam.step", scalar(static_cast<double>(t_))});
+  return out;
+}
+
+void Adam::assign_state(const std::map<std::string, Tensor>& state) {
+  const double step = state.at("adam.step").item();
+  check(step >= 0 && step < 0x1p53 && step == std::floor(step),
+        "the stored Adam step count must be a non-negative integer", step);
+  Optimizer::assign_state(state);
+  assign_buffers(state, "adam.m", m_);
+  assign_buffers(state, "adam.v", v_);
+  t_ = static_cast<std::int64_t>(step);
 }
 
 }  // namespace tapegrad::optim

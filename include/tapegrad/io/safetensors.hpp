@@ -39,5 +39,8 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& sou
 // the same shape and dtype (the message lists what is missing, unexpected or different).
 // Nothing is changed unless everything matches.
 void load_parameters(std::span<const NamedTensor> into, const std::filesystem::path& path);
+// The same from tensors already read (e.g. one part of a file); `source` names them in messages.
+void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTensor> from,
+                     std::string_view source);
 
 }  // namespace tapegrad::io

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <map>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +49,17 @@ struct TrainOptions {
   std::uint64_t seed = 0;  // shuffling order
   std::function<void(const EpochStats&)> on_epoch = nullptr;
   std::function<void(std::int64_t done, std::int64_t total)> on_step = nullptr;  // rows this epoch
+
+  // Resuming: the epochs already done, whose updates are in the model and the optimiser (as
+  // load_checkpoint restores them). Training runs epochs epochs_done + 1 .. epochs, each in the
+  // order an uninterrupted run gives it, so the result is bitwise the same as not stopping.
+  int epochs_done = 0;
+  // When set, save_checkpoint writes here after every checkpoint_every-th epoch and after the
+  // last, once on_epoch has returned; never after an epoch whose loss is not finite.
+  std::filesystem::path checkpoint = {};
+  int checkpoint_every = 1;
+  // Extra metadata for each checkpoint, e.g. the settings the run needs to be resumed.
+  std::function<std::map<std::string, std::string>()> checkpoint_metadata = nullptr;
 };
 
 // Trains `model` on x: (N, D) and y: (N, ...) and returns one entry per epoch. Records on its own
@@ -53,6 +67,26 @@ struct TrainOptions {
 std::vector<EpochStats> train(const Module& model, optim::Optimizer& optimizer,
                               const LossFunction& loss, const Tensor& x, const Tensor& y,
                               const TrainOptions& options = {});
+
+// A training checkpoint: the model's parameters, the optimiser's state (Optimizer::state()),
+// the number of epochs done and the caller's metadata, in one safetensors file written
+// atomically (a reader sees the previous checkpoint or this one, never a mix). Metadata keys
+// starting with "tapegrad." are reserved.
+void save_checkpoint(const std::filesystem::path& path, const Module& model,
+                     const optim::Optimizer& optimizer, int epochs_done,
+                     const std::map<std::string, std::string>& metadata = {});
+
+struct Checkpoint {
+  int epochs_done = 0;
+  std::map<std::string, std::string> metadata;  // the caller's, as saved
+};
+
+// Restores a checkpoint into a model and an optimiser built as the saved ones were (same
+// parameter names, shapes and dtypes; same kind of optimiser). Throws ValueError naming the file
+// and what does not match or is not finite; changes nothing unless everything matches. Then
+// train with TrainOptions::epochs_done = the result's epochs_done.
+Checkpoint load_checkpoint(const std::filesystem::path& path, const Module& model,
+                           optim::Optimizer& optimizer);
 
 // The model's output for x, computed without recording.
 Tensor predict(const Module& model, const Tensor& x);

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "tapegrad/core/tensor.hpp"
@@ -22,7 +25,20 @@ class Optimizer {
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr);
 
+  // Everything a step depends on besides the parameters and their gradients (the learning
+  // rate, momentum buffers, Adam's moments and step count) as named copies: "lr",
+  // "sgd.velocity.0", "adam.m.3", "adam.step", ... To save beside the model and restore when
+  // training resumes.
+  virtual std::vector<NamedTensor> state() const;
+  // Restores what state() gave, from the same kind of optimiser over parameters of the same
+  // shapes and dtypes. Throws ValueError listing what is missing, unexpected or different, and
+  // changes nothing unless everything matches.
+  void load_state(std::span<const NamedTensor> state);
+
  protected:
+  // Sets the state from tensors already checked against state(): names, shapes and dtypes.
+  virtual void assign_state(const std::map<std::string, Tensor>& state);
+
   std::vector<Tensor> parameters_;
   double lr_ = 0;
 };
@@ -39,6 +55,10 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> parameters, const SgdOptions& options = {});
   void step() override;
+  std::vector<NamedTensor> state() const override;
+
+ protected:
+  void assign_state(const std::map<std::string, Tensor>& state) override;
 
  private:
   SgdOptions options_;
@@ -59,6 +79,10 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> parameters, const AdamOptions& options = {});
   void step() override;
   std::int64_t steps() const { return t_; }
+  std::vector<NamedTensor> state() const override;
+
+ protected:
+  void assign_state(const std::map<std::string, Tensor>& state) override;
 
  private:
   AdamOptions options_;
