@@ -49,8 +49,11 @@ struct TrainArgs {
   bool full_batch = false;
   std::uint64_t seed = 0;
   double test_split = 0.2;
-  std::string save;     // model file (safetensors)
-  std::string metrics;  // per-epoch metrics CSV
+  std::string save;        // model file (safetensors)
+  std::string metrics;     // per-epoch metrics CSV
+  std::string checkpoint;  // directory for checkpoints (default: the --resume directory)
+  int checkpoint_every = 1;
+  std::string resume;  // directory of the checkpoint to continue from
 };
 int run_train(const TrainArgs& args);
 

@@ -108,6 +108,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_cmd->add_option("--save", train.save, "write the model to this .safetensors file");
   train_cmd->add_option("--metrics", train.metrics, "write per-epoch metrics to this CSV file");
+  train_cmd->add_option("--checkpoint", train.checkpoint,
+                        "write a checkpoint (model, optimiser state, epoch, metrics) to "
+                        "DIR/checkpoint.safetensors after every --checkpoint-every epochs");
+  train_cmd->add_option("--checkpoint-every", train.checkpoint_every, "epochs between checkpoints")
+      ->check(integer_at_least(1))
+      ->capture_default_str();
+  train_cmd->add_option("--resume", train.resume,
+                        "continue the run checkpointed in DIR (same options; --epochs may grow); "
+                        "checkpoints go on to DIR unless --checkpoint says otherwise");
 
   cli::EvalArgs eval;
   CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate a saved model on data");

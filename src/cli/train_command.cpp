@@ -2,7 +2,11 @@
 // `tapegrad train`, `eval` and `predict`: MLPs on CSV files or the bundled data sets.
 #include <charconv>
 #include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <map>
 #include <set>
+#include <span>
 
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
@@ -85,6 +89,68 @@ Scores score(const nn::Module& model, const ModelSpec& spec, const data::Dataset
 
 const char* metric_name(Task task) {
   return task == Task::classify ? "accuracy" : "R2";
+}
+
+constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+constexpr const char* kMetricsKey = "train.metrics";
+
+// FNV-1a over the training rows as they are fed to the model: a resumed run must see the same.
+std::string fingerprint(const Tensor& x, const Tensor& y) {
+  std::uint64_t h = 0xcbf29ce484222325;
+  const auto mix = [&](std::span<const float> values) {
+    for (const std::byte b : std::as_bytes(values)) {
+      h = (h ^ static_cast<std::uint64_t>(b)) * 0x100000001b3;
+    }
+  };
+  mix(x.data<float>());
+  mix(y.data<float>());
+  return fmt::format("{} {} {:016x}", x.shape().str(), y.shape().str(), h);
+}
+
+// What a run's result depends on besides --epochs, as stored in its checkpoints: a resumed run
+// must have the same.
+struct Setting {
+  std::string option;  // as the user writes it
+  std::string key;     // in the checkpoint's metadata
+  std::string value;
+};
+
+std::vector<Setting> settings_of(const TrainArgs& args, const ModelSpec& spec,
+                                 const std::string& loss, double lr, nn::Regime regime,
+                                 const std::string& rows) {
+  const std::string batch = regime == nn::Regime::online       ? "online"
+                            : regime == nn::Regime::full_batch ? "full batch"
+                                                               : std::to_string(args.batch);
+  return {
+      {"--data (the training rows)", "train.rows", rows},
+      {"--task", "train.task", spec.task == Task::classify ? "classify" : "regress"},
+      {"--layers", "train.layers", fmt::format("{}", fmt::join(args.layers, ","))},
+      {"--activation", "train.activation", spec.activation.spec()},
+      {"--loss", "train.loss", loss},
+      {"--optimizer", "train.optimizer", args.optimizer},
+      {"--lr", "train.lr", fmt::format("{}", lr)},
+      {"--batch/--online/--full-batch", "train.batch", batch},
+      {"--seed", "train.seed", std::to_string(args.seed)},
+      {"--test-split", "train.test_split", fmt::format("{}", args.test_split)},
+  };
+}
+
+// Refuses to resume with settings other than the checkpoint's, naming the first that differs.
+void check_same_settings(const std::map<std::string, std::string>& stored,
+                         const std::vector<Setting>& settings, const std::string& dir) {
+  for (const Setting& s : settings) {
+    const auto it = stored.find(s.key);
+    if (it == stored.end()) {
+      throw std::invalid_argument(fmt::format(
+          "--resume {}: the checkpoint was not written by `tapegrad train` (no '{}')", dir, s.key));
+    }
+    if (it->second != s.value) {
+      throw std::invalid_argument(fmt::format(
+          "--resume {}: the checkpoint's run has {} {}, this one {}; resume with the same options "
+          "(only --epochs may change)",
+          dir, s.option, it->second, s.value));
+    }
+  }
 }
 
 }  // namespace
@@ -178,6 +244,48 @@ int run_train(const TrainArgs& args) {
     const nn::Regime regime = args.online       ? nn::Regime::online
                               : args.full_batch ? nn::Regime::full_batch
                                                 : nn::Regime::mini_batch;
+    const Tensor x_train = cast(standardizer.transform(train.features), DType::f32);
+    const Tensor y_train = cast(y, DType::f32);
+    std::string metrics_csv =
+        fmt::format("epoch,loss,train_{0},test_{0},seconds\n", metric_name(spec.task));
+
+    // Checkpoints: a fresh run never overwrites one (it might be the only copy of a long run);
+    // a resumed one must have the settings the checkpoint was trained with.
+    const std::vector<Setting> settings = settings_of(
+        args, spec, loss_name, optimizer->learning_rate(), regime, fingerprint(x_train, y_train));
+    const std::string checkpoint_dir = args.checkpoint.empty() ? args.resume : args.checkpoint;
+    const std::filesystem::path checkpoint =
+        checkpoint_dir.empty() ? std::filesystem::path()
+                               : std::filesystem::path(checkpoint_dir) / kCheckpointFile;
+    int epochs_done = 0;
+    std::string resumed_note;
+    if (!args.resume.empty()) {
+      const std::filesystem::path from = std::filesystem::path(args.resume) / kCheckpointFile;
+      if (!std::filesystem::exists(from)) {
+        throw std::invalid_argument(fmt::format(
+            "--resume {}: no checkpoint there ({} does not exist)", args.resume, from.string()));
+      }
+      check_same_settings(io::load_safetensors(from).metadata, settings, args.resume);
+      nn::Checkpoint resumed = nn::load_checkpoint(from, model, *optimizer);
+      check_same_settings(resumed.metadata, settings, args.resume);
+      epochs_done = resumed.epochs_done;
+      metrics_csv = resumed.metadata[kMetricsKey];
+      resumed_note = fmt::format("resumed from {} after epoch {}\n", from.string(), epochs_done);
+    } else if (!checkpoint.empty()) {
+      if (std::filesystem::exists(checkpoint)) {
+        throw std::invalid_argument(
+            fmt::format("--checkpoint {}: {} already holds a checkpoint; continue it with "
+                        "--resume {}, or choose another directory",
+                        checkpoint_dir, checkpoint.string(), checkpoint_dir));
+      }
+      std::error_code error;
+      std::filesystem::create_directories(checkpoint_dir, error);
+      if (error) {
+        throw std::invalid_argument(fmt::format("--checkpoint {}: cannot create the directory ({})",
+                                                checkpoint_dir, error.message()));
+      }
+    }
+
     fmt::print("data: {} ({} rows, {} features{}), {} train / {} test rows\n", args.data,
                all.size(), all.num_features(),
                spec.task == Task::classify ? fmt::format(", {} classes", outputs) : ", regression",
@@ -188,12 +296,10 @@ int run_train(const TrainArgs& args) {
                : regime == nn::Regime::full_batch ? "full batch"
                                                   : fmt::format("batches of {}", args.batch),
                args.optimizer, optimizer->learning_rate(), loss_name);
-    const Tensor x_train = cast(standardizer.transform(train.features), DType::f32);
-    const Tensor y_train = cast(y, DType::f32);
+    fmt::print("{}", resumed_note);
     ProgressBar bar;
-    bar.start(fmt::format("epoch {:>3}/{}", 1, args.epochs));
-    std::string metrics_csv =
-        fmt::format("epoch,loss,train_{0},test_{0},seconds\n", metric_name(spec.task));
+    if (epochs_done < args.epochs)
+      bar.start(fmt::format("epoch {:>3}/{}", epochs_done + 1, args.epochs));
     // A loss that is not finite ends the training at that epoch: nothing after it can recover,
     // and a model of NaNs must not be saved as if it were one.
     int diverged_at = 0;
@@ -224,7 +330,16 @@ int run_train(const TrainArgs& args) {
                  }
                  bar.start(fmt::format("epoch {:>3}/{}", e.epoch + 1, args.epochs));
                },
-           .on_step = [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }});
+           .on_step = [&](std::int64_t done, std::int64_t total) { bar.update(done, total); },
+           .epochs_done = epochs_done,
+           .checkpoint = checkpoint,
+           .checkpoint_every = args.checkpoint_every,
+           .checkpoint_metadata =
+               [&] {
+                 std::map<std::string, std::string> meta{{kMetricsKey, metrics_csv}};
+                 for (const Setting& s : settings) meta.emplace(s.key, s.value);
+                 return meta;
+               }});
       (void)history;
     } catch (const Diverged&) {
       if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
