@@ -67,7 +67,8 @@ def scalar_table(b):
         rows = [("plain double evaluation", "BM_ScalarPlain"),
                 ("hand-written value + gradient", "BM_ScalarHandGradient"),
                 ("tapegrad: record only", "BM_ScalarTapeRecord"),
-                ("tapegrad: record + backward + read", "BM_ScalarTapeGradient")]
+                ("tapegrad: record + backward + read", "BM_ScalarTapeGradient"),
+                ("the same in anomaly mode", "BM_ScalarTapeGradientAnomaly")]
         print(f"  n = {int(n):,}")
         for label, name in rows:
             e = b.get(f"{name}/{n}")

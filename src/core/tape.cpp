@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tapegrad/core/tape.hpp"
 
+#include <cmath>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -14,6 +16,8 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
+
+#include "core/anomaly.hpp"
 
 namespace tapegrad {
 
@@ -56,7 +60,7 @@ std::size_t Arena::capacity() const {
   return n;
 }
 
-constinit thread_local bool grad_mode = true;
+constinit thread_local std::uint8_t thread_modes = kGradMode;
 }  // namespace detail
 
 // ---- Tape states and thread binding -----------------------------------------------------------
@@ -75,6 +79,7 @@ namespace {
 struct StatePool {
   std::mutex mutex;
   std::vector<TapeState*> free;
+  std::vector<TapeState*> all;  // every block ever made, for sync_anomaly_mode()
 };
 StatePool& state_pool() {
   static StatePool* pool = new StatePool;
@@ -91,7 +96,11 @@ TapeState* take_state(Tape* tape, bool thread_default) {
       pool.free.pop_back();
     }
   }
-  if (state == nullptr) state = new TapeState;  // kept for the life of the process
+  if (state == nullptr) {
+    state = new TapeState;  // kept for the life of the process
+    const std::lock_guard lock(pool.mutex);
+    pool.all.push_back(state);
+  }
   state->tape = tape;
   state->thread_default = thread_default;
   return state;
@@ -124,6 +133,19 @@ void throw_unusable(const TapeState& state, std::uint32_t generation, const char
       "or hand a tape over with a TapeGuard once the other thread is done with it",
       op, what, state.owner(), me));
 }
+void sync_anomaly_mode() {
+  const std::uint32_t me = this_thread_token();
+  const bool on = anomaly_mode();
+  StatePool& pool = state_pool();
+  const std::lock_guard lock(pool.mutex);
+  for (TapeState* state : pool.all) {
+    // A tape bound to this thread: only this thread records on it, and reads the mode.
+    // (A block that is free, or being taken by another thread's new tape, has owner 0.)
+    if (static_cast<std::uint32_t>(state->binding.load(std::memory_order_relaxed) >> 32) == me) {
+      state->set_mode(TapeState::kAnomaly, on);
+    }
+  }
+}
 }  // namespace detail
 
 // ---- Tape ------------------------------------------------------------------------------------
@@ -132,6 +154,7 @@ Tape::Tape()
   const std::uint32_t me = detail::this_thread_token();
   state_->binding.store(detail::TapeState::key_of(me, 0), std::memory_order_relaxed);
   state_->key = detail::TapeState::key_of(me, generation_);
+  state_->set_mode(detail::TapeState::kAnomaly, anomaly_mode());
 }
 
 Tape::Tape(ThreadDefault) : Tape() {
@@ -143,7 +166,7 @@ Tape::~Tape() {
   state_->key = detail::TapeState::key_of(0, detail::next_generation(*state_));
   state_->binding.store(0, std::memory_order_relaxed);
   state_->tape = nullptr;
-  state_->higher_order = false;
+  state_->modes = 0;
   detail::give_state(state_);
 }
 
@@ -173,6 +196,7 @@ void Tape::enter_guard() {
   }
   if (state_->owner() != me) {
     state_->key = TapeState::key_of(me, generation_);
+    state_->set_mode(TapeState::kAnomaly, anomaly_mode());
   }
 }
 
@@ -215,6 +239,7 @@ void Tape::reset() {
   state_->key = detail::TapeState::key_of(state_->owner(), generation_);
   swept_slots_ = 0;
   swept_nodes_ = 0;
+  if (anomaly_) anomaly_->clear();
 }
 
 void Tape::zero_grad() {
@@ -259,6 +284,15 @@ void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
 }
 
 void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
+  if (anomaly_ && !anomaly_->empty()) [[unlikely]] {
+    sweep_from<true>(slots, nodes);
+  } else {
+    sweep_from<false>(slots, nodes);
+  }
+}
+
+template <bool kChecked>
+void Tape::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
   swept_slots_ = std::max(swept_slots_, slots);
   swept_nodes_ = std::max(swept_nodes_, nodes);
   std::uint32_t s = slots;
@@ -276,8 +310,18 @@ void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
         const double a = adjoint[slot];
         // a == 0 also keeps an inf or NaN partial out of inputs this root never reaches.
         if (a != 0.0) {
-          for (std::uint32_t k = begin; k < end; ++k)
-            adjoint[operand[k].in] += a * operand[k].partial;
+          for (std::uint32_t k = begin; k < end; ++k) {
+            if constexpr (kChecked) {
+              const double given = a * operand[k].partial;
+              if (!std::isfinite(given)) [[unlikely]] {
+                detail::check_scalar_backward(anomaly_.get(), slot, a, operand[k].partial,
+                                              operand[k].in);
+              }
+              adjoint[operand[k].in] += given;
+            } else {
+              adjoint[operand[k].in] += a * operand[k].partial;
+            }
+          }
         }
         end = begin;
       }
@@ -291,6 +335,7 @@ void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
       check_saved(node);
     }
     node.backward(node, *this);
+    if constexpr (kChecked) detail::check_tensor_backward(anomaly_.get(), n, node);
   }
 }
 

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "core/anomaly.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parallel.hpp"
 
@@ -283,12 +285,25 @@ static void save_versions(Tape& tape, TensorNode& node, std::span<const Tensor* 
   node.saved_count = leaves;
 }
 
+namespace {
+void note_tensor_op(Tape& tape, std::uint32_t node, const char* op,
+                    std::span<const Tensor* const> inputs) {
+  std::vector<const TensorImpl*> impls;
+  for (const Tensor* in : inputs) impls.push_back(in->impl());
+  tape.note_anomaly_node(node, op, describe_operands(inputs), std::move(impls));
+}
+}  // namespace
+
 Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
               std::span<const Tensor* const> inputs, Saves saves) {
+  if (tapegrad::anomaly_mode()) [[unlikely]]
+    check_tensor_forward(node.name, *out, inputs);
   save_versions(tape, node, inputs, saves);
   node.out = out.get();
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
   out->node = tape.push(node);
+  if (tapegrad::anomaly_mode()) [[unlikely]]
+    note_tensor_op(tape, out->node, node.name, inputs);
   out->tape_state = tape.state();
   out->generation = tape.generation();
   out->requires_grad = true;
@@ -571,12 +586,19 @@ void Tensor::check_mutable() const {
 namespace detail {
 Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
                   std::span<const Tensor* const> inputs, Saves saves) {
+  if (tapegrad::anomaly_mode() && !std::isfinite(value)) [[unlikely]] {
+    const auto scalar = std::make_shared<TensorImpl>(Shape{}, DType::f64);
+    *scalar->data<double>() = value;
+    check_tensor_forward(name, *scalar, inputs);
+  }
   save_versions(tape, node, inputs, saves);
   node.name = name;
   node.out = nullptr;
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
   node.out_slot = node.scalar_count;
   const std::uint32_t index = tape.push(node);
+  if (tapegrad::anomaly_mode()) [[unlikely]]
+    note_tensor_op(tape, index, name, inputs);
   for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
   if (tape.higher_order()) push_higher_order(tape, index, inputs, nullptr);
   return Var::recorded(tape, value, tape.leaf());

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/anomaly.hpp"
 #include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parallel.hpp"
@@ -363,6 +364,12 @@ Var sum(std::span<const Var> xs) {
     for (int k = 0; k < v.terms(); ++k) tape->push_operand(v.term_slot(k), v.term_partial(k));
   }
   const std::uint32_t slot = tape->finish_node();
+  if (anomaly_mode()) [[unlikely]] {
+    const bool finite =
+        std::all_of(xs.begin(), xs.end(), [](const Var& v) { return std::isfinite(v.value()); });
+    detail::note_scalar_result(*tape, slot, "sum", {}, fmt::format("{} terms", xs.size()), total,
+                               __builtin_return_address(0), finite);
+  }
   if (tape->higher_order()) {
     HigherOrderEntry e;  // partials 1: exact constants
     e.slot = slot;

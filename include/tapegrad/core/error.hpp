@@ -43,4 +43,12 @@ class TapeError : public Error {
   using Error::Error;
 };
 
+// In anomaly mode (AnomalyGuard): an op whose value or gradient became NaN or infinite from
+// finite inputs. The message names the op, its operands, the offending values and where the op
+// was recorded.
+class AnomalyError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace tapegrad

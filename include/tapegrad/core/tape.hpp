@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -26,6 +27,9 @@ class Tape;
 class Var;
 struct TensorImpl;
 struct GraphArgs;
+namespace detail {
+struct AnomalyLog;
+}
 
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 
@@ -120,7 +124,17 @@ struct TapeState {
   Tape* tape = nullptr;          // read only after a key check has passed
   std::uint32_t generation = 0;  // the last generation handed out (by this block's tapes)
   bool thread_default = false;   // a thread's own tape: never handed to another thread
-  bool higher_order = false;     // Tape::higher_order(), here beside the key the ops read anyway
+  // Why every op must record a node of its own (kHigherOrder: Tape::higher_order(); kAnomaly:
+  // the owner thread is in anomaly mode), here beside the key the ops read anyway: the scalar
+  // fast path tests this one byte, nothing else.
+  // Plain, like `key`: set by HigherOrderGuard and AnomalyGuard on the thread that records on the
+  // tape, and when a tape is made or handed over.
+  static constexpr std::uint8_t kHigherOrder = 1, kAnomaly = 2;
+  std::uint8_t modes = 0;
+  std::uint8_t mode_bits() const { return modes; }
+  void set_mode(std::uint8_t bit, bool on) {
+    modes = static_cast<std::uint8_t>(on ? modes | bit : modes & ~bit);
+  }
 
   static constexpr std::uint64_t key_of(std::uint32_t thread, std::uint32_t generation) {
     return static_cast<std::uint64_t>(thread) << 32 | generation;
@@ -287,8 +301,10 @@ class Tape {
 
   // ---- Higher order (see HigherOrderEntry) ------------------------------------------------
   // True inside a HigherOrderGuard on this tape: scalar ops also fill the side table.
-  bool higher_order() const { return state_->higher_order; }
-  void set_higher_order(bool on) { state_->higher_order = on; }
+  bool higher_order() const { return (state_->mode_bits() & detail::TapeState::kHigherOrder) != 0; }
+  void set_higher_order(bool on) { state_->set_mode(detail::TapeState::kHigherOrder, on); }
+  // Ops recorded here are checked (see AnomalyGuard).
+  bool anomaly() const { return (state_->mode_bits() & detail::TapeState::kAnomaly) != 0; }
   void push_higher_order(const HigherOrderEntry& entry) { higher_order_entries_.push_back(entry); }
   const std::vector<HigherOrderEntry>& higher_order_entries() const {
     return higher_order_entries_;
@@ -306,6 +322,15 @@ class Tape {
   std::uint32_t operand_end(std::uint32_t slot) const { return operand_end_[slot]; }
   std::uint32_t operand_input(std::uint32_t k) const { return operands_[k].in; }
   double operand_partial(std::uint32_t k) const { return operands_[k].partial; }
+
+  // ---- Anomaly mode (see AnomalyGuard) ----------------------------------------------------
+  // The op that made scalar `slot` (called from `where`), or tensor node `node` (whose backward
+  // writes the gradients of `inputs`; a backtrace is taken), with its operands described.
+  void note_anomaly_slot(std::uint32_t slot, const char* op, std::span<const double> values,
+                         std::string described, const void* where);
+  void note_anomaly_node(std::uint32_t node, const char* op, std::string operands,
+                         std::vector<const TensorImpl*> inputs);
+  const detail::AnomalyLog* anomaly_log() const { return anomaly_.get(); }
 
   // ---- The reverse sweep ------------------------------------------------------------------
   // Both take the root; they zero the adjoints of every intermediate node older than the root
@@ -355,6 +380,9 @@ class Tape {
   [[noreturn]] void throw_full() const;
   void zero_intermediates(std::uint32_t slots, std::uint32_t nodes);
   void sweep(std::uint32_t slots, std::uint32_t nodes);
+  // kChecked: the tape holds ops recorded in anomaly mode; each step's gradients are checked.
+  template <bool kChecked>
+  void sweep_from(std::uint32_t slots, std::uint32_t nodes);
 
   detail::PodStack<std::uint32_t> operand_end_;  // per scalar slot: end of its operands
   detail::PodStack<double> adjoint_;  // per scalar slot, up to the newest slot a sweep has seen
@@ -371,6 +399,7 @@ class Tape {
   // zero them again — the usual record, backward, reset step zeroes nothing.
   std::uint32_t swept_slots_ = 0;
   std::uint32_t swept_nodes_ = 0;
+  std::unique_ptr<detail::AnomalyLog> anomaly_;  // null unless an op was noted since reset()
 };
 
 // The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
@@ -411,24 +440,74 @@ class HigherOrderGuard {
 };
 
 namespace detail {
+// The calling thread's modes in one byte, so that an op reads both with one load.
 // constinit: no dynamic initialisation, so no TLS wrapper call on every access.
-extern constinit thread_local bool grad_mode;
+inline constexpr std::uint8_t kGradMode = 1;     // off inside a NoGradGuard
+inline constexpr std::uint8_t kAnomalyMode = 2;  // on inside an AnomalyGuard
+extern constinit thread_local std::uint8_t thread_modes;
+// Sets or clears `bit` for a guard's lifetime; each guard restores only its own bit.
+class ModeBit {
+ public:
+  ModeBit(std::uint8_t bit, bool on) : bit_(bit), previous_((thread_modes & bit) != 0) { set(on); }
+  ~ModeBit() { restore(); }
+  void restore() { set(previous_); }
+  ModeBit(const ModeBit&) = delete;
+  ModeBit& operator=(const ModeBit&) = delete;
+
+ private:
+  void set(bool on) {
+    thread_modes = static_cast<std::uint8_t>(on ? thread_modes | bit_ : thread_modes & ~bit_);
+  }
+  std::uint8_t bit_;
+  bool previous_;
+};
 }  // namespace detail
+
 // False inside a NoGradGuard: ops then compute values only and record nothing.
 inline bool grad_enabled() {
-  return detail::grad_mode;
+  return (detail::thread_modes & detail::kGradMode) != 0;
+}
+
+// Anomaly mode, to find where a NaN or an infinity came from. While an AnomalyGuard(true) is
+// alive on a thread, the ops it records are checked: the first whose value, or whose gradient in
+// a later backward(), is NaN or infinite although its operands (or the gradient reaching it) are
+// finite throws AnomalyError naming the op, its operands, a summary of the offending values and
+// where it was recorded (a backtrace taken at record time: function names need the program
+// linked with -rdynamic, CMake's ENABLE_EXPORTS; otherwise `addr2line -f -C -e PROGRAM ADDRESS`
+// reads the printed offsets). Off (the default), it costs one thread-local test per op; on, every
+// op keeps a node of its own (no fusing) and a backtrace, and backward() checks every step.
+// Tensor ops' operands that are Vars are not checked in the backward.
+namespace detail {
+// Gives every tape bound to the calling thread the thread's anomaly mode.
+void sync_anomaly_mode();
+}  // namespace detail
+
+class AnomalyGuard {
+ public:
+  explicit AnomalyGuard(bool on = true) : bit_(detail::kAnomalyMode, on) {
+    detail::sync_anomaly_mode();
+  }
+  ~AnomalyGuard() {
+    bit_.restore();
+    detail::sync_anomaly_mode();
+  }
+  AnomalyGuard(const AnomalyGuard&) = delete;
+  AnomalyGuard& operator=(const AnomalyGuard&) = delete;
+
+ private:
+  detail::ModeBit bit_;
+};
+inline bool anomaly_mode() {
+  return (detail::thread_modes & detail::kAnomalyMode) != 0;
 }
 
 // Records nothing while alive: results are constants (Var) or leaves without grad (Tensor).
 class NoGradGuard {
  public:
-  NoGradGuard() : previous_(detail::grad_mode) { detail::grad_mode = false; }
-  ~NoGradGuard() { detail::grad_mode = previous_; }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  NoGradGuard() : bit_(detail::kGradMode, false) {}
 
  private:
-  bool previous_;
+  detail::ModeBit bit_;
 };
 
 }  // namespace tapegrad

@@ -98,7 +98,8 @@ class Var {
     return v;
   }
   // Whether this (recorded, live) Var's tape is in higher-order mode.
-  bool on_higher_order_tape() const { return state_->higher_order; }
+  // Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
+  bool records_every_op() const { return state_->mode_bits() != 0; }
 
   // ---- for the recording path (detail::apply, sum, graph sweep) ----------------------------
   int terms() const { return terms_; }
@@ -281,19 +282,56 @@ TAPEGRAD_HOT void add_terms(const Var& x, double d, std::uint32_t* slots, double
 // x's terms; a named x materialises first, so that it keeps a node (and a gradient) of its own.
 // In higher-order mode every op is a node with its side-table entry, as the graph sweep needs.
 // Rules are documented in ops/elementwise.hpp.
+// Anomaly mode: notes the op that made `slot` on the tape, or throws AnomalyError when its value
+// is not finite although its operands are.
+// `where`: the return address of the op's call, in the code that recorded it.
+void note_scalar_op(Tape& tape, std::uint32_t slot, const char* op, double x, double out,
+                    const void* where);
+void note_scalar_op(Tape& tape, std::uint32_t slot, const char* op, double x, double y, double out,
+                    const void* where);
+
+// Higher-order and anomaly mode: the op as a node of its own, kept out of line so that the fast
+// paths below stay small (and so that its return address is in the code that used the op).
+template <class Rule>
+[[gnu::noinline]] Var apply_as_node(const Rule& rule, const Var& x, double out) {
+  Tape& tape = *x.tape();
+  tape.check_thread(Rule::name);
+  const std::uint32_t xs = x.slot();
+  const std::uint32_t slot = tape.record(xs, rule.df(x.value(), out));
+  if (tape.higher_order()) record_higher_order(tape, rule, slot, x.value(), xs, out);
+  if (tape.anomaly()) {
+    note_scalar_op(tape, slot, Rule::name, x.value(), out, __builtin_return_address(0));
+  }
+  return Var::recorded(tape, out, slot);
+}
+
+template <class Rule>
+[[gnu::noinline]] Var apply_as_node(const Rule& rule, const Var& x, const Var& y, Tape& tape,
+                                    double out) {
+  tape.check_thread(Rule::name);
+  const double a = x.value(), b = y.value();
+  const std::uint32_t xs = x.slot(), ys = y.slot();  // kNoSlot for constants
+  std::uint32_t slot;
+  if (ys == kNoSlot) {
+    slot = tape.record(xs, rule.dx(a, b, out));
+  } else if (xs == kNoSlot) {
+    slot = tape.record(ys, rule.dy(a, b, out));
+  } else {
+    slot = tape.record(xs, rule.dx(a, b, out), ys, rule.dy(a, b, out));
+  }
+  if (tape.higher_order()) record_higher_order(tape, rule, slot, a, xs, b, ys, out);
+  if (tape.anomaly())
+    note_scalar_op(tape, slot, Rule::name, a, b, out, __builtin_return_address(0));
+  return Var::recorded(tape, out, slot);
+}
+
 template <class Rule>
 TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
   x.check_live(Rule::name);
-  if (x.on_higher_order_tape()) [[unlikely]] {
-    Tape& tape = *x.tape();
-    tape.check_thread(Rule::name);
-    const std::uint32_t xs = x.slot();
-    const std::uint32_t slot = tape.record(xs, rule.df(x.value(), out));
-    record_higher_order(tape, rule, slot, x.value(), xs, out);
-    return Var::recorded(tape, out, slot);
-  }
+  if (x.records_every_op()) [[unlikely]]
+    return apply_as_node(rule, x, out);
   if (!fused) x.materialize();
   const double d = rule.df(x.value(), out);
   const std::uint32_t slots[2] = {x.term_slot(0), x.term_slot(1)};
@@ -308,21 +346,8 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fuse
   if (!grad_enabled()) return Var::constant(out);
   const Var* like = recorded_operand(x, y, Rule::name);
   if (like == nullptr) return Var::constant(out);
-  if (like->on_higher_order_tape()) [[unlikely]] {
-    Tape* tape = like->tape();
-    tape->check_thread(Rule::name);
-    const std::uint32_t xs = x.slot(), ys = y.slot();  // kNoSlot for constants
-    std::uint32_t slot;
-    if (ys == kNoSlot) {
-      slot = tape->record(xs, rule.dx(a, b, out));
-    } else if (xs == kNoSlot) {
-      slot = tape->record(ys, rule.dy(a, b, out));
-    } else {
-      slot = tape->record(xs, rule.dx(a, b, out), ys, rule.dy(a, b, out));
-    }
-    record_higher_order(*tape, rule, slot, a, xs, b, ys, out);
-    return Var::recorded(*tape, out, slot);
-  }
+  if (like->records_every_op()) [[unlikely]]
+    return apply_as_node(rule, x, y, *like->tape(), out);
   if (!x_fused) x.materialize();
   if (!y_fused) y.materialize();
   // The common shapes first, without arrays (their stores and reloads cost more than the math):
