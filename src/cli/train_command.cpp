@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/model_file.hpp"
 #include "cli/progress.hpp"
+#include "io/atomic_file.hpp"
 
 namespace tapegrad::cli {
 
@@ -201,7 +202,7 @@ int run_train(const TrainArgs& args) {
            .on_step = [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }});
       (void)history;
     } catch (const Diverged&) {
-      if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
+      if (!args.metrics.empty()) io::write_file_atomically(args.metrics, metrics_csv);
       fmt::print(stderr,
                  "error: training diverged at epoch {} (loss {}); no model was saved — try a "
                  "smaller --lr\n",
@@ -222,7 +223,7 @@ int run_train(const TrainArgs& args) {
       save_model(args.save, spec, model);
       fmt::print("saved the model to {}\n", args.save);
     }
-    if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
+    if (!args.metrics.empty()) io::write_file_atomically(args.metrics, metrics_csv);
     return kOk;
   });
 }
@@ -303,7 +304,7 @@ int run_predict(const PredictArgs& args) {
     if (args.output.empty()) {
       fmt::print("{}", csv);
     } else {
-      write_atomically(args.output, csv);
+      io::write_file_atomically(args.output, csv);
     }
     return kOk;
   });
