@@ -11,7 +11,9 @@
 #include <sstream>
 #include <string>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -570,5 +572,111 @@ TEST_F(CliFiles, GraphvizRendersAnSvgThroughALink) {
   EXPECT_TRUE(std::filesystem::is_symlink(path("link.svg")));
   EXPECT_NE(slurp(path("g.svg")).find("<svg"), std::string::npos);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 2);
+}
+
+// Every refusal below happens before the data is read: no "epoch" line, nothing written.
+TEST_F(CliFiles, OutputsThatAreNotRegularFilesAreRefusedBeforeTraining) {
+  std::filesystem::create_directories(path("dir"));
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  struct Case {
+    std::string options, message;
+  };
+  std::vector<Case> cases = {
+      {"--save " + path("dir"), "--save: " + path("dir") + " is a directory"},
+      {"--metrics " + path("fifo"), "--metrics: " + path("fifo") + " is a FIFO"},
+  };
+  const std::filesystem::path device = tapegrad::testing::character_device_for_tests(dir_);
+  if (!device.empty()) {
+    cases.push_back({"--save " + device.string(), device.string() + " is a character device"});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.options);
+    const Outcome t = run("train --data iris --epochs 1 " + c.options);
+    EXPECT_EQ(t.status, 2) << t.out;
+    EXPECT_NE(t.out.find(c.message), std::string::npos) << t.out;
+    EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(path("dir")));
+  EXPECT_TRUE(std::filesystem::is_fifo(path("fifo")));
+  if (!device.empty()) {
+    EXPECT_TRUE(std::filesystem::is_character_file(device));
+  }
+  EXPECT_TRUE(partial_files(dir_).empty());
+}
+
+TEST_F(CliFiles, AnOutputThatIsAnInputIsRefused) {
+  std::ofstream(path("data.csv")) << slurp(std::string(TAPEGRAD_TEST_DIR) + "/../../data/iris.csv");
+  std::filesystem::create_symlink("data.csv", path("alias.csv"));
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("m.safetensors")).status, 0);
+  const std::string data = slurp(path("data.csv"));
+  const std::string model = slurp(path("m.safetensors"));
+  const std::string d = path("data.csv"), m = path("m.safetensors");
+  struct Case {
+    std::string command;
+    const char* output_option;
+    const char* input_option;
+  };
+  const Case cases[] = {
+      {"train --epochs 1 --data " + d + " --save " + d, "--save", "--data"},
+      {"train --epochs 1 --data " + d + " --metrics " + d, "--metrics", "--data"},
+      {"train --epochs 1 --data " + d + " --save " + path("alias.csv"), "--save", "--data"},
+      {"train --epochs 1 --data " + d + " --save " + dir_.string() + "/../" +
+           dir_.filename().string() + "/data.csv",
+       "--save", "--data"},
+      {"train --epochs 1 --data iris --save " + path("new") + " --metrics " + path("new"),
+       "--metrics", "--save"},
+      {"predict --model " + m + " --data " + d + " -o " + d, "-o", "--data"},
+      {"predict --model " + m + " --data " + d + " -o " + m, "-o", "--model"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.command);
+    const Outcome r = run(c.command);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("are the same file"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string(c.output_option) + " "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string(c.input_option) + " "), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("epoch "), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(slurp(path("data.csv")), data);
+  EXPECT_EQ(slurp(path("m.safetensors")), model);
+  EXPECT_TRUE(std::filesystem::is_symlink(path("alias.csv")));
+  EXPECT_FALSE(std::filesystem::exists(path("new")));
+}
+
+TEST_F(CliFiles, AnOutputThatCannotBeWrittenIsRefusedBeforeTraining) {
+  std::ofstream(path("file")) << "a regular file";
+  struct Case {
+    std::string options, message;
+  };
+  const Case cases[] = {
+      {"--save " + path("missing/m.safetensors"), "--save: " + path("missing/m.safetensors") +
+                                                      ": the directory " + path("missing") +
+                                                      " does not exist"},
+      {"--metrics " + path("missing/m.csv"), "--metrics: "},
+      {"--save " + path("file/m.safetensors"), "Not a directory"},
+      {"--save " + path("new_dir") + "/", "names a directory"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.options);
+    const Outcome t = run("train --data iris --epochs 1 " + c.options);
+    EXPECT_EQ(t.status, 2) << t.out;
+    EXPECT_NE(t.out.find(c.message), std::string::npos) << t.out;
+    EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
+  }
+}
+
+TEST_F(CliFiles, AReadOnlySaveDirectoryIsRefusedBeforeTraining) {
+  if (::geteuid() == 0) {
+    GTEST_SKIP() << "root writes into a 0500 directory anyway, so there is nothing to refuse";
+  }
+  std::filesystem::create_directories(path("ro"));
+  std::filesystem::permissions(path("ro"), std::filesystem::perms(0500));
+  const Outcome t = run("train --data iris --epochs 1 --save " + path("ro/m.safetensors"));
+  std::filesystem::permissions(path("ro"), std::filesystem::perms(0700));
+  EXPECT_EQ(t.status, 2) << t.out;
+  EXPECT_NE(t.out.find("--save: " + path("ro/m.safetensors") + ": cannot create a file in"),
+            std::string::npos)
+      << t.out;
+  EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
 }
 }  // namespace
