@@ -212,6 +212,7 @@ OutputTarget resolve_output(const std::filesystem::path& path) {
 
 AtomicFile::AtomicFile(const std::filesystem::path& path) {
   const OutputTarget target = resolve_output(path);
+  shown_ = path.string();
   directory_ = target.directory;
   target_name_ = target.name;
   dir_fd_ = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -288,8 +289,8 @@ void AtomicFile::write(const void* data, std::size_t size) {
     if (written < 0 && errno == EINTR) continue;
     if (written <= 0) {
       const int error = written < 0 ? errno : EIO;
-      throw IoError(fmt::format("{}: writing failed ({}); the file was left as it was",
-                                target().string(), reason(error)));
+      throw IoError(fmt::format("{}: writing failed ({}); the file was left as it was", shown_,
+                                reason(error)));
     }
     bytes += written;
     size -= static_cast<std::size_t>(written);
@@ -305,22 +306,22 @@ void AtomicFile::commit() {
     throw IoError(
         fmt::format("{}: could not flush the new file to disk ({}); the file was left "
                     "as it was",
-                    target().string(), reason(error)));
+                    shown_, reason(error)));
   }
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0 && errno != EINTR) {  // on Linux, EINTR still closes
     const int error = errno;
     throw IoError(fmt::format("{}: closing the new file failed ({}); the file was left as it was",
-                              target().string(), reason(error)));
+                              shown_, reason(error)));
   }
   // No flush of the directory before the rename: it would only make the temporary's name
   // durable, which is not wanted (a crash right then would keep a temporary instead of nothing).
   // The file's data and the rename are what must reach the disk, in that order.
   if (::renameat(dir_fd_, temp_name_.c_str(), dir_fd_, target_name_.c_str()) != 0) {
     const int error = errno;
-    throw IoError(fmt::format("{}: cannot replace the file ({}); it was left as it was",
-                              target().string(), reason(error)));
+    throw IoError(fmt::format("{}: cannot replace the file ({}); it was left as it was", shown_,
+                              reason(error)));
   }
   committed_ = true;
   unregister_pending(slot_);
@@ -330,7 +331,7 @@ void AtomicFile::commit() {
   if (::fsync(dir_fd_) != 0 && errno != EINVAL && errno != EBADF && errno != EROFS) {
     const int error = errno;
     throw IoError(fmt::format("{}: written, but its directory could not be flushed to disk ({})",
-                              target().string(), reason(error)));
+                              shown_, reason(error)));
   }
 }
 

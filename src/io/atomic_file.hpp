@@ -57,6 +57,7 @@ class AtomicFile {
  private:
   void release() noexcept;  // closes, removes the temporary unless committed, unregisters
 
+  std::string shown_;  // the path as given, for messages
   std::filesystem::path directory_;
   std::string target_name_;
   std::string temp_name_;
