@@ -15,6 +15,7 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/format.hpp"
+#include "tapegrad/io/output_files.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/init.hpp"

@@ -75,12 +75,16 @@ int run_predict(const PredictArgs& args);
 int run_demo();
 
 // Runs `body`; a tapegrad::Error (bad data, a model that does not fit, a shape that a chosen
-// loss rejects) or std::invalid_argument (a bad option value) is printed as "error: ..." and
-// becomes kBadInput.
+// loss rejects, an output path that is refused) or std::invalid_argument (a bad option value) is
+// printed as "error: ..." and becomes kBadInput; an IoError (a write that the system failed)
+// becomes kFailure.
 template <class Body>
 int reporting_bad_input(Body&& body) {
   try {
     return body();
+  } catch (const IoError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kFailure;
   } catch (const Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
   } catch (const std::invalid_argument& e) {
@@ -88,9 +92,5 @@ int reporting_bad_input(Body&& body) {
   }
   return kBadInput;
 }
-
-// Writes `content` to a temporary file beside `path`, then renames it over `path`: a reader
-// never sees a half-written file.
-void write_atomically(const std::filesystem::path& path, const std::string& content);
 
 }  // namespace tapegrad::cli

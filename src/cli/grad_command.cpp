@@ -3,12 +3,14 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -16,6 +18,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/expression.hpp"
+#include "io/atomic_file.hpp"
 #include "io/json_text.hpp"
 
 namespace tapegrad::cli {
@@ -277,11 +280,32 @@ std::string to_dot(const std::string& expression, const Evaluated& e) {
   return dot;
 }
 
-// 'text' for the shell, with embedded quotes escaped.
-std::string shell_quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
+enum class RenderResult { done, no_graphviz, failed };
+
+// Runs Graphviz's dot with `format` (-Tsvg, -Tpng), the graph on its standard input (an unnamed
+// temporary file: nothing to clean up) and its standard output written to `out_fd`.
+RenderResult render_with_graphviz(const std::string& dot, const char* format, int out_fd) {
+  const std::unique_ptr<FILE, int (*)(FILE*)> input(std::tmpfile(), &std::fclose);
+  if (!input || std::fwrite(dot.data(), 1, dot.size(), input.get()) != dot.size() ||
+      std::fflush(input.get()) != 0 || std::fseek(input.get(), 0, SEEK_SET) != 0) {
+    throw IoError(
+        fmt::format("cannot write a temporary file for Graphviz ({})", std::strerror(errno)));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fileno(input.get()), STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
+  std::string program = "dot", type = format;
+  char* argv[] = {program.data(), type.data(), nullptr};
+  pid_t child = 0;
+  const int spawned = posix_spawnp(&child, "dot", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return RenderResult::no_graphviz;
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return RenderResult::failed;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? RenderResult::done : RenderResult::failed;
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -309,49 +333,29 @@ int run_graph(const GraphArgs& args) {
     fmt::print("{}", dot);
     return kOk;
   }
-  const std::filesystem::path out(args.output);
-  const bool render = ends_with(args.output, ".svg") || ends_with(args.output, ".png");
-  if (!render) {
-    write_atomically(out, dot);
-    return kOk;
-  }
-  if (std::system("command -v dot >/dev/null 2>&1") != 0) {
-    fmt::print(stderr,
-               "error: rendering {} needs Graphviz's 'dot' (apt-get install graphviz); or write "
-               "a .dot file instead\n",
-               args.output);
-    return kFailure;
-  }
-  const std::filesystem::path dot_file = out.string() + ".tmp.dot";
-  const std::filesystem::path rendered = out.string() + ".tmp";
-  write_atomically(dot_file, dot);
-  const std::string format = ends_with(args.output, ".svg") ? "svg" : "png";
-  const std::string command = fmt::format(
-      "dot -T{} {} -o {}", format, shell_quote(dot_file.string()), shell_quote(rendered.string()));
-  const int status = std::system(command.c_str());
-  std::filesystem::remove(dot_file);
-  if (status != 0) {
-    std::filesystem::remove(rendered);
-    fmt::print(stderr, "error: Graphviz failed to render {}\n", args.output);
-    return kFailure;
-  }
-  std::filesystem::rename(rendered, out);
-  return kOk;
-}
-
-void write_atomically(const std::filesystem::path& path, const std::string& content) {
-  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
-    f << content;
-    f.flush();
-    if (!f) {
-      std::filesystem::remove(tmp);
-      throw std::runtime_error(fmt::format("writing {} failed", tmp.string()));
+  return reporting_bad_input([&] {
+    if (!ends_with(args.output, ".svg") && !ends_with(args.output, ".png")) {
+      io::write_file_atomically(args.output, dot);
+      return kOk;
     }
-  }
-  std::filesystem::rename(tmp, path);
+    // Graphviz renders into the output's temporary, which is committed only if it succeeds.
+    io::AtomicFile out(args.output);
+    const RenderResult rendered =
+        render_with_graphviz(dot, ends_with(args.output, ".svg") ? "-Tsvg" : "-Tpng", out.fd());
+    if (rendered == RenderResult::no_graphviz) {
+      fmt::print(stderr,
+                 "error: rendering {} needs Graphviz's 'dot' (apt-get install graphviz); or write "
+                 "a .dot file instead\n",
+                 args.output);
+      return kFailure;
+    }
+    if (rendered == RenderResult::failed) {
+      fmt::print(stderr, "error: Graphviz failed to render {}\n", args.output);
+      return kFailure;
+    }
+    out.commit();
+    return kOk;
+  });
 }
 
 }  // namespace tapegrad::cli

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/parallel.hpp>
+#include <tapegrad/io/output_files.hpp>
 #include <tapegrad/ops/linalg.hpp>
 #include <tapegrad/version.hpp>
 
@@ -35,6 +36,9 @@ CLI::Validator integer_at_least(T low) {
 int main(int argc, char** argv) {
   namespace cli = tapegrad::cli;
   tapegrad::reexec_with_fast_blas(argv);
+  // Ctrl-C or a kill while a file is written removes its temporary (after the re-exec, which
+  // would reset the handlers).
+  tapegrad::io::remove_partial_files_on_signals();
   CLI::App app{"tapegrad: reverse-mode automatic differentiation and neural networks on one tape"};
   app.set_version_flag("--version", std::string("tapegrad ") + tapegrad::kVersion);
   app.require_subcommand(0, 1);

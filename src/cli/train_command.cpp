@@ -14,20 +14,26 @@
 #include "cli/commands.hpp"
 #include "cli/model_file.hpp"
 #include "cli/progress.hpp"
+#include "io/atomic_file.hpp"
 
 namespace tapegrad::cli {
 
 namespace {
 
-data::Dataset load_data(const std::string& source, const std::string& target) {
+bool is_bundled(const std::string& source) {
   for (const std::string& name : data::dataset_names()) {
-    if (name == source) {
-      if (!target.empty()) {
-        throw std::invalid_argument(
-            fmt::format("--target applies to CSV files; '{}' is a bundled data set", source));
-      }
-      return data::load_dataset(source);
+    if (name == source) return true;
+  }
+  return false;
+}
+
+data::Dataset load_data(const std::string& source, const std::string& target) {
+  if (is_bundled(source)) {
+    if (!target.empty()) {
+      throw std::invalid_argument(
+          fmt::format("--target applies to CSV files; '{}' is a bundled data set", source));
     }
+    return data::load_dataset(source);
   }
   data::CsvOptions options;
   if (!target.empty()) {
@@ -40,6 +46,50 @@ data::Dataset load_data(const std::string& source, const std::string& target) {
     }
   }
   return data::read_csv(source, options);
+}
+
+// Where a path leads: a symlink followed to the file it names (or would create).
+std::filesystem::path destination(const std::string& path) {
+  std::error_code error;
+  try {
+    const io::OutputTarget target = io::resolve_output(path);
+    const std::filesystem::path directory =
+        std::filesystem::weakly_canonical(target.directory, error);
+    if (!error) return directory / target.name;
+  } catch (const Error&) {
+  }
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(path, error);
+  return error ? std::filesystem::absolute(path).lexically_normal() : canonical;
+}
+
+// Whether writing `a` would replace `b`: the same file when both exist (hard and symbolic links
+// included), else the same path once links and `..` are resolved.
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code error;
+  if (std::filesystem::exists(a, error) && std::filesystem::exists(b, error)) {
+    return std::filesystem::equivalent(a, b, error) && !error;
+  }
+  return destination(a) == destination(b);
+}
+
+// An output must not be one of the command's inputs, nor another of its outputs.
+void refuse_same_file(const char* output_option, const std::string& output,
+                      const char* other_option, const std::string& other) {
+  if (output.empty() || other.empty() || !same_file(output, other)) return;
+  throw std::invalid_argument(fmt::format(
+      "{} {} and {} {} are the same file: the output would overwrite it; give {} another name",
+      output_option, output, other_option, other, output_option));
+}
+
+// Refuses an output that cannot be written (a directory, a device, a missing or read-only
+// directory) before any work is done, by creating and removing a temporary beside it.
+void check_output(const char* option, const std::string& path) {
+  if (path.empty()) return;
+  try {
+    io::check_output_writable(path);
+  } catch (const ValueError& e) {
+    throw std::invalid_argument(fmt::format("{}: {}", option, e.what()));
+  }
 }
 
 Task infer_task(const data::Dataset& d, const std::string& requested) {
@@ -181,6 +231,13 @@ void check_options(const TrainArgs& args) {
 int run_train(const TrainArgs& args) {
   return reporting_bad_input([&] {
     check_options(args);
+    // The outputs are checked before the data is read or a single epoch runs.
+    const std::string data_file = is_bundled(args.data) ? std::string() : args.data;
+    refuse_same_file("--save", args.save, "--data", data_file);
+    refuse_same_file("--metrics", args.metrics, "--data", data_file);
+    refuse_same_file("--metrics", args.metrics, "--save", args.save);
+    check_output("--save", args.save);
+    check_output("--metrics", args.metrics);
     const data::Dataset all = load_data(args.data, args.target);
     ModelSpec spec;
     spec.task = infer_task(all, args.task);
@@ -285,6 +342,7 @@ int run_train(const TrainArgs& args) {
                                                 checkpoint_dir, error.message()));
       }
     }
+    if (!checkpoint.empty()) check_output("--checkpoint", checkpoint.string());
 
     fmt::print("data: {} ({} rows, {} features{}), {} train / {} test rows\n", args.data,
                all.size(), all.num_features(),
@@ -342,7 +400,7 @@ int run_train(const TrainArgs& args) {
                }});
       (void)history;
     } catch (const Diverged&) {
-      if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
+      if (!args.metrics.empty()) io::write_file_atomically(args.metrics, metrics_csv);
       fmt::print(stderr,
                  "error: training diverged at epoch {} (loss {}); no model was saved — try a "
                  "smaller --lr\n",
@@ -363,7 +421,7 @@ int run_train(const TrainArgs& args) {
       save_model(args.save, spec, model);
       fmt::print("saved the model to {}\n", args.save);
     }
-    if (!args.metrics.empty()) write_atomically(args.metrics, metrics_csv);
+    if (!args.metrics.empty()) io::write_file_atomically(args.metrics, metrics_csv);
     return kOk;
   });
 }
@@ -415,6 +473,9 @@ int run_eval(const EvalArgs& args) {
 
 int run_predict(const PredictArgs& args) {
   return reporting_bad_input([&] {
+    refuse_same_file("-o", args.output, "--data", is_bundled(args.data) ? "" : args.data);
+    refuse_same_file("-o", args.output, "--model", args.model);
+    check_output("-o", args.output);
     const auto [spec, model, d] = load_for_use(args.model, args.data, args.target);
     const Tensor out = model_output(model, spec, d.features);
     std::string csv;
@@ -444,7 +505,7 @@ int run_predict(const PredictArgs& args) {
     if (args.output.empty()) {
       fmt::print("{}", csv);
     } else {
-      write_atomically(args.output, csv);
+      io::write_file_atomically(args.output, csv);
     }
     return kOk;
   });

@@ -8,11 +8,9 @@
 #include <fstream>
 #include <set>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
+#include "io/atomic_file.hpp"
 #include "io/json_text.hpp"
 #include "tapegrad/core/error.hpp"
 
@@ -228,16 +226,6 @@ std::string read_all(const std::filesystem::path& path) {
   return bytes;
 }
 
-// Makes a rename durable: the directory entry is on disk once its directory is flushed.
-// Best effort: some file systems cannot open or fsync a directory, and the data is safe anyway.
-void sync_directory(const std::filesystem::path& file) {
-  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
@@ -273,42 +261,13 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
 
-  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw ValueError(fmt::format("{}: cannot write ({})", tmp.string(), std::strerror(errno)));
-  const auto write_all = [&](const void* data, std::size_t n) {
-    const auto* p = static_cast<const char*>(data);
-    while (n > 0) {
-      const ssize_t w = ::write(fd, p, n);
-      if (w <= 0) {
-        const int err = errno;
-        ::close(fd);
-        std::filesystem::remove(tmp);
-        throw ValueError(fmt::format("{}: write failed ({})", tmp.string(), std::strerror(err)));
-      }
-      p += w;
-      n -= static_cast<std::size_t>(w);
-    }
-  };
+  AtomicFile file(path);
   const std::uint64_t length = header.size();
-  write_all(&length, sizeof length);
-  write_all(header.data(), header.size());
+  file.write(&length, sizeof length);
+  file.write(header);
   for (const NamedTensor& t : tensors)
-    write_all(t.tensor.impl()->value.data(), t.tensor.impl()->bytes());
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::filesystem::remove(tmp);
-    throw ValueError(fmt::format("{}: could not flush the file to disk", tmp.string()));
-  }
-  std::error_code error;
-  std::filesystem::rename(tmp, path, error);
-  if (error) {
-    const std::string reason = error.message();
-    std::filesystem::remove(tmp, error);
-    throw ValueError(fmt::format("{}: cannot replace the file ({}); the previous file is untouched",
-                                 path.string(), reason));
-  }
-  sync_directory(path);
+    file.write(t.tensor.impl()->value.data(), t.tensor.impl()->bytes());
+  file.commit();
 }
 
 SafetensorsFile load_safetensors(const std::filesystem::path& path) {

@@ -4,17 +4,21 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "cli/expression.hpp"
+#include "support/output_files.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/module.hpp"
 
@@ -514,5 +518,199 @@ TEST(CliGrad, AVeryLongSumIsRefusedCleanlyAndALongOneWorks) {
   const Outcome ok = run("grad '" + repeated_sum(250) + "' x=1");
   EXPECT_EQ(ok.status, 0) << ok.out.substr(0, 300);
   EXPECT_NE(ok.out.find("250"), std::string::npos) << ok.out.substr(0, 300);
+}
+}  // namespace
+
+// ---- writing outputs (issue 14, "Writing outputs") -------------------------------------------
+namespace {
+using tapegrad::testing::partial_files;
+
+std::string write_script(const std::filesystem::path& path, const std::string& body) {
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  std::filesystem::permissions(path, std::filesystem::perms(0755));
+  return path.string();
+}
+
+TEST_F(CliFiles, SaveAndMetricsThroughSymlinksWriteTheTargetsAndKeepTheLinks) {
+  std::filesystem::create_directories(dir_ / "store");
+  std::ofstream(path("store/model.safetensors")) << "old";
+  std::filesystem::create_symlink("store/model.safetensors", path("model"));
+  std::filesystem::create_symlink("store/metrics.csv", path("metrics"));  // dangling: created
+  const Outcome t =
+      run("train --data iris --epochs 2 --save " + path("model") + " --metrics " + path("metrics"));
+  ASSERT_EQ(t.status, 0) << t.out;
+  EXPECT_TRUE(std::filesystem::is_symlink(path("model")));
+  EXPECT_TRUE(std::filesystem::is_symlink(path("metrics")));
+  EXPECT_EQ(tapegrad::io::load_safetensors(path("store/model.safetensors")).metadata.at("format"),
+            tapegrad::io::load_safetensors(path("model")).metadata.at("format"));
+  EXPECT_EQ(slurp(path("store/metrics.csv")).rfind("epoch,loss", 0), 0u);
+  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir_ / "store").empty());
+}
+
+// A write the system refuses (the file size limit here, as a full disk would) is status 1 with
+// the reason; the previous file is kept and no temporary is left.
+TEST_F(CliFiles, AFailedWriteKeepsTheOldFileAndSaysWhy) {
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("m.safetensors")).status, 0);
+  std::ofstream(path("p.csv")) << "old\n";
+  const Outcome p =
+      run_with_env("trap '' XFSZ; ulimit -f 1;",
+                   "predict --model " + path("m.safetensors") + " --data iris -o " + path("p.csv"));
+  EXPECT_EQ(p.status, 1) << p.out;
+  EXPECT_NE(p.out.find(path("p.csv") + ": writing failed (File too large)"), std::string::npos)
+      << p.out;
+  EXPECT_EQ(slurp(path("p.csv")), "old\n");
+  EXPECT_TRUE(partial_files(dir_).empty());
+}
+
+TEST_F(CliFiles, GraphOntoADirectoryIsRefusedAndLeavesNothing) {
+  std::filesystem::create_directories(path("g.dot") + "/inside");
+  const Outcome r = run("graph 'x*x' x=3 -o " + path("g.dot"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(path("g.dot") + " is a directory"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::is_directory(path("g.dot")));
+  EXPECT_TRUE(partial_files(dir_).empty());
+}
+
+// Graphviz renders into the output's temporary (its standard output), which replaces the file
+// only when dot succeeds. A stand-in dot keeps the test independent of Graphviz.
+TEST_F(CliFiles, RenderedGraphsAreWrittenAtomicallyThroughLinks) {
+  std::filesystem::create_directories(path("bin"));
+  std::filesystem::create_symlink("real.svg", path("link.svg"));
+  const std::string fails = "PATH=" + path("bin") + ":$PATH";
+  write_script(path("bin/dot"), "cat >/dev/null; printf 'half an svg'; exit 1");
+  std::ofstream(path("real.svg")) << "old";
+  const Outcome failed = run_with_env(fails, "graph 'x*x' x=3 -o " + path("link.svg"));
+  EXPECT_EQ(failed.status, 1) << failed.out;
+  EXPECT_NE(failed.out.find("Graphviz failed to render"), std::string::npos) << failed.out;
+  EXPECT_EQ(slurp(path("real.svg")), "old");
+  write_script(path("bin/dot"), "printf '<svg>'; cat; printf '</svg>'");  // echoes the graph
+  const Outcome done = run_with_env(fails, "graph 'x*x' x=3 -o " + path("link.svg"));
+  ASSERT_EQ(done.status, 0) << done.out;
+  EXPECT_TRUE(std::filesystem::is_symlink(path("link.svg")));
+  const std::string svg = slurp(path("real.svg"));
+  EXPECT_EQ(svg.rfind("<svg>digraph tapegrad", 0), 0u) << svg;
+  EXPECT_NE(svg.find("grad 6"), std::string::npos) << svg;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"bin", "link.svg", "real.svg"}));
+}
+
+TEST_F(CliFiles, GraphvizRendersAnSvgThroughALink) {
+  if (std::system("command -v dot >/dev/null 2>&1") != 0) GTEST_SKIP() << "Graphviz is missing";
+  std::filesystem::create_symlink("g.svg", path("link.svg"));
+  const Outcome r = run("graph 'sin(x)*x' x=1 -o " + path("link.svg"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(std::filesystem::is_symlink(path("link.svg")));
+  EXPECT_NE(slurp(path("g.svg")).find("<svg"), std::string::npos);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 2);
+}
+
+// Every refusal below happens before the data is read: no "epoch" line, nothing written.
+TEST_F(CliFiles, OutputsThatAreNotRegularFilesAreRefusedBeforeTraining) {
+  std::filesystem::create_directories(path("dir"));
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  struct Case {
+    std::string options, message;
+  };
+  std::vector<Case> cases = {
+      {"--save " + path("dir"), "--save: " + path("dir") + " is a directory"},
+      {"--metrics " + path("fifo"), "--metrics: " + path("fifo") + " is a FIFO"},
+  };
+  const std::filesystem::path device = tapegrad::testing::character_device_for_tests(dir_);
+  if (!device.empty()) {
+    cases.push_back({"--save " + device.string(), device.string() + " is a character device"});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.options);
+    const Outcome t = run("train --data iris --epochs 1 " + c.options);
+    EXPECT_EQ(t.status, 2) << t.out;
+    EXPECT_NE(t.out.find(c.message), std::string::npos) << t.out;
+    EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(path("dir")));
+  EXPECT_TRUE(std::filesystem::is_fifo(path("fifo")));
+  if (!device.empty()) {
+    EXPECT_TRUE(std::filesystem::is_character_file(device));
+  }
+  EXPECT_TRUE(partial_files(dir_).empty());
+}
+
+TEST_F(CliFiles, AnOutputThatIsAnInputIsRefused) {
+  std::ofstream(path("data.csv")) << slurp(std::string(TAPEGRAD_TEST_DIR) + "/../../data/iris.csv");
+  std::filesystem::create_symlink("data.csv", path("alias.csv"));
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("m.safetensors")).status, 0);
+  const std::string data = slurp(path("data.csv"));
+  const std::string model = slurp(path("m.safetensors"));
+  const std::string d = path("data.csv"), m = path("m.safetensors");
+  struct Case {
+    std::string command;
+    const char* output_option;
+    const char* input_option;
+  };
+  const Case cases[] = {
+      {"train --epochs 1 --data " + d + " --save " + d, "--save", "--data"},
+      {"train --epochs 1 --data " + d + " --metrics " + d, "--metrics", "--data"},
+      {"train --epochs 1 --data " + d + " --save " + path("alias.csv"), "--save", "--data"},
+      {"train --epochs 1 --data " + d + " --save " + dir_.string() + "/../" +
+           dir_.filename().string() + "/data.csv",
+       "--save", "--data"},
+      {"train --epochs 1 --data iris --save " + path("new") + " --metrics " + path("new"),
+       "--metrics", "--save"},
+      {"predict --model " + m + " --data " + d + " -o " + d, "-o", "--data"},
+      {"predict --model " + m + " --data " + d + " -o " + m, "-o", "--model"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.command);
+    const Outcome r = run(c.command);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("are the same file"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string(c.output_option) + " "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string(c.input_option) + " "), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("epoch "), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(slurp(path("data.csv")), data);
+  EXPECT_EQ(slurp(path("m.safetensors")), model);
+  EXPECT_TRUE(std::filesystem::is_symlink(path("alias.csv")));
+  EXPECT_FALSE(std::filesystem::exists(path("new")));
+}
+
+TEST_F(CliFiles, AnOutputThatCannotBeWrittenIsRefusedBeforeTraining) {
+  std::ofstream(path("file")) << "a regular file";
+  struct Case {
+    std::string options, message;
+  };
+  const Case cases[] = {
+      {"--save " + path("missing/m.safetensors"), "--save: " + path("missing/m.safetensors") +
+                                                      ": the directory " + path("missing") +
+                                                      " does not exist"},
+      {"--metrics " + path("missing/m.csv"), "--metrics: "},
+      {"--save " + path("file/m.safetensors"), "Not a directory"},
+      {"--save " + path("new_dir") + "/", "names a directory"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.options);
+    const Outcome t = run("train --data iris --epochs 1 " + c.options);
+    EXPECT_EQ(t.status, 2) << t.out;
+    EXPECT_NE(t.out.find(c.message), std::string::npos) << t.out;
+    EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
+  }
+}
+
+TEST_F(CliFiles, AReadOnlySaveDirectoryIsRefusedBeforeTraining) {
+  if (::geteuid() == 0) {
+    GTEST_SKIP() << "root writes into a 0500 directory anyway, so there is nothing to refuse";
+  }
+  std::filesystem::create_directories(path("ro"));
+  std::filesystem::permissions(path("ro"), std::filesystem::perms(0500));
+  const Outcome t = run("train --data iris --epochs 1 --save " + path("ro/m.safetensors"));
+  std::filesystem::permissions(path("ro"), std::filesystem::perms(0700));
+  EXPECT_EQ(t.status, 2) << t.out;
+  EXPECT_NE(t.out.find("--save: " + path("ro/m.safetensors") + ": cannot create a file in"),
+            std::string::npos)
+      << t.out;
+  EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
 }
 }  // namespace

@@ -1,10 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
+
+#include "support/errors.hpp"
+#include "support/output_files.hpp"
 
 namespace tg = tapegrad;
 namespace io = tapegrad::io;
@@ -23,6 +33,8 @@ class TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
   std::filesystem::path operator/(const char* name) const { return path_ / name; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  const std::filesystem::path& path() const { return path_; }
   std::size_t entries() const {
     return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(path_), {}));
   }
@@ -169,9 +181,159 @@ TEST(Safetensors, SaveOntoADirectoryIsAClearErrorAndLeavesNoTemporaryFile) {
     io::save_safetensors(dir / "m.safetensors", std::vector<tg::NamedTensor>{{"w", tg::ones({2})}});
     FAIL() << "saving onto a non-empty directory must throw";
   } catch (const tg::ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot replace the file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("m.safetensors is a directory"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(dir.entries(), 1u);  // the directory only: the temporary file was removed
+}
+
+// ---- how a model file is written (issue 14, "Writing outputs") -------------------------------
+const std::vector<tg::NamedTensor> kModel = {{"w", Tensor::from({1.0, 2.0, 3.0})}};
+
+// The temporary used to be `<path>.tmp<pid>`, opened without O_EXCL|O_NOFOLLOW: a link planted
+// there was followed and the file it named overwritten (then the link was renamed into place).
+TEST(Safetensors, SaveNeverWritesThroughALinkPlantedAtAPredictableTemporaryName) {
+  TempDir dir;
+  write_bytes(dir / "victim", "precious");
+  const std::string model = (dir / "m.safetensors").string();
+  for (const std::string& planted : {fmt::format("{}.tmp{}", model, ::getpid()), model + ".tmp"}) {
+    std::filesystem::create_symlink(dir / "victim", planted);
+  }
+  io::save_safetensors(model, kModel);
+  EXPECT_EQ(bytes_of(dir / "victim"), "precious");
+  EXPECT_FALSE(std::filesystem::is_symlink(model));
+  EXPECT_EQ(io::load_safetensors(model).tensors.at(0).tensor.to_vector(),
+            (std::vector<double>{1, 2, 3}));
+  EXPECT_TRUE(tg::testing::partial_files(dir.path()).empty());
+}
+
+TEST(Safetensors, SaveThroughASymlinkReplacesItsTargetAndKeepsTheLink) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "models");
+  write_bytes(dir / "models" / "real.safetensors", "old");
+  std::filesystem::create_symlink("models/real.safetensors", dir / "latest");  // relative
+  std::filesystem::create_symlink(dir / "latest", dir / "chain");              // a link to a link
+  io::save_safetensors(dir / "chain", kModel);
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "chain"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "latest"));
+  EXPECT_EQ(std::filesystem::read_symlink(dir / "latest"), "models/real.safetensors");
+  EXPECT_EQ(io::load_safetensors(dir / "models" / "real.safetensors").tensors.size(), 1u);
+  EXPECT_TRUE(tg::testing::partial_files(dir.path()).empty());
+  EXPECT_TRUE(tg::testing::partial_files(dir / "models").empty());
+  // A dangling link is written through too: its target is created.
+  std::filesystem::create_symlink("models/new.safetensors", dir / "next");
+  io::save_safetensors(dir / "next", kModel);
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "next"));
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir / "models" / "new.safetensors"));
+}
+
+TEST(Safetensors, SaveKeepsThePermissionsOfTheFileItReplaces) {
+  TempDir dir;
+  const auto model = dir / "m.safetensors";
+  const auto mode_of = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(model.c_str(), &st), 0);
+    return st.st_mode & 07777;
+  };
+  const mode_t umask_before = ::umask(0002);
+  io::save_safetensors(model, kModel);
+  EXPECT_EQ(mode_of(), 0664u);  // a new file: 0666 less the umask
+  for (const mode_t mode : {0600u, 0640u, 0444u}) {
+    SCOPED_TRACE(mode);
+    ASSERT_EQ(::chmod(model.c_str(), mode), 0);
+    io::save_safetensors(model, kModel);
+    EXPECT_EQ(mode_of(), mode);
+  }
+  ::umask(umask_before);
+}
+
+TEST(Safetensors, SaveRefusesWhatIsNotARegularFileAndTouchesNothing) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "empty_dir");
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  struct Case {
+    std::filesystem::path path;
+    const char* kind;
+  };
+  std::vector<Case> cases = {{dir / "empty_dir", "is a directory"}, {dir / "fifo", "is a FIFO"}};
+  const std::filesystem::path device = tg::testing::character_device_for_tests(dir.path());
+  if (!device.empty()) cases.push_back({device, "is a character device"});
+  std::filesystem::create_symlink(dir / "fifo", dir / "link_to_fifo");
+  cases.push_back({dir / "link_to_fifo", "(a link to "});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path.string());
+    const auto before = std::filesystem::symlink_status(c.path).type();
+    try {
+      io::save_safetensors(c.path, kModel);
+      ADD_FAILURE() << "saving onto " << c.path << " must throw";
+    } catch (const tg::ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.path.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.kind), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(std::filesystem::symlink_status(c.path).type(), before);
+  }
+  EXPECT_TRUE(std::filesystem::is_fifo(dir / "fifo"));
+  if (!device.empty()) {
+    EXPECT_TRUE(std::filesystem::is_character_file(device));
+  }
+  EXPECT_TRUE(tg::testing::partial_files(dir.path()).empty());
+  // A new name is fine; a new name in a directory that does not exist is a clear error.
+  const std::string missing = tg::testing::message_of<tg::ValueError>(
+      [&] { io::save_safetensors(dir / "no" / "m", kModel); });
+  EXPECT_NE(missing.find("the directory " + (dir / "no").string() + " does not exist"),
+            std::string::npos)
+      << missing;
+}
+
+// A process killed with SIGKILL leaves its temporary: the next save of the same target removes
+// the temporaries of processes that no longer exist, and only those, and only of that target.
+TEST(Safetensors, SaveRemovesStaleTemporariesOfDeadProcesses) {
+  TempDir dir;
+  const pid_t dead = tg::testing::dead_pid();
+  const std::string stale =
+      fmt::format(".m.safetensors.tapegrad-partial.{}.0123456789abcdef", dead);
+  const std::string alive =
+      fmt::format(".m.safetensors.tapegrad-partial.{}.fedcba9876543210", ::getppid());
+  const std::string other = fmt::format(".other.tapegrad-partial.{}.0123456789abcdef", dead);
+  for (const std::string& name : {stale, alive, other}) write_bytes(dir / name, "partial");
+  io::save_safetensors(dir / "m.safetensors", kModel);
+  EXPECT_FALSE(std::filesystem::exists(dir / stale));
+  EXPECT_TRUE(std::filesystem::exists(dir / alive));  // its writer may still be at work
+  EXPECT_TRUE(std::filesystem::exists(dir / other));  // another target's
+}
+
+// A write the system refuses (here the file size limit, as a full disk would) is an IoError
+// naming the file and the reason; the previous model and nothing else is left.
+TEST(Safetensors, AFailedWriteIsAnIoErrorAndLeavesThePreviousFile) {
+  TempDir dir;
+  const auto model = dir / "m.safetensors";
+  io::save_safetensors(model, kModel);
+  const std::string before = bytes_of(model);
+  const std::vector<tg::NamedTensor> large = {{"w", tg::zeros({100000})}};
+  const pid_t child = ::fork();
+  if (child == 0) {  // the limit and the ignored SIGXFSZ stay in the child
+    const rlimit limit{4096, 4096};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    std::signal(SIGXFSZ, SIG_IGN);
+    try {
+      io::save_safetensors(model, large);
+    } catch (const tg::IoError& e) {
+      const std::string what = e.what();
+      ::_exit(what.find(model.string()) != std::string::npos &&
+                      what.find(std::strerror(EFBIG)) != std::string::npos
+                  ? 0
+                  : 3);
+    } catch (...) {
+      ::_exit(2);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error; 2: not an IoError; 3: a vague message";
+  EXPECT_EQ(bytes_of(model), before);
+  EXPECT_EQ(dir.entries(), 1u);
 }
 
 TEST(Safetensors, FailedSaveLeavesThePreviousFile) {

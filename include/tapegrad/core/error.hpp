@@ -37,6 +37,13 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+// The operating system failed a write (disk full, I/O error, a rename refused): not a problem
+// with the caller's input. The message names the file and the reason.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Misuse of the tape: mixing tapes, a Var used after its tape was reset, backward() misuse.
 class TapeError : public Error {
  public:

@@ -12,14 +12,20 @@
 #include <vector>
 
 #include "tapegrad/core/tensor.hpp"
+#include "tapegrad/io/output_files.hpp"
 
 namespace tapegrad::io {
 
 using tapegrad::NamedTensor;
 
-// Writes the tensors (F32 or F64) in order, with the metadata, to a temporary file beside
-// `path`, flushed to disk, then renamed over `path`: a crash never leaves a half-written model,
-// and a failed save leaves the previous file as it was.
+// Writes the tensors (F32 or F64) in order, with the metadata, atomically as every tapegrad
+// output is written (tapegrad/io/output_files.hpp): to an exclusively created temporary in the
+// target's directory, flushed to disk, renamed over `path`, then the directory flushed. A crash
+// never leaves a half-written model, and a failed save leaves the previous file as it was. A
+// symlink at `path` is written through (its target is replaced, the link stays); a directory,
+// device, FIFO or socket there, or a missing directory, is refused with a ValueError before
+// anything is written. The replaced file's permission bits are kept. Bad tensors or names are a
+// ValueError before the disk is touched; a failed write, flush or rename is an IoError.
 void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
