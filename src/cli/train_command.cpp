@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 #include <span>
+#include <string_view>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
@@ -408,10 +410,10 @@ std::string quoted_list(const std::vector<std::string>& names) {
 // Refuses data without every feature the model takes, naming the missing ones.
 void require_features(const std::vector<std::string>& available,
                       const std::vector<std::string>& needed, const std::string& source) {
+  const std::unordered_set<std::string_view> have(available.begin(), available.end());
   std::vector<std::string> missing;
   for (const std::string& name : needed) {
-    if (std::find(available.begin(), available.end(), name) == available.end())
-      missing.push_back(name);
+    if (!have.contains(name)) missing.push_back(name);
   }
   if (missing.empty()) return;
   throw ValueError(

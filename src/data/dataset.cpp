@@ -11,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <unordered_map>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -304,24 +305,38 @@ struct Columns {
   std::int64_t features = 0;
 };
 
-std::int64_t column_named(const std::vector<std::string>& header, const std::string& name,
-                          std::string_view source) {
-  std::vector<std::size_t> at;
-  for (std::size_t c = 0; c < header.size(); ++c)
-    if (header[c] == name) at.push_back(c + 1);
-  if (at.size() > 1) {
-    throw ValueError(fmt::format(
-        "{}: {} columns are named '{}' (columns {}); a column chosen by name must be unique",
-        source, at.size(), shown(name), fmt::join(at, ", ")));
+// A header's columns by name, looked up in constant time: a model may have 10^5 features.
+class HeaderIndex {
+ public:
+  HeaderIndex(const std::vector<std::string>& header, std::string_view source) : source_(source) {
+    for (std::size_t c = 0; c < header.size(); ++c) at_[header[c]].push_back(c + 1);
   }
-  return at.empty() ? -1 : static_cast<std::int64_t>(at[0]) - 1;
-}
+  // The field of the column named `name`, or -1; a name the header holds twice is refused.
+  std::int64_t find(const std::string& name) const {
+    const auto it = at_.find(name);
+    if (it == at_.end()) return -1;
+    const std::vector<std::size_t>& at = it->second;
+    if (at.size() > 1) {
+      const std::vector<std::size_t> first(
+          at.begin(), at.begin() + std::min<std::ptrdiff_t>(10, std::ssize(at)));
+      throw ValueError(fmt::format(
+          "{}: {} columns are named '{}' (columns {}{}); a column chosen by name must be unique",
+          source_, at.size(), shown(name), fmt::join(first, ", "), at.size() > 10 ? ", ..." : ""));
+    }
+    return static_cast<std::int64_t>(at[0]) - 1;
+  }
+
+ private:
+  std::string_view source_;
+  std::unordered_map<std::string_view, std::vector<std::size_t>> at_;
+};
 
 Columns columns_of(const std::vector<std::string>& header, std::size_t width,
                    std::string_view source, const CsvOptions& options) {
   Columns columns;
   const auto w = static_cast<std::int64_t>(width);
   columns.target = w - 1;
+  const HeaderIndex index_of(header, source);
   if (std::holds_alternative<CsvOptions::NoTarget>(options.target)) {
     columns.target = -1;
   } else if (const auto* index = std::get_if<std::int64_t>(&options.target)) {
@@ -331,7 +346,7 @@ Columns columns_of(const std::vector<std::string>& header, std::size_t width,
                                    source, *index, width));
     }
   } else if (const auto* name = std::get_if<std::string>(&options.target)) {
-    columns.target = column_named(header, *name, source);
+    columns.target = index_of.find(*name);
     if (columns.target < 0) {
       throw ValueError(fmt::format("{}: no column named '{}'{}", source, shown(*name),
                                    header.empty()
@@ -354,7 +369,7 @@ Columns columns_of(const std::vector<std::string>& header, std::size_t width,
     }
     std::vector<std::string> missing;
     for (const std::string& name : options.features) {
-      const std::int64_t c = column_named(header, name, source);
+      const std::int64_t c = index_of.find(name);
       if (c < 0) {
         missing.push_back(name);
         continue;
@@ -515,14 +530,17 @@ std::vector<std::string> read_csv_header(const std::filesystem::path& path,
 }
 
 Dataset select_features(const Dataset& d, std::span<const std::string> names) {
+  std::unordered_map<std::string_view, std::int64_t> column;
+  for (std::size_t c = d.feature_names.size(); c-- > 0;)  // the first of equal names wins
+    column[d.feature_names[c]] = static_cast<std::int64_t>(c);
   std::vector<std::int64_t> index;
   std::vector<std::string> missing;
   for (const std::string& name : names) {
-    const auto it = std::find(d.feature_names.begin(), d.feature_names.end(), name);
-    if (it == d.feature_names.end()) {
+    const auto it = column.find(name);
+    if (it == column.end()) {
       missing.push_back(name);
     } else {
-      index.push_back(it - d.feature_names.begin());
+      index.push_back(it->second);
     }
   }
   if (!missing.empty()) {
