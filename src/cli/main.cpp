@@ -122,17 +122,23 @@ int main(int argc, char** argv) {
                         "continue the run checkpointed in DIR (same options; --epochs may grow); "
                         "checkpoints go on to DIR unless --checkpoint says otherwise");
 
+  constexpr const char* kUseData =
+      "FILE.csv or a bundled data set. With a header, the model's feature columns are found by "
+      "name in any order and other columns are ignored; without one, by position";
+  constexpr const char* kUseTarget =
+      "CSV target column, by name or index (default: the model's target column when the data "
+      "has it)";
   cli::EvalArgs eval;
   CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate a saved model on data");
   eval_cmd->add_option("--model", eval.model, "a model written by train --save")->required();
-  eval_cmd->add_option("--data", eval.data, "FILE.csv or a bundled data set")->required();
-  eval_cmd->add_option("--target", eval.target, "CSV target column (default: last)");
+  eval_cmd->add_option("--data", eval.data, kUseData)->required();
+  eval_cmd->add_option("--target", eval.target, kUseTarget);
 
   cli::PredictArgs predict;
   CLI::App* predict_cmd = app.add_subcommand("predict", "Write a saved model's predictions as CSV");
   predict_cmd->add_option("--model", predict.model, "a model written by train --save")->required();
-  predict_cmd->add_option("--data", predict.data, "FILE.csv or a bundled data set")->required();
-  predict_cmd->add_option("--target", predict.target, "CSV target column (default: last)");
+  predict_cmd->add_option("--data", predict.data, kUseData)->required();
+  predict_cmd->add_option("--target", predict.target, kUseTarget);
   predict_cmd->add_option("-o,--output", predict.output, "output CSV (default: stdout)");
 
   try {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <tapegrad/core/error.hpp>
@@ -21,9 +22,21 @@ std::string join_numbers(const std::vector<double>& v) {
   return fmt::format("{}", fmt::join(parts, ","));
 }
 
-// Names are stored one per line.
+// Names are stored one per line (a name cannot hold a newline: the CSV reader refuses a field
+// across lines); "" is no names.
 std::string join_lines(const std::vector<std::string>& v) {
   return fmt::format("{}", fmt::join(v, "\n"));
+}
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  for (std::size_t begin = 0;;) {
+    const std::size_t end = s.find('\n', begin);
+    out.push_back(s.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
+    if (end == std::string::npos) return out;
+    begin = end + 1;
+  }
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -37,14 +50,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 template <class T>
 std::vector<T> parse_numbers(const std::string& text, const std::string& key,
-                             const std::filesystem::path& path) {
+                             const std::string& source) {
   std::vector<T> out;
   for (const std::string& item : split(text, ',')) {
     T v{};
     const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (ec != std::errc() || end != item.data() + item.size()) {
-      throw ValueError(
-          fmt::format("{}: metadata '{}' has a bad number '{}'", path.string(), key, item));
+      throw ValueError(fmt::format("{}: metadata '{}' has a bad number '{}'", source, key, item));
     }
     out.push_back(v);
   }
@@ -52,11 +64,11 @@ std::vector<T> parse_numbers(const std::string& text, const std::string& key,
 }
 
 const std::string& need(const std::map<std::string, std::string>& meta, const std::string& key,
-                        const std::filesystem::path& path) {
+                        const std::string& source) {
   const auto it = meta.find(key);
   if (it == meta.end()) {
-    throw ValueError(fmt::format("{}: not a complete tapegrad model: metadata '{}' is missing",
-                                 path.string(), key));
+    throw ValueError(
+        fmt::format("{}: not a complete tapegrad model: metadata '{}' is missing", source, key));
   }
   return it->second;
 }
@@ -65,17 +77,17 @@ const std::string& need(const std::map<std::string, std::string>& meta, const st
 // anything is allocated from it: the network built from `sizes` then holds exactly as many
 // parameters as the file, and every stored number is finite.
 void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
-                        const std::filesystem::path& path) {
+                        const std::string& source) {
   const std::string sizes = fmt::format("{}", fmt::join(spec.sizes, ","));
-  const std::int64_t needed = checked_parameter_count(
-      spec.sizes, fmt::format("{}: metadata 'sizes' ({})", path.string(), sizes));
+  const std::int64_t needed =
+      checked_parameter_count(spec.sizes, fmt::format("{}: metadata 'sizes' ({})", source, sizes));
   std::int64_t stored = 0;
   for (const auto& t : file.tensors) {
     stored += t.tensor.numel();
     for (const double v : t.tensor.to_vector()) {
       if (!std::isfinite(v)) {
         throw ValueError(
-            fmt::format("{}: tensor '{}' holds a non-finite value ({})", path.string(), t.name, v));
+            fmt::format("{}: tensor '{}' holds a non-finite value ({})", source, t.name, v));
       }
     }
   }
@@ -83,19 +95,46 @@ void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
     throw ValueError(
         fmt::format("{}: metadata 'sizes' ({}) needs {} parameters but the file "
                     "holds {}",
-                    path.string(), sizes, needed, stored));
+                    source, sizes, needed, stored));
   }
   const auto check_finite = [&](const std::vector<double>& values, const char* key) {
     for (const double v : values) {
       if (!std::isfinite(v)) {
         throw ValueError(
-            fmt::format("{}: metadata '{}' holds a non-finite value ({})", path.string(), key, v));
+            fmt::format("{}: metadata '{}' holds a non-finite value ({})", source, key, v));
       }
     }
   };
   check_finite(spec.mean, "mean");
   check_finite(spec.scale, "scale");
   check_finite({spec.y_mean, spec.y_scale}, "target_standardisation");
+  for (const double s : spec.scale) {
+    if (!(s > 0)) {
+      throw ValueError(
+          fmt::format("{}: metadata 'scale' holds {}; a scale must be positive", source, s));
+    }
+  }
+}
+
+// The names fit the network: one per input, one per class of a classifier, or none.
+void check_names(const ModelSpec& spec, const std::string& source) {
+  const auto inputs = static_cast<std::size_t>(spec.sizes.front());
+  const auto outputs = static_cast<std::size_t>(spec.sizes.back());
+  if (!spec.feature_names.empty() && spec.feature_names.size() != inputs) {
+    throw ValueError(fmt::format("{}: metadata 'features' names {} features; the model takes {}",
+                                 source, spec.feature_names.size(), inputs));
+  }
+  if (spec.task == Task::regress && outputs != 1) {
+    throw ValueError(
+        fmt::format("{}: a regression model has one output; sizes give {}", source, outputs));
+  }
+  if (!spec.class_names.empty() &&
+      (spec.task == Task::regress || spec.class_names.size() != outputs)) {
+    throw ValueError(
+        fmt::format("{}: metadata 'classes' names {} classes; the model has {}", source,
+                    spec.class_names.size(),
+                    spec.task == Task::regress ? "none (a regression)" : std::to_string(outputs)));
+  }
 }
 
 }  // namespace
@@ -149,41 +188,54 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
   io::save_safetensors(path, tensors, meta);
 }
 
-std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& path) {
-  const io::SafetensorsFile file = io::load_safetensors(path);
+namespace {
+
+std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
+                                                const std::string& source) {
   const auto format = file.metadata.find("format");
   if (format == file.metadata.end() || format->second != kFormat) {
     throw ValueError(fmt::format(
         "{}: a safetensors file, but not a tapegrad model (its metadata has no format '{}')",
-        path.string(), kFormat));
+        source, kFormat));
   }
   ModelSpec spec;
-  spec.task = need(file.metadata, "task", path) == "regress" ? Task::regress : Task::classify;
-  spec.sizes = parse_numbers<std::int64_t>(need(file.metadata, "sizes", path), "sizes", path);
-  spec.activation = nn::Activation::parse(need(file.metadata, "activation", path));
-  spec.mean = parse_numbers<double>(need(file.metadata, "mean", path), "mean", path);
-  spec.scale = parse_numbers<double>(need(file.metadata, "scale", path), "scale", path);
-  spec.class_names = split(need(file.metadata, "classes", path), '\n');
-  spec.feature_names = split(need(file.metadata, "features", path), '\n');
-  spec.target = need(file.metadata, "target", path);
-  const auto y = parse_numbers<double>(need(file.metadata, "target_standardisation", path),
-                                       "target_standardisation", path);
+  spec.task = need(file.metadata, "task", source) == "regress" ? Task::regress : Task::classify;
+  spec.sizes = parse_numbers<std::int64_t>(need(file.metadata, "sizes", source), "sizes", source);
+  spec.activation = nn::Activation::parse(need(file.metadata, "activation", source));
+  spec.mean = parse_numbers<double>(need(file.metadata, "mean", source), "mean", source);
+  spec.scale = parse_numbers<double>(need(file.metadata, "scale", source), "scale", source);
+  spec.class_names = split_lines(need(file.metadata, "classes", source));
+  spec.feature_names = split_lines(need(file.metadata, "features", source));
+  spec.target = need(file.metadata, "target", source);
+  const auto y = parse_numbers<double>(need(file.metadata, "target_standardisation", source),
+                                       "target_standardisation", source);
   if (y.size() != 2 || !std::isfinite(y[0]) || !std::isfinite(y[1]) || !(y[1] > 0)) {
-    throw ValueError(fmt::format("{}: bad target standardisation in the metadata", path.string()));
+    throw ValueError(fmt::format("{}: bad target standardisation in the metadata", source));
   }
   spec.y_mean = y[0];
   spec.y_scale = y[1];
   if (spec.sizes.size() < 2 || spec.mean.size() != static_cast<std::size_t>(spec.sizes.front()) ||
       spec.scale.size() != spec.mean.size()) {
-    throw ValueError(
-        fmt::format("{}: inconsistent model metadata (sizes, mean, scale)", path.string()));
+    throw ValueError(fmt::format("{}: inconsistent model metadata (sizes, mean, scale)", source));
   }
-  check_against_file(spec, file, path);
+  check_against_file(spec, file, source);
+  check_names(spec, source);
   nn::Sequential model = build_model(spec, 0);
   std::vector<io::NamedTensor> into;
   for (const auto& p : model.named_parameters()) into.push_back({p.name, p.tensor});
-  io::load_parameters(into, path);
+  io::load_parameters(into, file.tensors, source);
   return {std::move(spec), std::move(model)};
+}
+
+}  // namespace
+
+std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& path) {
+  return model_from(io::load_safetensors(path), path.string());
+}
+
+std::pair<ModelSpec, nn::Sequential> parse_model(std::string_view bytes,
+                                                 const std::string& source) {
+  return model_from(io::parse_safetensors(bytes, source), source);
 }
 
 }  // namespace tapegrad::cli

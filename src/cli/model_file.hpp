@@ -25,8 +25,8 @@ struct ModelSpec {
   std::vector<double> mean, scale;  // input standardisation fitted on the training rows
   double y_mean = 0, y_scale = 1;   // regression: the model predicts (y - y_mean) / y_scale
   std::vector<std::string> class_names;
-  std::vector<std::string> feature_names;
-  std::string target;  // the target column's name, when known
+  std::vector<std::string> feature_names;  // empty, or one per input: the columns by name
+  std::string target;                      // the target column's name, when known
 };
 
 // Limits on the networks the tool trains and loads. Far beyond any model it trains in practice,
@@ -44,5 +44,7 @@ nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed);
 void save_model(const std::filesystem::path& path, const ModelSpec& spec, const nn::Module& model);
 // Throws ValueError naming the file when it is not a tapegrad model or does not fit its spec.
 std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& path);
+// The same from a model file's bytes in memory; `source` names them in messages.
+std::pair<ModelSpec, nn::Sequential> parse_model(std::string_view bytes, const std::string& source);
 
 }  // namespace tapegrad::cli

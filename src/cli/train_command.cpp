@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // `tapegrad train`, `eval` and `predict`: MLPs on CSV files or the bundled data sets.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -7,6 +8,8 @@
 #include <map>
 #include <set>
 #include <span>
+#include <string_view>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
@@ -21,20 +24,22 @@ namespace tapegrad::cli {
 namespace {
 
 bool is_bundled(const std::string& source) {
-  for (const std::string& name : data::dataset_names()) {
-    if (name == source) return true;
-  }
-  return false;
+  const auto names = data::dataset_names();
+  return std::find(names.begin(), names.end(), source) != names.end();
 }
 
-data::Dataset load_data(const std::string& source, const std::string& target) {
-  if (is_bundled(source)) {
-    if (!target.empty()) {
-      throw std::invalid_argument(
-          fmt::format("--target applies to CSV files; '{}' is a bundled data set", source));
-    }
-    return data::load_dataset(source);
+// Whether `source` names a bundled data set; --target applies to CSV files only.
+bool is_bundled(const std::string& source, const std::string& target) {
+  if (!is_bundled(source)) return false;
+  if (!target.empty()) {
+    throw std::invalid_argument(
+        fmt::format("--target applies to CSV files; '{}' is a bundled data set", source));
   }
+  return true;
+}
+
+// --target as CSV options: an index when it is an integer, else a name; empty: the default.
+data::CsvOptions target_option(const std::string& target) {
   data::CsvOptions options;
   if (!target.empty()) {
     std::int64_t index = 0;
@@ -45,7 +50,12 @@ data::Dataset load_data(const std::string& source, const std::string& target) {
       options.target = target;
     }
   }
-  return data::read_csv(source, options);
+  return options;
+}
+
+data::Dataset load_data(const std::string& source, const std::string& target) {
+  if (is_bundled(source, target)) return data::load_dataset(source);
+  return data::read_csv(source, target_option(target));
 }
 
 // Where a path leads: a symlink followed to the file it names (or would create).
@@ -256,6 +266,7 @@ int run_train(const TrainArgs& args) {
     spec.scale = standardizer.scale();
     spec.class_names = all.class_names;
     spec.feature_names = all.feature_names;
+    spec.target = all.target_name;
     const std::int64_t outputs = spec.task == Task::classify ? all.num_classes() : 1;
     spec.sizes.push_back(all.num_features());
     for (std::int64_t h : args.layers) spec.sizes.push_back(h);
@@ -428,22 +439,90 @@ int run_train(const TrainArgs& args) {
 
 namespace {
 
-// A saved model and data to use it on, checked against each other. A CSV file without a target
-// column is fine when its width is exactly the model's input.
+// A saved model and data to use it on, checked against each other.
 struct ModelAndData {
   ModelSpec spec;
   nn::Sequential model;
   data::Dataset data;
 };
 
+// The model's feature names, or none when it was trained on columns without names. Model files
+// written before names came only from a header hold x0, x1, ... for unnamed columns.
+std::vector<std::string> names_of_features(const ModelSpec& spec) {
+  for (std::size_t i = 0; i < spec.feature_names.size(); ++i) {
+    if (spec.feature_names[i] != fmt::format("x{}", i)) return spec.feature_names;
+  }
+  return {};
+}
+
+// 'a', 'b', 'c': the first ten, then how many more.
+std::string quoted_list(const std::vector<std::string>& names) {
+  constexpr std::size_t kListed = 10;
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < names.size() && i < kListed; ++i)
+    parts.push_back(fmt::format("'{}'", names[i]));
+  if (names.size() > kListed) parts.push_back(fmt::format("and {} more", names.size() - kListed));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// Refuses data without every feature the model takes, naming the missing ones.
+void require_features(const std::vector<std::string>& available,
+                      const std::vector<std::string>& needed, const std::string& source) {
+  const std::unordered_set<std::string_view> have(available.begin(), available.end());
+  std::vector<std::string> missing;
+  for (const std::string& name : needed) {
+    if (!have.contains(name)) missing.push_back(name);
+  }
+  if (missing.empty()) return;
+  throw ValueError(
+      fmt::format("{} has no column {}, which the model takes (its features: {}; other columns are "
+                  "ignored)",
+                  source, quoted_list(missing), quoted_list(needed)));
+}
+
+// The model's columns of the data. With names on both sides the features are found by name, in
+// the model's order, and the target is the model's target column (or --target); other columns
+// are ignored. Otherwise columns go by position: all but the target (the last, or --target),
+// or all of them when that is exactly the model's input.
+data::Dataset columns_for(const ModelSpec& spec, const std::string& source,
+                          const std::string& target) {
+  const std::vector<std::string> names = names_of_features(spec);
+  if (is_bundled(source, target)) {
+    data::Dataset d = data::load_dataset(source);
+    if (names.empty()) return d;
+    require_features(d.feature_names, names, source);
+    return data::select_features(d, names);
+  }
+  data::CsvOptions options = target_option(target);
+  const std::vector<std::string> header =
+      names.empty() ? std::vector<std::string>{} : data::read_csv_header(source);
+  if (!header.empty()) {
+    require_features(header, names, source);
+    options.features = names;
+    const auto has = [](const std::vector<std::string>& v, const std::string& name) {
+      return std::find(v.begin(), v.end(), name) != v.end();
+    };
+    if (target.empty() && !spec.target.empty()) {
+      // The model's target; data to predict on may lack it.
+      options.target = has(header, spec.target) ? data::CsvOptions::Target(spec.target)
+                                                : data::CsvOptions::NoTarget{};
+    } else if (target.empty() && has(names, header.back())) {
+      options.target = data::CsvOptions::NoTarget{};
+    }  // else --target, or a model file without its target's name: the last column, as before
+    return data::read_csv(source, options);
+  }
+  data::Dataset d = data::read_csv(source, options);
+  if (d.num_features() + 1 == spec.sizes.front() && target.empty()) {
+    d = data::read_csv(source, {.target = data::CsvOptions::NoTarget{}});
+  }
+  return d;
+}
+
 ModelAndData load_for_use(const std::string& model_file, const std::string& source,
                           const std::string& target) {
   auto [spec, model] = load_model(model_file);
-  data::Dataset d = load_data(source, target);
+  data::Dataset d = columns_for(spec, source, target);
   const std::int64_t expected = spec.sizes.front();
-  if (d.num_features() + 1 == expected && target.empty() && std::filesystem::exists(source)) {
-    d = data::read_csv(source, {.target = data::CsvOptions::NoTarget{}});
-  }
   if (d.num_features() != expected) {
     throw ValueError(fmt::format("{} has {} features; the model expects {}", source,
                                  d.num_features(), expected));
@@ -457,7 +536,12 @@ int run_eval(const EvalArgs& args) {
   return reporting_bad_input([&] {
     const auto [spec, model, d] = load_for_use(args.model, args.data, args.target);
     if (d.targets.numel() == 0) {
-      throw ValueError(fmt::format("{} has no target column to evaluate against", args.data));
+      throw ValueError(fmt::format(
+          "{} has no target column to evaluate against{}", args.data,
+          spec.target.empty() ? ""
+                              : fmt::format(" (no column '{}', the model's target; name one "
+                                            "with --target)",
+                                            spec.target)));
     }
     const Scores s = score(model, spec, d);
     fmt::print("{} on {} ({} rows): {:.4f}\n", metric_name(spec.task), args.data, d.size(),

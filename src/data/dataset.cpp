@@ -2,11 +2,20 @@
 #include "tapegrad/data/dataset.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <deque>
 #include <map>
+#include <unordered_map>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -49,161 +58,537 @@ std::vector<std::int64_t> Dataset::labels() const {
 
 namespace {
 
-std::vector<std::string_view> split_fields(std::string_view line, char delimiter) {
-  std::vector<std::string_view> fields;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t end = line.find(delimiter, start);
-    std::string_view f =
-        line.substr(start, end == std::string_view::npos ? line.npos : end - start);
-    while (!f.empty() && std::isspace(static_cast<unsigned char>(f.front()))) f.remove_prefix(1);
-    while (!f.empty() && std::isspace(static_cast<unsigned char>(f.back()))) f.remove_suffix(1);
-    fields.push_back(f);
-    if (end == std::string_view::npos) break;
-    start = end + 1;
+bool is_space(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
+
+std::string_view trimmed(std::string_view f) {
+  while (!f.empty() && is_space(f.front())) f.remove_prefix(1);
+  while (!f.empty() && is_space(f.back())) f.remove_suffix(1);
+  return f;
+}
+
+// A field as a message quotes it: at most 40 bytes (cut at a character boundary), control
+// characters escaped, so that a binary file or a 1 MiB field gives a readable line.
+std::string shown(std::string_view text) {
+  constexpr std::size_t kShown = 40;
+  const bool cut = text.size() > kShown;
+  if (cut) {
+    std::size_t end = kShown;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    text = text.substr(0, end);
   }
-  return fields;
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out += c;
+    }
+  }
+  return cut ? out + "..." : out;
+}
+
+// 'a', 'b', 'c' — the first ten, then how many more.
+std::string quoted_list(const std::vector<std::string>& names) {
+  constexpr std::size_t kListed = 10;
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < names.size() && i < kListed; ++i)
+    parts.push_back(fmt::format("'{}'", shown(names[i])));
+  std::string out = fmt::format("{}", fmt::join(parts, ", "));
+  if (names.size() > kListed) out += fmt::format(" and {} more", names.size() - kListed);
+  return out;
 }
 
 bool parse_number(std::string_view text, double& value) {
+  text = trimmed(text);
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
-bool all_numbers(const std::vector<std::string_view>& fields) {
+bool all_numbers(const std::vector<std::string>& fields) {
   double v = 0;
   return std::all_of(fields.begin(), fields.end(),
                      [&](std::string_view f) { return parse_number(f, v); });
 }
 
 // The fields after scikit-learn's two counts are class names: none of them a number.
-bool names_after_counts(const std::vector<std::string_view>& fields) {
+bool names_after_counts(const std::vector<std::string>& fields) {
   double v = 0;
   return std::none_of(fields.begin() + 2, fields.end(),
                       [&](std::string_view f) { return parse_number(f, v); });
 }
 
-struct Line {
-  std::size_t number;  // 1-based
-  std::string text;
+bool blank(std::string_view line) {
+  return line.find_first_not_of(" \t") == std::string_view::npos;
+}
+
+// The line at text[pos] without its LF or CRLF; pos moves to the next line.
+std::string_view next_line(std::string_view text, std::size_t& pos) {
+  const std::size_t end = std::min(text.find('\n', pos), text.size());
+  std::string_view line = text.substr(pos, end - pos);
+  pos = end + 1;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// The records of a CSV text one at a time, each split into fields: a line, less its LF or CRLF,
+// that is not blank. A field's view points into the text, or into `unescaped_` for a quoted
+// field that held "" (a std::deque: its strings stay where they are as it grows).
+class CsvRecords {
+ public:
+  CsvRecords(std::string_view text, std::string_view source, const CsvOptions& options)
+      : text_(text), source_(source), options_(options) {}
+
+  // Reads the next record; false at the end of the text.
+  bool next() {
+    while (pos_ < text_.size()) {
+      const std::string_view line = next_line(text_, pos_);
+      line_ = next_line_++;
+      if (line.size() > options_.max_line_bytes) {
+        throw ValueError(fmt::format(
+            "{}:{}: the line is longer than {} bytes, the limit on a line (is this a CSV file?)",
+            source_, line_, options_.max_line_bytes));
+      }
+      if (blank(line)) continue;
+      split(line);
+      return true;
+    }
+    return false;
+  }
+  std::size_t line() const { return line_; }  // of the last record read, from 1
+  const std::vector<std::string_view>& fields() const { return fields_; }
+
+ private:
+  [[noreturn]] void fail(std::string_view what) const {
+    throw ValueError(fmt::format("{}:{}:{}: {}", source_, line_, fields_.size() + 1, what));
+  }
+
+  void split(std::string_view line) {
+    fields_.clear();
+    unescaped_.clear();
+    const char delimiter = options_.delimiter;
+    std::size_t i = 0;
+    while (true) {
+      if (fields_.size() == options_.max_columns) {
+        throw ValueError(fmt::format("{}:{}: more than {} fields, the limit on columns", source_,
+                                     line_, options_.max_columns));
+      }
+      std::size_t start = i;
+      while (start < line.size() && line[start] != delimiter && is_space(line[start])) ++start;
+      if (start < line.size() && line[start] == '"') {
+        i = quoted(line, start);
+      } else {
+        const std::size_t end = std::min(line.find(delimiter, start), line.size());
+        const std::string_view field = trimmed(line.substr(start, end - start));
+        if (field.find('"') != std::string_view::npos) {
+          fail(fmt::format(
+              "a '\"' inside an unquoted field ({}): quote the whole field and double each "
+              "quote in it",
+              shown(field)));
+        }
+        fields_.push_back(field);
+        i = end;
+      }
+      if (i >= line.size()) return;
+      ++i;  // the delimiter; one after the last field starts an empty field
+    }
+  }
+
+  // The quoted field opening at line[open]; returns where the field ends (at the delimiter or
+  // the end of the line).
+  std::size_t quoted(std::string_view line, std::size_t open) {
+    std::size_t i = open + 1;
+    bool doubled = false;
+    std::size_t close = 0;
+    while (true) {
+      close = line.find('"', i);
+      if (close == std::string_view::npos) {
+        fail(fmt::format(
+            "the quoted field {} is not closed on this line (a closing '\"' is missing; a field "
+            "cannot span lines)",
+            shown(line.substr(open))));
+      }
+      if (close + 1 < line.size() && line[close + 1] == '"') {
+        doubled = true;
+        i = close + 2;
+        continue;
+      }
+      break;
+    }
+    const std::string_view inside = line.substr(open + 1, close - open - 1);
+    std::size_t end = close + 1;
+    while (end < line.size() && line[end] != options_.delimiter && is_space(line[end])) ++end;
+    if (end < line.size() && line[end] != options_.delimiter) {
+      const std::size_t next = std::min(line.find(options_.delimiter, end), line.size());
+      fail(fmt::format("text after the closing quote of a quoted field ({}): quote the whole field",
+                       shown(line.substr(open, next - open))));
+    }
+    if (!doubled) {
+      fields_.push_back(inside);
+    } else {
+      std::string& text = unescaped_.emplace_back();
+      for (std::size_t k = 0; k < inside.size(); ++k) {
+        text += inside[k];
+        if (inside[k] == '"') ++k;  // "" is one quote
+      }
+      fields_.push_back(text);
+    }
+    return end;
+  }
+
+  std::string_view text_, source_;
+  const CsvOptions& options_;
+  std::size_t pos_ = 0, next_line_ = 1, line_ = 0;
+  std::vector<std::string_view> fields_;
+  std::deque<std::string> unescaped_;
 };
+
+// The number of records: the lines that are not blank (a field cannot span lines).
+std::size_t count_records(std::string_view text) {
+  std::size_t n = 0;
+  for (std::size_t pos = 0; pos < text.size();) n += blank(next_line(text, pos)) ? 0 : 1;
+  return n;
+}
+
+void check_options(const CsvOptions& options) {
+  const char d = options.delimiter;
+  if (d == '"' || d == '\n' || d == '\r') {
+    throw ValueError(
+        fmt::format("read_csv: the delimiter cannot be {}", shown(std::string_view(&d, 1))));
+  }
+}
+
+// What the first record is: a header (its names), scikit-learn's counts and class names, or
+// data.
+struct Layout {
+  std::vector<std::string> header;
+  std::vector<std::string> class_names;
+  bool first_is_data = true;
+};
+
+// `records` is at the first record.
+Layout layout_of(const CsvRecords& records, std::string_view text, const CsvOptions& options) {
+  Layout layout;
+  const std::vector<std::string> first(records.fields().begin(), records.fields().end());
+  // scikit-learn's first line: "rows,features,class names..." — the first two fields count the
+  // data rows and the features. Compared as doubles: a count field may hold any number (1e30,
+  // -1, 2.5), and converting such a value to an integer type would be undefined.
+  double rows = 0, cols = 0;
+  bool sklearn = options.header != CsvOptions::Header::no && first.size() >= 2 &&
+                 parse_number(first[0], rows) && parse_number(first[1], cols) &&
+                 names_after_counts(first);
+  if (sklearn) {
+    CsvRecords second = records;
+    sklearn = (!second.next() || static_cast<double>(second.fields().size()) == cols + 1) &&
+              rows == static_cast<double>(count_records(text) - 1);
+  }
+  if (sklearn) {
+    layout.class_names.assign(first.begin() + 2, first.end());
+    layout.first_is_data = false;
+  } else if (options.header == CsvOptions::Header::yes ||
+             (options.header == CsvOptions::Header::detect && !all_numbers(first))) {
+    layout.header = first;
+    layout.first_is_data = false;
+  }
+  return layout;
+}
+
+// Which field of a row is what: a feature's place in the features, the target, or ignored.
+constexpr std::int64_t kTarget = -1, kIgnored = -2;
+
+struct Columns {
+  std::vector<std::int64_t> role;  // per field of a row
+  std::int64_t target = -1;        // the target's field, or -1
+  std::int64_t features = 0;
+};
+
+// A header's columns by name, looked up in constant time: a model may have 10^5 features.
+class HeaderIndex {
+ public:
+  HeaderIndex(const std::vector<std::string>& header, std::string_view source) : source_(source) {
+    for (std::size_t c = 0; c < header.size(); ++c) at_[header[c]].push_back(c + 1);
+  }
+  // The field of the column named `name`, or -1; a name the header holds twice is refused.
+  std::int64_t find(const std::string& name) const {
+    const auto it = at_.find(name);
+    if (it == at_.end()) return -1;
+    const std::vector<std::size_t>& at = it->second;
+    if (at.size() > 1) {
+      const std::vector<std::size_t> first(
+          at.begin(), at.begin() + std::min<std::ptrdiff_t>(10, std::ssize(at)));
+      throw ValueError(fmt::format(
+          "{}: {} columns are named '{}' (columns {}{}); a column chosen by name must be unique",
+          source_, at.size(), shown(name), fmt::join(first, ", "), at.size() > 10 ? ", ..." : ""));
+    }
+    return static_cast<std::int64_t>(at[0]) - 1;
+  }
+
+ private:
+  std::string_view source_;
+  std::unordered_map<std::string_view, std::vector<std::size_t>> at_;
+};
+
+Columns columns_of(const std::vector<std::string>& header, std::size_t width,
+                   std::string_view source, const CsvOptions& options) {
+  Columns columns;
+  const auto w = static_cast<std::int64_t>(width);
+  columns.target = w - 1;
+  const HeaderIndex index_of(header, source);
+  if (std::holds_alternative<CsvOptions::NoTarget>(options.target)) {
+    columns.target = -1;
+  } else if (const auto* index = std::get_if<std::int64_t>(&options.target)) {
+    columns.target = *index < 0 ? *index + w : *index;
+    if (columns.target < 0 || columns.target >= w) {
+      throw ValueError(fmt::format("{}: target column {} is out of range: rows have {} fields",
+                                   source, *index, width));
+    }
+  } else if (const auto* name = std::get_if<std::string>(&options.target)) {
+    columns.target = index_of.find(*name);
+    if (columns.target < 0) {
+      throw ValueError(fmt::format("{}: no column named '{}'{}", source, shown(*name),
+                                   header.empty()
+                                       ? " (the file has no header)"
+                                       : fmt::format(" (columns: {})", quoted_list(header))));
+    }
+  }
+  columns.role.assign(width, kIgnored);
+  if (columns.target >= 0) columns.role[static_cast<std::size_t>(columns.target)] = kTarget;
+  if (options.features.empty()) {
+    for (std::size_t c = 0; c < width; ++c) {
+      if (columns.role[c] != kTarget) columns.role[c] = columns.features++;
+    }
+  } else {
+    if (header.empty()) {
+      throw ValueError(
+          fmt::format("{}: the feature columns are chosen by name ({}), but the file has no "
+                      "header",
+                      source, quoted_list(options.features)));
+    }
+    std::vector<std::string> missing;
+    for (const std::string& name : options.features) {
+      const std::int64_t c = index_of.find(name);
+      if (c < 0) {
+        missing.push_back(name);
+        continue;
+      }
+      std::int64_t& role = columns.role[static_cast<std::size_t>(c)];
+      if (role == kTarget) {
+        throw ValueError(
+            fmt::format("{}: column '{}' is both the target and a feature", source, shown(name)));
+      }
+      if (role != kIgnored) {
+        throw ValueError(fmt::format("{}: feature '{}' is chosen twice", source, shown(name)));
+      }
+      role = columns.features++;
+    }
+    if (!missing.empty()) {
+      throw ValueError(fmt::format("{}: no column named {} (the file's columns: {})", source,
+                                   quoted_list(missing), quoted_list(header)));
+    }
+  }
+  if (columns.features == 0) {
+    throw ValueError(fmt::format("{}: needs at least one feature column", source));
+  }
+  return columns;
+}
+
+// Reads a regular file of at most `limit` bytes; anything else is refused before a byte of it
+// is read. status() looks at the path without opening it (opening a FIFO would wait for a
+// writer, and opening a device may act on it); fstat() then checks what was opened.
+std::string read_regular_file(const std::filesystem::path& path, std::uint64_t limit) {
+  const auto refuse_kind = [&](std::filesystem::file_type type) {
+    using T = std::filesystem::file_type;
+    const char* kind = type == T::directory   ? "a directory"
+                       : type == T::fifo      ? "a named pipe (FIFO)"
+                       : type == T::character ? "a character device"
+                       : type == T::block     ? "a block device"
+                       : type == T::socket    ? "a socket"
+                                              : "not a regular file";
+    throw ValueError(
+        fmt::format("{}: is {}; data is read from regular files only", path.string(), kind));
+  };
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (error) {
+    throw ValueError(fmt::format("{}: cannot open the file ({})", path.string(), error.message()));
+  }
+  if (status.type() != std::filesystem::file_type::regular) refuse_kind(status.type());
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    throw ValueError(
+        fmt::format("{}: cannot open the file ({})", path.string(), std::strerror(errno)));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {  // replaced since status() looked
+    refuse_kind(std::filesystem::file_type::unknown);
+  }
+  const auto too_large = [&] {
+    throw ValueError(
+        fmt::format("{}: larger than {} bytes, the limit on a data file", path.string(), limit));
+  };
+  if (static_cast<std::uint64_t>(st.st_size) > limit) too_large();
+  std::string text;
+  text.reserve(static_cast<std::size_t>(st.st_size));
+  std::array<char, 1 << 16> buffer{};
+  while (true) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      throw ValueError(fmt::format("{}: read failed ({})", path.string(), std::strerror(errno)));
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > limit) too_large();  // it grew
+    text.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+  return text;
+}
 
 }  // namespace
 
-Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
-  std::ifstream in(path);
-  if (!in) throw ValueError(fmt::format("{}: cannot open the file", path.string()));
-  const std::string file = path.filename().string();
-  std::vector<Line> lines;
-  std::string text;
-  for (std::size_t n = 1; std::getline(in, text); ++n) {
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    lines.push_back({n, text});
-  }
-  if (lines.empty()) throw ValueError(fmt::format("{}: no data", file));
-
+Dataset parse_csv(std::string_view text, std::string_view source, const CsvOptions& options) {
+  check_options(options);
+  CsvRecords records(text, source, options);
+  if (!records.next()) throw ValueError(fmt::format("{}: no data", source));
   Dataset d;
-  std::vector<std::string> header;
-  std::size_t first = 0;
-  const auto first_fields = split_fields(lines[0].text, options.delimiter);
-  const bool numeric_first = all_numbers(first_fields);
-  // scikit-learn's first line: "rows,features,class names..." — the first two fields count the
-  // data rows and the features.
-  double rows = 0, cols = 0;
-  // Compared as doubles: a count field may hold any number (1e30, -1, 2.5), and converting such
-  // a value to an integer type would be undefined.
-  const bool sklearn =
-      options.header != CsvOptions::Header::no && first_fields.size() >= 2 &&
-      parse_number(first_fields[0], rows) && parse_number(first_fields[1], cols) &&
-      rows == static_cast<double>(lines.size() - 1) &&
-      (lines.size() < 2 ||
-       static_cast<double>(split_fields(lines[1].text, options.delimiter).size()) == cols + 1) &&
-      names_after_counts(first_fields);
-  if (sklearn) {
-    for (std::size_t i = 2; i < first_fields.size(); ++i)
-      d.class_names.emplace_back(first_fields[i]);
-    first = 1;
-  } else if (options.header == CsvOptions::Header::yes ||
-             (options.header == CsvOptions::Header::detect && !numeric_first)) {
-    for (std::string_view f : first_fields) header.emplace_back(f);
-    first = 1;
+  const Layout layout = layout_of(records, text, options);
+  d.class_names = layout.class_names;
+  const std::vector<std::string>& header = layout.header;
+  if (!layout.first_is_data && !records.next()) {
+    throw ValueError(fmt::format("{}: a header but no data rows", source));
   }
-  if (first >= lines.size()) throw ValueError(fmt::format("{}: a header but no data rows", file));
-
-  const std::size_t width = split_fields(lines[first].text, options.delimiter).size();
+  const std::size_t width = records.fields().size();
   if (!header.empty() && header.size() != width) {
-    throw ValueError(fmt::format("{}:{}: {} fields, but the header has {}", file,
-                                 lines[first].number, width, header.size()));
+    throw ValueError(fmt::format("{}:{}: {} fields, but the header has {}", source, records.line(),
+                                 width, header.size()));
   }
-  // Which column is the target.
-  std::int64_t target = static_cast<std::int64_t>(width) - 1;
-  if (std::holds_alternative<CsvOptions::NoTarget>(options.target)) {
-    target = -1;
-  } else if (const auto* index = std::get_if<std::int64_t>(&options.target)) {
-    target = *index < 0 ? *index + static_cast<std::int64_t>(width) : *index;
-    if (target < 0 || target >= static_cast<std::int64_t>(width)) {
-      throw ValueError(fmt::format("{}: target column {} is out of range: rows have {} fields",
-                                   file, *index, width));
-    }
-  } else if (const auto* name = std::get_if<std::string>(&options.target)) {
-    const auto it = std::find(header.begin(), header.end(), *name);
-    if (it == header.end()) {
-      throw ValueError(fmt::format("{}: no column named '{}'{}", file, *name,
-                                   header.empty()
-                                       ? " (the file has no header)"
-                                       : fmt::format(" (columns: {})", fmt::join(header, ", "))));
-    }
-    target = it - header.begin();
-  }
-  if (width < (target >= 0 ? 2u : 1u)) {
-    throw ValueError(fmt::format("{}: needs at least one feature column", file));
-  }
+  const Columns columns = columns_of(header, width, source, options);
 
-  std::vector<double> features, targets;
-  for (std::size_t i = first; i < lines.size(); ++i) {
-    const auto fields = split_fields(lines[i].text, options.delimiter);
+  std::vector<double> features, targets, row(static_cast<std::size_t>(columns.features));
+  std::int64_t n = 0;
+  do {
+    const auto& fields = records.fields();
     if (fields.size() != width) {
-      throw ValueError(fmt::format("{}:{}: {} fields, but the first data row has {}", file,
-                                   lines[i].number, fields.size(), width));
+      throw ValueError(fmt::format("{}:{}: {} fields, but the first data row has {}", source,
+                                   records.line(), fields.size(), width));
     }
     for (std::size_t c = 0; c < width; ++c) {
+      const std::int64_t role = columns.role[c];
+      if (role == kIgnored) continue;
       double v = 0;
       if (!parse_number(fields[c], v)) {
-        throw ValueError(
-            fmt::format("{}:{}:{}: '{}' is not a number", file, lines[i].number, c + 1, fields[c]));
+        throw ValueError(fmt::format("{}:{}:{}: '{}' is not a number", source, records.line(),
+                                     c + 1, shown(trimmed(fields[c]))));
       }
       if (!std::isfinite(v)) {  // a NaN or an infinity would silently poison every gradient
         throw ValueError(
             fmt::format("{}:{}:{}: '{}' is not a finite number (missing values must "
                         "be filled in or the row removed)",
-                        file, lines[i].number, c + 1, fields[c]));
+                        source, records.line(), c + 1, shown(trimmed(fields[c]))));
       }
-      (static_cast<std::int64_t>(c) == target ? targets : features).push_back(v);
+      if (role == kTarget) {
+        targets.push_back(v);
+      } else {
+        row[static_cast<std::size_t>(role)] = v;
+      }
     }
-  }
-  const auto n = static_cast<std::int64_t>(lines.size() - first);
-  const auto nf = static_cast<std::int64_t>(width) - (target >= 0 ? 1 : 0);
-  d.features = Tensor::from(features, {n, nf});
+    features.insert(features.end(), row.begin(), row.end());
+    ++n;
+  } while (records.next());
+  d.features = Tensor::from(features, {n, columns.features});
   d.targets = Tensor::from(targets, {static_cast<std::int64_t>(targets.size())});
-  for (std::size_t c = 0; c < width; ++c) {
-    if (static_cast<std::int64_t>(c) == target) continue;
-    d.feature_names.push_back(header.empty() ? fmt::format("x{}", c) : header[c]);
+  if (!header.empty()) {
+    d.feature_names.resize(static_cast<std::size_t>(columns.features));
+    for (std::size_t c = 0; c < width; ++c) {
+      if (columns.role[c] >= 0)
+        d.feature_names[static_cast<std::size_t>(columns.role[c])] = header[c];
+    }
+    if (columns.target >= 0) d.target_name = header[static_cast<std::size_t>(columns.target)];
   }
   return d;
 }
 
+Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
+  const std::string text = read_regular_file(path, options.max_file_bytes);
+  return parse_csv(text, path.filename().string(), options);
+}
+
+std::vector<std::string> read_csv_header(const std::filesystem::path& path,
+                                         const CsvOptions& options) {
+  check_options(options);
+  const std::string text = read_regular_file(path, options.max_file_bytes);
+  const std::string source = path.filename().string();
+  CsvRecords records(text, source, options);
+  if (!records.next()) return {};
+  return layout_of(records, text, options).header;
+}
+
+Dataset select_features(const Dataset& d, std::span<const std::string> names) {
+  std::unordered_map<std::string_view, std::int64_t> column;
+  for (std::size_t c = d.feature_names.size(); c-- > 0;)  // the first of equal names wins
+    column[d.feature_names[c]] = static_cast<std::int64_t>(c);
+  std::vector<std::int64_t> index;
+  std::vector<std::string> missing;
+  for (const std::string& name : names) {
+    const auto it = column.find(name);
+    if (it == column.end()) {
+      missing.push_back(name);
+    } else {
+      index.push_back(it->second);
+    }
+  }
+  if (!missing.empty()) {
+    throw ValueError(fmt::format("no feature named {} (the data's features: {})",
+                                 quoted_list(missing), quoted_list(d.feature_names)));
+  }
+  Dataset out = d;
+  out.features = index_select(d.features, 1, index);
+  out.feature_names.assign(names.begin(), names.end());
+  return out;
+}
+
 // ---- bundled data sets -----------------------------------------------------------------------
 namespace {
+// scikit-learn's feature names for the files it ships (digits' are made below).
+constexpr std::string_view kIrisFeatures[] = {"sepal length (cm)", "sepal width (cm)",
+                                              "petal length (cm)", "petal width (cm)"};
+constexpr std::string_view kWineFeatures[] = {
+    "alcohol",         "malic_acid",      "ash",        "alcalinity_of_ash",
+    "magnesium",       "total_phenols",   "flavanoids", "nonflavanoid_phenols",
+    "proanthocyanins", "color_intensity", "hue",        "od280/od315_of_diluted_wines",
+    "proline"};
+constexpr std::string_view kBreastCancerFeatures[] = {
+    "mean radius",      "mean texture",
+    "mean perimeter",   "mean area",
+    "mean smoothness",  "mean compactness",
+    "mean concavity",   "mean concave points",
+    "mean symmetry",    "mean fractal dimension",
+    "radius error",     "texture error",
+    "perimeter error",  "area error",
+    "smoothness error", "compactness error",
+    "concavity error",  "concave points error",
+    "symmetry error",   "fractal dimension error",
+    "worst radius",     "worst texture",
+    "worst perimeter",  "worst area",
+    "worst smoothness", "worst compactness",
+    "worst concavity",  "worst concave points",
+    "worst symmetry",   "worst fractal dimension"};
+
 struct Bundled {
   std::string_view name, file;
+  std::span<const std::string_view> features;  // empty: the file's header or digits' pixels
 };
-constexpr Bundled kBundled[] = {{"digits", "digits.csv"},
-                                {"iris", "iris.csv"},
-                                {"wine", "wine.csv"},
-                                {"breast_cancer", "breast_cancer.csv"},
-                                {"diabetes", "diabetes.csv"}};
+constexpr Bundled kBundled[] = {{"digits", "digits.csv", {}},
+                                {"iris", "iris.csv", kIrisFeatures},
+                                {"wine", "wine.csv", kWineFeatures},
+                                {"breast_cancer", "breast_cancer.csv", kBreastCancerFeatures},
+                                {"diabetes", "diabetes.csv", {}}};
 }  // namespace
 
 std::vector<std::string> dataset_names() {
@@ -238,10 +623,18 @@ Dataset load_dataset(std::string_view name) {
     Dataset d = read_csv(path);
     if (name == "digits") {
       d.class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-      for (std::size_t i = 0; i < d.feature_names.size(); ++i) {
-        d.feature_names[i] = fmt::format("pixel_{}_{}", i / 8, i % 8);
+      d.feature_names.clear();
+      for (std::int64_t i = 0; i < d.num_features(); ++i) {
+        d.feature_names.push_back(fmt::format("pixel_{}_{}", i / 8, i % 8));
       }
+    } else if (!b.features.empty()) {
+      if (static_cast<std::size_t>(d.num_features()) != b.features.size()) {
+        throw ValueError(fmt::format("data set '{}': {} has {} features; expected {}", name,
+                                     path.string(), d.num_features(), b.features.size()));
+      }
+      d.feature_names.assign(b.features.begin(), b.features.end());
     }
+    if (d.target_name.empty()) d.target_name = "target";
     return d;
   }
   throw ValueError(

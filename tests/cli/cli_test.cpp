@@ -323,7 +323,9 @@ TEST_F(CliFiles, BadDataAndModelFilesAreReported) {
   // The wrong data for the model.
   const Outcome wrong = run("eval --model " + path("iris.safetensors") + " --data digits");
   EXPECT_EQ(wrong.status, 2);
-  EXPECT_NE(wrong.out.find("the model expects 4"), std::string::npos) << wrong.out;
+  EXPECT_NE(wrong.out.find("digits has no column 'sepal length (cm)', 'sepal width (cm)'"),
+            std::string::npos)
+      << wrong.out;
 }
 
 // A model file whose metadata disagrees with its tensors, or holds non-finite numbers, is refused
@@ -713,4 +715,144 @@ TEST_F(CliFiles, AReadOnlySaveDirectoryIsRefusedBeforeTraining) {
       << t.out;
   EXPECT_EQ(t.out.find("epoch"), std::string::npos) << t.out;
 }
+}  // namespace
+
+// ---- eval and predict take the model's columns by name (issue 14) ----------------------------
+namespace {
+
+// The CSV `text` with its columns in the order `columns` (indices into its fields); -1 adds an
+// "id" column of words.
+std::string with_columns(const std::string& text, const std::vector<int>& columns) {
+  std::istringstream in(text);
+  std::string line, out;
+  for (int row = 0; std::getline(in, line); ++row) {
+    std::vector<std::string> fields;
+    std::stringstream split(line);
+    for (std::string f; std::getline(split, f, ',');) fields.push_back(f);
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+      if (k > 0) out += ',';
+      out += columns[k] < 0 ? (row == 0 ? "id" : "patient-" + std::to_string(row))
+                            : fields.at(static_cast<std::size_t>(columns[k]));
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+// The number after `key` in the tool's output, as printed.
+std::string printed_after(const std::string& out, const std::string& key) {
+  const std::size_t at = out.find(key);
+  if (at == std::string::npos) return "(not printed)";
+  return out.substr(at + key.size(), out.find('\n', at) - at - key.size());
+}
+
+// diabetes.csv: age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,target. Trained with --target bmi, a column in
+// the middle: before, eval without --target took the last column as the target, and a copy with
+// the columns in another order gave R² -56 with exit status 0.
+TEST_F(CliFiles, EvalAndPredictFindTheModelsColumnsByName) {
+  const std::string diabetes = slurp(std::string(TAPEGRAD_TEST_DIR) + "/../../data/diabetes.csv");
+  std::ofstream(path("d.csv")) << diabetes;
+  // Columns shuffled, an extra column of words, the target first.
+  std::ofstream(path("shuffled.csv"))
+      << with_columns(diabetes, {2, 7, -1, 0, 9, 4, 1, 10, 8, 3, 6, 5});
+  std::ofstream(path("features.csv")) << with_columns(diabetes, {9, 8, 7, 6, 5, 4, 3, 1, 0, 10});
+  std::ofstream(path("missing.csv")) << with_columns(diabetes, {0, 1, 2, 3, 5, 6, 7, 8, 9, 10});
+  const std::string model = path("m.safetensors");
+  const Outcome t =
+      run("train --data " + path("d.csv") + " --target bmi --epochs 5 --save " + model);
+  ASSERT_EQ(t.status, 0) << t.out;
+  const std::string trained = printed_after(t.out, "test R2: ");
+
+  const Outcome e = run("eval --model " + model + " --data " + path("d.csv"));
+  ASSERT_EQ(e.status, 0) << e.out;
+  const Outcome s = run("eval --model " + model + " --data " + path("shuffled.csv"));
+  ASSERT_EQ(s.status, 0) << s.out;
+  EXPECT_EQ(printed_after(s.out, "(442 rows): "), printed_after(e.out, "(442 rows): ")) << s.out;
+  EXPECT_GT(std::stod(printed_after(e.out, "(442 rows): ")), 0.0)
+      << e.out << "\ntrained " << trained;
+
+  const Outcome p = run("predict --model " + model + " --data " + path("d.csv"));
+  ASSERT_EQ(p.status, 0) << p.out.substr(0, 200);
+  const Outcome ps = run("predict --model " + model + " --data " + path("shuffled.csv"));
+  EXPECT_EQ(ps.status, 0) << ps.out.substr(0, 200);
+  EXPECT_EQ(ps.out, p.out);
+  // Data to predict on need not have the target column.
+  const Outcome pf = run("predict --model " + model + " --data " + path("features.csv"));
+  EXPECT_EQ(pf.status, 0) << pf.out.substr(0, 200);
+  EXPECT_EQ(pf.out, p.out);
+  const Outcome ef = run("eval --model " + model + " --data " + path("features.csv"));
+  EXPECT_EQ(ef.status, 2) << ef.out;
+  EXPECT_NE(ef.out.find("no column 'bmi', the model's target"), std::string::npos) << ef.out;
+
+  // A file without one of the model's features (s1) is refused naming it.
+  for (const char* command : {"eval", "predict"}) {
+    SCOPED_TRACE(command);
+    const Outcome m =
+        run(std::string(command) + " --model " + model + " --data " + path("missing.csv"));
+    EXPECT_EQ(m.status, 2) << m.out;
+    EXPECT_NE(m.out.find("missing.csv has no column 's1', which the model takes"),
+              std::string::npos)
+        << m.out;
+  }
+}
+
+TEST_F(CliFiles, TrainSavesTheFeatureAndTargetNames) {
+  std::ofstream(path("d.csv")) << "\"width, cm\",height,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+  ASSERT_EQ(
+      run("train --data " + path("d.csv") + " --epochs 1 --save " + path("c.safetensors")).status,
+      0);
+  const auto csv = tapegrad::io::load_safetensors(path("c.safetensors"));
+  EXPECT_EQ(csv.metadata.at("features"), "width, cm\nheight");
+  EXPECT_EQ(csv.metadata.at("target"), "label");
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("i.safetensors")).status, 0);
+  const auto iris = tapegrad::io::load_safetensors(path("i.safetensors"));
+  EXPECT_EQ(iris.metadata.at("features").substr(0, 18), "sepal length (cm)\n");
+  EXPECT_EQ(iris.metadata.at("target"), "target");
+  // A model trained on named columns needs them: the bundled iris has other names.
+  std::ofstream(path("four.csv")) << "a,b,c,d,y\n5.1,3.5,1.4,0.2,0\n4.9,3,1.4,0.2,1\n"
+                                     "4.7,3.2,1.3,0.2,2\n4.6,3.1,1.5,0.2,0\n";
+  ASSERT_EQ(run("train --data " + path("four.csv") + " --epochs 1 --test-split 0 --save " +
+                path("f.safetensors"))
+                .status,
+            0);
+  const Outcome o = run("eval --model " + path("f.safetensors") + " --data iris");
+  EXPECT_EQ(o.status, 2) << o.out;
+  EXPECT_NE(o.out.find("iris has no column 'a', 'b', 'c', 'd', which the model takes"),
+            std::string::npos)
+      << o.out;
+}
+
+// Without names on one side, columns go by position, and the width must fit.
+TEST_F(CliFiles, WithoutNamesColumnsGoByPositionAndTheWidthMustFit) {
+  std::ofstream(path("plain.csv")) << "1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+  std::ofstream(path("header.csv")) << "p,q,r\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+  std::ofstream(path("wide.csv")) << "1,2,3,0\n3,4,5,1\n";
+  ASSERT_EQ(run("train --data " + path("plain.csv") + " --epochs 1 --save " + path("p.safetensors"))
+                .status,
+            0);
+  EXPECT_EQ(tapegrad::io::load_safetensors(path("p.safetensors")).metadata.at("features"), "");
+  EXPECT_EQ(run("eval --model " + path("p.safetensors") + " --data " + path("header.csv")).status,
+            0);
+  const Outcome wide = run("eval --model " + path("p.safetensors") + " --data " + path("wide.csv"));
+  EXPECT_EQ(wide.status, 2) << wide.out;
+  EXPECT_NE(wide.out.find("wide.csv has 3 features; the model expects 2"), std::string::npos)
+      << wide.out;
+  // A named model on data without a header: by position.
+  ASSERT_EQ(
+      run("train --data " + path("header.csv") + " --epochs 1 --save " + path("h.safetensors"))
+          .status,
+      0);
+  EXPECT_EQ(run("eval --model " + path("h.safetensors") + " --data " + path("plain.csv")).status,
+            0);
+  // Model files written before names came only from headers hold x0, x1, ... for unnamed
+  // columns: they go by position too.
+  ASSERT_EQ(run("train --data iris --epochs 1 --save " + path("i.safetensors")).status, 0);
+  auto file = tapegrad::io::load_safetensors(path("i.safetensors"));
+  file.metadata["features"] = "x0\nx1\nx2\nx3";
+  tapegrad::io::save_safetensors(path("old.safetensors"), file.tensors, file.metadata);
+  EXPECT_EQ(run("eval --model " + path("old.safetensors") + " --data iris").status, 0);
+  EXPECT_EQ(run("eval --model " + path("old.safetensors") + " --data " + path("plain.csv")).status,
+            2);
+}
+
 }  // namespace

@@ -19,8 +19,9 @@ struct Dataset {
   Tensor features;  // (N, D) float64
   Tensor targets;   // (N) float64: class index for classification, value for regression;
                     // (0) when the data has no target column
-  std::vector<std::string> feature_names;
-  std::vector<std::string> class_names;  // empty for regression or when unknown
+  std::vector<std::string> feature_names;  // from the header; empty when the data has none
+  std::string target_name;                 // the target column's name, when known
+  std::vector<std::string> class_names;    // empty for regression or when unknown
 
   std::int64_t size() const { return features.shape()[0]; }
   std::int64_t num_features() const { return features.shape()[1]; }
@@ -36,17 +37,50 @@ struct CsvOptions {
   struct NoTarget {};
   // The target column: the last (default), an index (negative counts from the end), a header
   // name, or none (every column is a feature).
-  std::variant<std::monostate, std::int64_t, std::string, NoTarget> target = {};
+  using Target = std::variant<std::monostate, std::int64_t, std::string, NoTarget>;
+  Target target = {};
+  // The feature columns by header name, in this order, wherever they are in the file; empty:
+  // every column but the target. Other columns are ignored and need not hold numbers. Names
+  // that the header lacks, or holds twice, are refused, and so is a file without a header.
+  std::vector<std::string> features = {};
   char delimiter = ',';
+  // Limits on what is read, so that a wrong or hostile file is refused rather than exhausting
+  // memory: the bytes of a line (its end excluded), the fields of a line, and (read_csv) the
+  // bytes of the file.
+  std::size_t max_line_bytes = std::size_t{1} << 20;  // 1 MiB
+  std::size_t max_columns = 65536;
+  std::uint64_t max_file_bytes = std::uint64_t{1} << 30;  // 1 GiB
 };
 
-// Reads a numeric CSV file. Blank lines are skipped. A first line that is not all numbers is a
-// header; scikit-learn's "rows,features,class names..." first line is recognised. Errors name
-// the file, line and column ("digits.csv:17:5: 'abc' is not a number").
+// Reads a numeric CSV file, RFC 4180 with these rules:
+// - Records end in LF or CRLF; blank lines are skipped. Spaces around a field are ignored.
+// - A field may be quoted: "price, EUR" is one field, "" inside quotes is one quote, and a
+//   quoted number ("1.5") is a number. A quote must open the field; after the closing quote only
+//   spaces may follow before the delimiter. A quoted field cannot span lines: a newline inside
+//   quotes is refused as an unclosed quote on that line (the fields of these files are numbers
+//   and names, so a field across lines is almost always a missing quote).
+// - A first line that is not all numbers is a header; scikit-learn's "rows,features,class
+//   names..." first line is recognised.
+// - Every row has as many fields as the first data row; each feature and target is a finite
+//   number.
+// Errors are ValueErrors naming the file, line and column, the column counting fields from 1
+// ("digits.csv:17:5: 'abc' is not a number"). Only regular files are read: a directory, a
+// device or a FIFO is refused before a byte is read.
 Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options = {});
+// The same from text in memory; `source` names it in messages (e.g. a file name).
+Dataset parse_csv(std::string_view text, std::string_view source, const CsvOptions& options = {});
+// The column names of the file's header as read_csv reads it (options.header and delimiter);
+// empty when its first line is data or scikit-learn's counts.
+std::vector<std::string> read_csv_header(const std::filesystem::path& path,
+                                         const CsvOptions& options = {});
+
+// The features `names` of d, in that order (a ValueError lists the names d lacks); the targets
+// and class names as they are.
+Dataset select_features(const Dataset& d, std::span<const std::string> names);
 
 // "digits", "iris", "wine", "breast_cancer" (classification), "diabetes" (regression), read from
-// $TAPEGRAD_DATA_DIR or the data/ directory tapegrad was built or installed with.
+// $TAPEGRAD_DATA_DIR or the data/ directory tapegrad was built or installed with; with
+// scikit-learn's feature names and the target named "target".
 Dataset load_dataset(std::string_view name);
 std::vector<std::string> dataset_names();
 std::filesystem::path data_directory();
