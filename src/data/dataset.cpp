@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "io/input_file.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -395,61 +396,6 @@ Columns columns_of(const std::vector<std::string>& header, std::size_t width,
   return columns;
 }
 
-// Reads a regular file of at most `limit` bytes; anything else is refused before a byte of it
-// is read. status() looks at the path without opening it (opening a FIFO would wait for a
-// writer, and opening a device may act on it); fstat() then checks what was opened.
-std::string read_regular_file(const std::filesystem::path& path, std::uint64_t limit) {
-  const auto refuse_kind = [&](std::filesystem::file_type type) {
-    using T = std::filesystem::file_type;
-    const char* kind = type == T::directory   ? "a directory"
-                       : type == T::fifo      ? "a named pipe (FIFO)"
-                       : type == T::character ? "a character device"
-                       : type == T::block     ? "a block device"
-                       : type == T::socket    ? "a socket"
-                                              : "not a regular file";
-    throw ValueError(
-        fmt::format("{}: is {}; data is read from regular files only", path.string(), kind));
-  };
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (error) {
-    throw ValueError(fmt::format("{}: cannot open the file ({})", path.string(), error.message()));
-  }
-  if (status.type() != std::filesystem::file_type::regular) refuse_kind(status.type());
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    throw ValueError(
-        fmt::format("{}: cannot open the file ({})", path.string(), std::strerror(errno)));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {  // replaced since status() looked
-    refuse_kind(std::filesystem::file_type::unknown);
-  }
-  const auto too_large = [&] {
-    throw ValueError(
-        fmt::format("{}: larger than {} bytes, the limit on a data file", path.string(), limit));
-  };
-  if (static_cast<std::uint64_t>(st.st_size) > limit) too_large();
-  std::string text;
-  text.reserve(static_cast<std::size_t>(st.st_size));
-  std::array<char, 1 << 16> buffer{};
-  while (true) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      throw ValueError(fmt::format("{}: read failed ({})", path.string(), std::strerror(errno)));
-    }
-    if (n == 0) break;
-    if (text.size() + static_cast<std::size_t>(n) > limit) too_large();  // it grew
-    text.append(buffer.data(), static_cast<std::size_t>(n));
-  }
-  return text;
-}
-
 }  // namespace
 
 Dataset parse_csv(std::string_view text, std::string_view source, const CsvOptions& options) {
@@ -515,14 +461,14 @@ Dataset parse_csv(std::string_view text, std::string_view source, const CsvOptio
 }
 
 Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
-  const std::string text = read_regular_file(path, options.max_file_bytes);
+  const std::string text = io::read_regular_file(path, options.max_file_bytes, "data");
   return parse_csv(text, path.filename().string(), options);
 }
 
 std::vector<std::string> read_csv_header(const std::filesystem::path& path,
                                          const CsvOptions& options) {
   check_options(options);
-  const std::string text = read_regular_file(path, options.max_file_bytes);
+  const std::string text = io::read_regular_file(path, options.max_file_bytes, "data");
   const std::string source = path.filename().string();
   CsvRecords records(text, source, options);
   if (!records.next()) return {};

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "io/atomic_file.hpp"
+#include "io/input_file.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -115,13 +116,15 @@ void remove_stale_partials(int dir_fd, const std::string& prefix) {
   ::closedir(dir);
 }
 
+// What a non-regular file is, in the words the readers use.
 const char* kind_of(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
+  using T = std::filesystem::file_type;
+  return io::kind_of(S_ISDIR(mode)    ? T::directory
+                     : S_ISCHR(mode)  ? T::character
+                     : S_ISBLK(mode)  ? T::block
+                     : S_ISFIFO(mode) ? T::fifo
+                     : S_ISSOCK(mode) ? T::socket
+                                      : T::unknown);
 }
 
 std::string reason(int error) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "io/atomic_file.hpp"
+#include "io/input_file.hpp"
 #include "io/json_text.hpp"
 #include "tapegrad/core/error.hpp"
 
@@ -22,6 +23,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 constexpr std::uint64_t kMaxHeader = 100u << 20;  // a header larger than 100 MB is not one
+constexpr std::uint64_t kMaxFile = std::uint64_t{16} << 30;  // read whole: at most 16 GiB
 
 const char* dtype_code(DType d) {
   return d == DType::f32 ? "F32" : "F64";
@@ -219,13 +221,6 @@ class HeaderParser {
   std::size_t pos_ = 0;
 };
 
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ValueError(fmt::format("{}: cannot open the file", path.string()));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return bytes;
-}
-
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
@@ -271,7 +266,7 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
 }
 
 SafetensorsFile load_safetensors(const std::filesystem::path& path) {
-  return parse_safetensors(read_all(path), path.string());
+  return parse_safetensors(read_regular_file(path, kMaxFile, "model"), path.string());
 }
 
 SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& file) {

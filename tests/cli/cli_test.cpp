@@ -619,7 +619,7 @@ TEST_F(CliFiles, OutputsThatAreNotRegularFilesAreRefusedBeforeTraining) {
   };
   std::vector<Case> cases = {
       {"--save " + path("dir"), "--save: " + path("dir") + " is a directory"},
-      {"--metrics " + path("fifo"), "--metrics: " + path("fifo") + " is a FIFO"},
+      {"--metrics " + path("fifo"), "--metrics: " + path("fifo") + " is a named pipe (FIFO)"},
   };
   const std::filesystem::path device = tapegrad::testing::character_device_for_tests(dir_);
   if (!device.empty()) {

@@ -247,6 +247,23 @@ TEST(Safetensors, SaveKeepsThePermissionsOfTheFileItReplaces) {
   ::umask(umask_before);
 }
 
+// A model read from a FIFO would wait for a writer, from /dev/zero it would never end: both are
+// refused before a byte is read, as a directory is.
+TEST(Safetensors, LoadReadsRegularFilesOnly) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  const std::vector<std::pair<std::filesystem::path, std::string>> cases = {
+      {dir.path(), "is a directory; model is read from regular files only"},
+      {dir / "fifo", "is a named pipe (FIFO); model is read from regular files only"},
+      {"/dev/zero", "is a character device; model is read from regular files only"}};
+  for (const auto& [path, message] : cases) {
+    SCOPED_TRACE(path.string());
+    const std::string m =
+        tg::testing::message_of<tg::ValueError>([&] { (void)io::load_safetensors(path); });
+    EXPECT_NE(m.find(path.string() + ": " + message), std::string::npos) << m;
+  }
+}
+
 TEST(Safetensors, SaveRefusesWhatIsNotARegularFileAndTouchesNothing) {
   TempDir dir;
   std::filesystem::create_directories(dir / "empty_dir");
@@ -255,7 +272,8 @@ TEST(Safetensors, SaveRefusesWhatIsNotARegularFileAndTouchesNothing) {
     std::filesystem::path path;
     const char* kind;
   };
-  std::vector<Case> cases = {{dir / "empty_dir", "is a directory"}, {dir / "fifo", "is a FIFO"}};
+  std::vector<Case> cases = {{dir / "empty_dir", "is a directory"},
+                             {dir / "fifo", "is a named pipe (FIFO)"}};
   const std::filesystem::path device = tg::testing::character_device_for_tests(dir.path());
   if (!device.empty()) cases.push_back({device, "is a character device"});
   std::filesystem::create_symlink(dir / "fifo", dir / "link_to_fifo");
