@@ -72,6 +72,11 @@ class Var {
     if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
       throw_unusable(op);
   }
+  // check_live() for a Var known to be recorded (requires_grad()): it has a state block.
+  void check_live_recorded(const char* op) const {
+    if (!state_->alive(generation_)) [[unlikely]]
+      throw_unusable(op);
+  }
   // check_live(), and the tape is bound to the calling thread.
   void check_usable(const char* op) const {
     if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
@@ -86,16 +91,9 @@ class Var {
   // `like` (a live operand: its tape and generation are copied, nothing is read from the tape).
   TAPEGRAD_HOT static Var combination(const Var& like, double value, const std::uint32_t* slots,
                                       const double* partials, int n) {
-    Var v;
-    v.value_ = value;
-    v.state_ = like.state_;
-    v.generation_ = like.generation_;
-    v.terms_ = static_cast<std::uint8_t>(n);
-    v.own_ = false;
-    v.slots_ = pack(slots[0], n > 1 ? slots[1] : kNoSlot);
-    v.partial_[0] = partials[0];
-    v.partial_[1] = n > 1 ? partials[1] : 0.0;
-    return v;
+    // Every member set once (not default-initialised, then assigned).
+    return Var(value, like.state_, like.generation_, n, pack(slots[0], n > 1 ? slots[1] : kNoSlot),
+               partials[0], n > 1 ? partials[1] : 0.0);
   }
   // Whether this (recorded, live) Var's tape is in higher-order mode.
   // Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
@@ -159,6 +157,16 @@ class Var {
         own_(own),
         slots_(pack(s0, s1)),
         partial_{p0, p1} {}
+  // An unrecorded combination (see combination()).
+  TAPEGRAD_HOT Var(double value, detail::TapeState* state, std::uint32_t generation, int terms,
+                   std::uint64_t slots, double p0, double p1)
+      : value_(value),
+        state_(state),
+        generation_(generation),
+        terms_(static_cast<std::uint8_t>(terms)),
+        own_(false),
+        slots_(slots),
+        partial_{p0, p1} {}
   static constexpr std::uint64_t pack(std::uint32_t s0, std::uint32_t s1) {
     return s0 | (static_cast<std::uint64_t>(s1) << 32);
   }
@@ -191,13 +199,13 @@ namespace detail {
 TAPEGRAD_HOT const Var* recorded_operand(const Var& a, const Var& b, const char* op) {
   if (!a.requires_grad()) {
     if (!b.requires_grad()) return nullptr;
-    b.check_live(op);
+    b.check_live_recorded(op);
     return &b;
   }
-  a.check_live(op);
+  a.check_live_recorded(op);
   if (b.requires_grad()) {
     if (!b.same_tape(a)) throw_mixed_tapes(op);
-    b.check_live(op);
+    b.check_live_recorded(op);
   }
   return &a;
 }
@@ -329,7 +337,7 @@ template <class Rule>
 TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
-  x.check_live(Rule::name);
+  x.check_live_recorded(Rule::name);
   if (x.records_every_op()) [[unlikely]]
     return apply_as_node(rule, x, out);
   if (!fused) x.materialize();
