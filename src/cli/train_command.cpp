@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "cli/model_file.hpp"
 #include "cli/progress.hpp"
+#include "data/shown.hpp"
 #include "io/atomic_file.hpp"
 
 namespace tapegrad::cli {
@@ -456,14 +457,6 @@ std::vector<std::string> names_of_features(const ModelSpec& spec) {
 }
 
 // 'a', 'b', 'c': the first ten, then how many more.
-std::string quoted_list(const std::vector<std::string>& names) {
-  constexpr std::size_t kListed = 10;
-  std::vector<std::string> parts;
-  for (std::size_t i = 0; i < names.size() && i < kListed; ++i)
-    parts.push_back(fmt::format("'{}'", names[i]));
-  if (names.size() > kListed) parts.push_back(fmt::format("and {} more", names.size() - kListed));
-  return fmt::format("{}", fmt::join(parts, ", "));
-}
 
 // Refuses data without every feature the model takes, naming the missing ones.
 void require_features(const std::vector<std::string>& available,
@@ -477,7 +470,7 @@ void require_features(const std::vector<std::string>& available,
   throw ValueError(
       fmt::format("{} has no column {}, which the model takes (its features: {}; other columns are "
                   "ignored)",
-                  source, quoted_list(missing), quoted_list(needed)));
+                  source, data::quoted_list(missing), data::quoted_list(needed)));
 }
 
 // The model's columns of the data. With names on both sides the features are found by name, in

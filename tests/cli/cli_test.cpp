@@ -822,6 +822,21 @@ TEST_F(CliFiles, TrainSavesTheFeatureAndTargetNames) {
       << o.out;
 }
 
+// A name from a file is printed with its control characters escaped: a crafted header cannot
+// write escape sequences to the user's terminal through an error message.
+TEST_F(CliFiles, NamesInMessagesHaveTheirControlCharactersEscaped) {
+  std::ofstream(path("esc.csv")) << "a\x1b[2J,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+  ASSERT_EQ(run("train --data " + path("esc.csv") + " --epochs 1 --test-split 0 --save " +
+                path("e.safetensors"))
+                .status,
+            0);
+  std::ofstream(path("other.csv")) << "b,c,y\n1,2,0\n3,4,1\n";
+  const Outcome o = run("eval --model " + path("e.safetensors") + " --data " + path("other.csv"));
+  EXPECT_EQ(o.status, 2) << o.out;
+  EXPECT_NE(o.out.find("no column 'a\\x1b[2J', which the model takes"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find('\x1b'), std::string::npos) << o.out;
+}
+
 // Without names on one side, columns go by position, and the width must fit.
 TEST_F(CliFiles, WithoutNamesColumnsGoByPositionAndTheWidthMustFit) {
   std::ofstream(path("plain.csv")) << "1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
