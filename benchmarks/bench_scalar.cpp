@@ -77,6 +77,20 @@ void BM_ScalarHandGradient(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
+// The timed loop of the gradient benchmarks: record f, sweep, read every gradient, reset.
+void time_gradient_steps(benchmark::State& state, tg::Tape& tape, const std::vector<double>& x,
+                         std::vector<tg::Var>& vars, std::vector<double>& g) {
+  for (auto _ : state) {
+    const tg::Var f = record_f(tape, x, vars);
+    f.backward();
+    for (std::size_t i = 0; i < x.size(); ++i) g[i] = vars[i].grad();
+    benchmark::DoNotOptimize(f.value());
+    benchmark::DoNotOptimize(g.data());
+    benchmark::ClobberMemory();
+    tape.reset();
+  }
+}
+
 // Record f on a reused tape, sweep it, read every gradient, reset. One untimed step first, so
 // that every timed step reuses the tape's memory (the steady state of a training loop); with a
 // single timed iteration at 10⁶ inputs the first step's page faults would otherwise dominate.
@@ -98,15 +112,7 @@ void BM_ScalarTapeGradient(benchmark::State& state) {
     }
   }
   tape.reset();
-  for (auto _ : state) {
-    const tg::Var f = record_f(tape, x, vars);
-    f.backward();
-    for (std::size_t i = 0; i < x.size(); ++i) g[i] = vars[i].grad();
-    benchmark::DoNotOptimize(f.value());
-    benchmark::DoNotOptimize(g.data());
-    benchmark::ClobberMemory();
-    tape.reset();
-  }
+  time_gradient_steps(state, tape, x, vars, g);
   tape_counters(state, nodes, operands, tape.bytes_reserved());
 }
 
@@ -122,15 +128,7 @@ void BM_ScalarTapeGradientAnomaly(benchmark::State& state) {
   std::vector<double> g(x.size());
   record_f(tape, x, vars).backward();
   tape.reset();
-  for (auto _ : state) {
-    const tg::Var f = record_f(tape, x, vars);
-    f.backward();
-    for (std::size_t i = 0; i < x.size(); ++i) g[i] = vars[i].grad();
-    benchmark::DoNotOptimize(f.value());
-    benchmark::DoNotOptimize(g.data());
-    benchmark::ClobberMemory();
-    tape.reset();
-  }
+  time_gradient_steps(state, tape, x, vars, g);
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
