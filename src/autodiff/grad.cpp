@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -39,16 +40,11 @@ Var times(const Var& adj, const Var& partial) {
       slot, partial));
 }
 
-[[noreturn]] void throw_tensor_op(const char* name, bool higher_order) {
-  if (higher_order) {
-    throw TapeError(fmt::format(
-        "grad(): the tensor op '{}' has no graph backward yet, so grad() cannot differentiate "
-        "through it (use backward() for its first derivative)",
-        name));
-  }
+[[noreturn]] void throw_not_differentiable(const char* name) {
   throw TapeError(fmt::format(
-      "grad(): the tensor op '{}' was recorded outside higher-order mode; grad() through tensor "
-      "ops needs the forward pass recorded inside a HigherOrderGuard (or use backward())",
+      "grad(create_graph = true): the op '{}' has a backward that is not differentiable (it was "
+      "recorded with differentiable = false), so its second derivative is unknown; give it a "
+      "backward written with tensor ops, or take first derivatives only",
       name));
 }
 
@@ -77,7 +73,8 @@ void check_sizes(const char* op, std::size_t x, std::size_t v) {
 }
 
 // One sweep from a Var root down to `stop`: Var adjoints for slots in [stop, root], Tensor
-// adjoints by TensorImpl for the tensor nodes recorded up to the root.
+// adjoints by TensorImpl for the tensor nodes recorded from slot `stop` on (all of them for
+// tensor inputs: stop 0).
 class GraphSweep {
  public:
   GraphSweep(Tape& tape, std::uint32_t root, std::uint32_t stop, bool create)
@@ -92,53 +89,12 @@ class GraphSweep {
   }
 
   void run() {
-    // Side-table entries are sorted by slot (and by node); walk cursors down with the sweep.
-    // Entries recorded during the sweep land after the cursors, so their indices stay valid.
-    const std::vector<HigherOrderEntry>& entries = tape_.higher_order_entries();
-    std::size_t cursor = entries.size();
-    while (cursor > 0 && entries[cursor - 1].slot > root_) --cursor;
-    std::uint32_t n = static_cast<std::uint32_t>(tape_.tensor_nodes());
-    while (n > 0 && tape_.node(n - 1).scalar_count > root_) --n;
-    tensor_cursor_ = tape_.tensor_higher_order_entries().size();
-
-    std::vector<Var> partials;
-    for (std::uint32_t s = root_ + 1; s-- > stop_;) {
-      for (; n > 0 && tape_.node(n - 1).scalar_count > s; --n) tensor_node(n - 1);
-      const std::uint32_t i = s - stop_;
-      if (!reached_[i]) continue;
-      const std::uint32_t begin = tape_.operand_begin(s), end = tape_.operand_end(s);
-      if (begin == end) continue;  // a leaf, or the output of a crossing
-      const Var a = adj_[i];
-      // A recorded adjoint whose value is 0 may still have a nonzero derivative: only
-      // constants are skipped.
-      if (!a.requires_grad() && a.value() == 0.0) continue;
-      partials.assign(end - begin, Var());
-      while (cursor > 0 && entries[cursor - 1].slot > s) --cursor;
-      const bool has_entry = cursor > 0 && entries[cursor - 1].slot == s;
-      if (create_ && !has_entry) throw_not_higher_order(s, tape_.operand_partial(begin));
-      if (create_ && entries[cursor - 1].partials != nullptr) {
-        const HigherOrderEntry e = entries[cursor - 1];  // a copy: recording grows the table
-        Var in[2];
-        bool need[2] = {false, false};
-        for (int k = 0; k < e.arity; ++k) {
-          need[k] = e.in_slot[k] != kNoSlot;
-          in[k] = need[k] ? Var::recorded(tape_, e.in[k], e.in_slot[k]) : Var::constant(e.in[k]);
-        }
-        e.partials(e.rule, in, Var::recorded(tape_, e.out, s), need, partials.data());
-      } else {
-        for (std::uint32_t k = begin; k < end; ++k)
-          partials[k - begin] = Var::constant(tape_.operand_partial(k));
-      }
-      for (std::uint32_t k = begin; k < end; ++k)
-        add_var(tape_.operand_input(k), times(a, partials[k - begin]));
-    }
-    if (tensors_) {
-      for (; n > 0; --n) tensor_node(n - 1);
-    }
+    // Nodes recorded during the sweep (create_graph) land after the root: the walk never sees
+    // them, and reads the tape afresh past each one.
+    tape_.walk(
+        root_ + 1, tape_.nodes_before_slot(root_), stop_, [&](std::uint32_t s) { scalar_node(s); },
+        [&](std::uint32_t n) { tensor_node(n); });
   }
-
-  // Whether tensor nodes below the scalar range are swept too (tensor inputs).
-  void include_all_tensor_nodes() { tensors_ = true; }
 
   Var var_grad(const Var& x) const {
     const std::uint32_t s = x.slot();
@@ -163,46 +119,76 @@ class GraphSweep {
     if (!fresh) it->second = it->second + term;
   }
 
+  void scalar_node(std::uint32_t s) {
+    const std::uint32_t i = s - stop_;
+    if (!reached_[i]) return;
+    const std::uint32_t begin = tape_.operand_begin(s), end = tape_.operand_end(s);
+    if (begin == end) return;  // a leaf, or the output of a crossing
+    const Var a = adj_[i];
+    // A recorded adjoint whose value is 0 may still have a nonzero derivative: only constants
+    // are skipped.
+    if (!a.requires_grad() && a.value() == 0.0) return;
+    partials_.assign(end - begin, Var());
+    const HigherOrderEntry* entry = create_ ? tape_.higher_order_entry(s) : nullptr;
+    if (create_ && entry == nullptr) throw_not_higher_order(s, tape_.operand_partial(begin));
+    if (entry != nullptr && entry->partials != nullptr) {
+      const HigherOrderEntry e = *entry;  // a copy: recording grows the table
+      Var in[2];
+      bool need[2] = {false, false};
+      for (int k = 0; k < e.arity; ++k) {
+        need[k] = e.in_slot[k] != kNoSlot;
+        in[k] = need[k] ? Var::recorded(tape_, e.in[k], e.in_slot[k]) : Var::constant(e.in[k]);
+      }
+      e.partials(e.rule, in, Var::recorded(tape_, e.out, s), need, partials_.data());
+    } else {
+      for (std::uint32_t k = begin; k < end; ++k)
+        partials_[k - begin] = Var::constant(tape_.operand_partial(k));
+    }
+    for (std::uint32_t k = begin; k < end; ++k)
+      add_var(tape_.operand_input(k), times(a, partials_[k - begin]));
+  }
+
   void tensor_node(std::uint32_t n) {
-    const TensorNode node = tape_.node(n);  // a copy: the graph backward records nodes
-    GraphArgs args;
+    const TensorNode node = tape_.node(n);  // a copy: the rule records nodes
+    OpGrad g;
     if (node.out_slot != kNoSlot) {
       if (node.out_slot < stop_ || node.out_slot > root_ || !reached_[node.out_slot - stop_])
         return;
-      args.dout_var = adj_[node.out_slot - stop_];
+      g.dout_var = adj_[node.out_slot - stop_];
     } else {
       const auto it = tadj_.find(node.out);
       if (it == tadj_.end()) return;
-      args.dout = it->second;
+      g.dout = it->second;
     }
-    const std::vector<TensorHigherOrderEntry>& entries = tape_.tensor_higher_order_entries();
-    while (tensor_cursor_ > 0 && entries[tensor_cursor_ - 1].node > n) --tensor_cursor_;
-    const bool has_entry = tensor_cursor_ > 0 && entries[tensor_cursor_ - 1].node == n;
-    if (!has_entry || node.graph == nullptr) throw_tensor_op(node.name, has_entry);
-    const TensorHigherOrderEntry& e = entries[tensor_cursor_ - 1];
+    const OpRule& op = *node.op;
+    if (create_ && !op.differentiable) throw_not_differentiable(op.name);
     std::vector<Tensor> inputs;
-    for (const auto& in : e.inputs) inputs.emplace_back(in);
-    if (e.out) args.out = Tensor(e.out);
-    args.name = node.name;
-    args.inputs = inputs;
-    args.ctx = node.ctx;
+    inputs.reserve(node.input_count);
+    for (std::uint32_t k = 0; k < node.input_count; ++k)
+      inputs.emplace_back(tape_.kept(node.first_input + k));
+    if (node.out != nullptr) g.out = Tensor(tape_.kept(node.first_input + node.input_count));
+    g.name = op.name;
+    g.inputs = inputs;
+    g.ctx = node.ctx;
+    g.create_graph = create_;
     if (node.saved_count != 0) Tape::check_saved(node);
-    node.graph(args);
-    for (std::size_t k = 0; k < args.dinputs.size() && k < inputs.size(); ++k) {
-      if (args.dinputs[k].defined() && inputs[k].impl()->requires_grad)
-        add_tensor(inputs[k].impl(), args.dinputs[k]);
+    op.rule(g);
+    for (std::size_t k = 0; k < g.dinputs.size() && k < inputs.size(); ++k) {
+      const Tensor& d = g.dinputs[k];
+      if (!d.defined() || !inputs[k].impl()->requires_grad) continue;
+      detail::check_rule_gradient(op.name, k, *inputs[k].impl(), *d.impl());
+      add_tensor(inputs[k].impl(), d);
     }
-    for (const auto& [slot, d] : args.dvars) add_var(slot, d);
+    for (const auto& [slot, d] : g.dvars) add_var(slot, d);
   }
 
   Tape& tape_;
   std::uint32_t root_, stop_;
   bool create_;
-  bool tensors_ = false;
   std::vector<Var> adj_;
   std::vector<char> reached_;
+  std::vector<Var> partials_;
   std::unordered_map<TensorImpl*, Tensor> tadj_;
-  std::size_t tensor_cursor_ = 0;
 };
 
 // Guards for one sweep: the tape current, and higher-order mode (create_graph) or no recording.
@@ -259,7 +245,6 @@ std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOpt
   Tape& tape = *y.tape();
   SweepMode mode(tape, options.create_graph);
   GraphSweep sweep(tape, y.slot(), 0, options.create_graph);
-  sweep.include_all_tensor_nodes();
   sweep.run();
   for (const Tensor& x : xs) result.push_back(sweep.tensor_grad(x));
   return result;

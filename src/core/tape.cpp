@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
@@ -221,7 +222,7 @@ void Tape::check_saved(const TensorNode& node) {
           "after it was recorded (version {}, now {}), so its gradient would be wrong; change "
           "parameters after backward() (an optimiser step belongs after it), or change a "
           "detach()ed copy",
-          v.tensor->shape.str(), node.name, v.version, v.tensor->version));
+          v.tensor->shape.str(), node.op->name, v.version, v.tensor->version));
     }
   }
 }
@@ -232,8 +233,9 @@ void Tape::reset() {
   operands_.clear();
   nodes_.clear();
   alive_.clear();
+  objects_.clear();
   higher_order_entries_.clear();
-  tensor_higher_order_entries_.clear();
+  higher_order_index_.clear();
   arena_.reset();
   generation_ = detail::next_generation(*state_);
   state_->key = detail::TapeState::key_of(state_->owner(), generation_);
@@ -250,9 +252,9 @@ std::size_t Tape::bytes_reserved() const {
   return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
          operands_.capacity() * sizeof(Operand) + nodes_.capacity() * sizeof(TensorNode) +
          alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) +
+         objects_.capacity() * sizeof(std::shared_ptr<const void>) +
          higher_order_entries_.capacity() * sizeof(HigherOrderEntry) +
-         tensor_higher_order_entries_.capacity() * sizeof(TensorHigherOrderEntry) +
-         arena_.capacity();
+         higher_order_index_.capacity() * sizeof(std::uint32_t) + arena_.capacity();
 }
 
 void Tape::throw_full() const {
@@ -295,60 +297,99 @@ template <bool kChecked>
 void Tape::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
   swept_slots_ = std::max(swept_slots_, slots);
   swept_nodes_ = std::max(swept_nodes_, nodes);
-  std::uint32_t s = slots;
-  std::uint32_t n = nodes;
+  // Nothing is recorded during this sweep (rules run without recording), so the arrays stay put.
   double* adjoint = adjoint_.data();
   const std::uint32_t* operand_end = operand_end_.data();
   const Operand* operand = operands_.data();
-  while (true) {
-    const std::uint32_t stop = n > 0 ? nodes_[n - 1].scalar_count : 0;
-    if (s > stop) {
-      std::uint32_t end = operand_end[s - 1];
-      for (; s > stop; --s) {
-        const std::uint32_t slot = s - 1;
-        const std::uint32_t begin = slot > 0 ? operand_end[slot - 1] : 0;
+  walk(
+      slots, nodes, 0,
+      [&](std::uint32_t slot) {
         const double a = adjoint[slot];
         // a == 0 also keeps an inf or NaN partial out of inputs this root never reaches.
-        if (a != 0.0) {
-          for (std::uint32_t k = begin; k < end; ++k) {
-            if constexpr (kChecked) {
-              const double given = a * operand[k].partial;
-              if (!std::isfinite(given)) [[unlikely]] {
-                detail::check_scalar_backward(anomaly_.get(), slot, a, operand[k].partial,
-                                              operand[k].in);
-              }
-              adjoint[operand[k].in] += given;
-            } else {
-              adjoint[operand[k].in] += a * operand[k].partial;
+        if (a == 0.0) return;
+        const std::uint32_t end = operand_end[slot];
+        for (std::uint32_t k = slot > 0 ? operand_end[slot - 1] : 0; k < end; ++k) {
+          if constexpr (kChecked) {
+            const double given = a * operand[k].partial;
+            if (!std::isfinite(given)) [[unlikely]] {
+              detail::check_scalar_backward(anomaly_.get(), slot, a, operand[k].partial,
+                                            operand[k].in);
             }
+            adjoint[operand[k].in] += given;
+          } else {
+            adjoint[operand[k].in] += a * operand[k].partial;
           }
         }
-        end = begin;
-      }
-    }
-    if (n == 0) break;
-    --n;
-    const TensorNode& node = nodes_[n];
-    // Only a node the root's gradient reaches reads what it saved.
-    if (node.saved_count != 0 &&
-        (node.out != nullptr ? node.out->has_grad() : adjoint[node.out_slot] != 0.0)) {
-      check_saved(node);
-    }
-    node.backward(node, *this);
-    if constexpr (kChecked) detail::check_tensor_backward(anomaly_.get(), n, node);
+      },
+      [&](std::uint32_t n) {
+        const TensorNode& node = nodes_[n];
+        // Only a node the root's gradient reaches runs, and reads what it saved.
+        if (node.out != nullptr ? !node.out->has_grad() : adjoint[node.out_slot] == 0.0) return;
+        if (node.saved_count != 0) check_saved(node);
+        run_node(node);
+        if constexpr (kChecked) detail::check_tensor_backward(anomaly_.get(), n, node);
+      });
+}
+
+void Tape::run_node(const TensorNode& node) {
+  if (node.op->fast != nullptr && !detail::rules_only()) {
+    node.op->fast(node, *this);
+  } else {
+    run_rule(node);
   }
 }
 
-void Tape::backward_from_slot(std::uint32_t slot) {
-  // Tensor nodes recorded before the slot (crossings into it included) take part.
+void Tape::run_rule(const TensorNode& node) {
+  const OpRule& op = *node.op;
+  std::vector<Tensor> inputs;
+  inputs.reserve(node.input_count);
+  for (std::uint32_t k = 0; k < node.input_count; ++k)
+    inputs.emplace_back(kept(node.first_input + k));
+  OpGrad g;
+  g.name = op.name;
+  g.inputs = inputs;
+  g.ctx = node.ctx;
+  if (node.out != nullptr) {
+    g.out = Tensor(kept(node.first_input + node.input_count));
+    auto dout = detail::make_output(node.out->shape, node.out->dtype);
+    std::memcpy(dout->value.data(), node.out->grad.data(), node.out->bytes());
+    g.dout = Tensor(std::move(dout));
+  } else {
+    g.dout_var = Var::constant(adjoint_[node.out_slot]);
+  }
+  {
+    NoGradGuard numbers_only;
+    op.rule(g);
+  }
+  for (std::size_t k = 0; k < g.dinputs.size() && k < inputs.size(); ++k) {
+    const Tensor& d = g.dinputs[k];
+    TensorImpl& in = *inputs[k].impl();
+    if (!d.defined() || !in.requires_grad) continue;
+    detail::check_rule_gradient(op.name, k, in, *d.impl());
+    detail::accumulate_grad(in, *d.impl());
+  }
+  for (const auto& [slot, d] : g.dvars) adjoint_[slot] += d.value();
+}
+
+std::uint32_t Tape::nodes_before_slot(std::uint32_t slot) const {
   const auto it = std::upper_bound(
       nodes_.begin(), nodes_.end(), slot,
       [](std::uint32_t s, const TensorNode& node) { return s < node.scalar_count; });
-  const auto nodes = static_cast<std::uint32_t>(it - nodes_.begin());
+  return static_cast<std::uint32_t>(it - nodes_.begin());
+}
+
+void Tape::backward_from_slot(std::uint32_t slot) {
+  const std::uint32_t nodes = nodes_before_slot(slot);
   allocate_adjoints();
   zero_intermediates(slot + 1, nodes);
   adjoint_[slot] += 1.0;
   sweep(slot + 1, nodes);
+}
+
+void Tape::push_higher_order(const HigherOrderEntry& entry) {
+  higher_order_entries_.push_back(entry);
+  higher_order_index_.extend_to(entry.slot + std::size_t{1});
+  higher_order_index_[entry.slot] = static_cast<std::uint32_t>(higher_order_entries_.size());
 }
 
 // ---- current tape and grad mode ----------------------------------------------------------------

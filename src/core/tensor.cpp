@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tapegrad/core/tensor.hpp"
 
+#include "tapegrad/core/op.hpp"
+
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 
@@ -237,10 +239,11 @@ std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype) {
   return std::make_shared<TensorImpl>(shape, dtype);
 }
 
-Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op) {
+Tape* recording_tape(std::span<const Tensor* const> inputs, const char* op) {
   bool needed = false;
   TapeState* state = nullptr;
-  for (TensorImpl* in : inputs) {
+  for (const Tensor* t : inputs) {
+    const TensorImpl* in = t->impl();
     if (in->recorded()) {
       if (state != nullptr && state != in->tape_state) throw_mixed_tapes(op);
       state = in->tape_state;
@@ -249,7 +252,8 @@ Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op) {
   }
   if (!needed || !grad_enabled()) return nullptr;
   if (state == nullptr) return &current_tape();
-  for (TensorImpl* in : inputs) {
+  for (const Tensor* t : inputs) {
+    const TensorImpl* in = t->impl();
     if (in->recorded() && !state->usable(in->generation)) [[unlikely]] {
       throw_unusable(*state, in->generation, op,
                      fmt::format("this tensor of shape {}", in->shape.str()));
@@ -259,22 +263,18 @@ Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op) {
 }
 
 namespace {
-void push_higher_order(Tape& tape, std::uint32_t node, std::span<const Tensor* const> inputs,
-                       std::shared_ptr<TensorImpl> out) {
-  TensorHigherOrderEntry e;
-  e.node = node;
-  for (const Tensor* in : inputs) e.inputs.push_back(in->shared_impl());
-  e.out = std::move(out);
-  tape.push_tensor_higher_order(std::move(e));
-}
-}  // namespace
-
-static void save_versions(Tape& tape, TensorNode& node, std::span<const Tensor* const> inputs,
-                          Saves saves) {
-  if (saves == Saves::nothing) return;
+// The node's inputs, in order, then (after the caller pushes it) its tensor output.
+TensorNode make_node(Tape& tape, const OpRule& op, const void* ctx,
+                     std::span<const Tensor* const> inputs, Saves saves) {
+  TensorNode node{.op = &op, .ctx = ctx};
+  node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
+  node.first_input = tape.kept_count();
+  node.input_count = static_cast<std::uint32_t>(inputs.size());
+  for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
+  if (saves == Saves::nothing) return node;
   std::uint32_t leaves = 0;
   for (const Tensor* in : inputs) leaves += in->impl()->recorded() ? 0 : 1;
-  if (leaves == 0) return;  // computed tensors cannot be changed in place
+  if (leaves == 0) return node;  // computed tensors cannot be changed in place
   auto* saved = static_cast<SavedVersion*>(
       tape.allocate(sizeof(SavedVersion) * leaves, alignof(SavedVersion)));
   std::uint32_t k = 0;
@@ -283,9 +283,9 @@ static void save_versions(Tape& tape, TensorNode& node, std::span<const Tensor* 
   }
   node.saved = saved;
   node.saved_count = leaves;
+  return node;
 }
 
-namespace {
 void note_tensor_op(Tape& tape, std::uint32_t node, const char* op,
                     std::span<const Tensor* const> inputs) {
   std::vector<const TensorImpl*> impls;
@@ -294,23 +294,74 @@ void note_tensor_op(Tape& tape, std::uint32_t node, const char* op,
 }
 }  // namespace
 
-Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
+Tensor record(Tape& tape, const OpRule& op, const void* ctx, std::shared_ptr<TensorImpl> out,
               std::span<const Tensor* const> inputs, Saves saves) {
   if (tapegrad::anomaly_mode()) [[unlikely]]
-    check_tensor_forward(node.name, *out, inputs);
-  save_versions(tape, node, inputs, saves);
+    check_tensor_forward(op.name, *out, inputs);
+  TensorNode node = make_node(tape, op, ctx, inputs, saves);
   node.out = out.get();
-  node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
   out->node = tape.push(node);
   if (tapegrad::anomaly_mode()) [[unlikely]]
-    note_tensor_op(tape, out->node, node.name, inputs);
+    note_tensor_op(tape, out->node, op.name, inputs);
   out->tape_state = tape.state();
   out->generation = tape.generation();
   out->requires_grad = true;
-  for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
   tape.keep_alive(out);
-  if (tape.higher_order()) push_higher_order(tape, out->node, inputs, out);
   return Tensor(std::move(out));
+}
+
+Var record_to_var(Tape& tape, const OpRule& op, const void* ctx, double value,
+                  std::span<const Tensor* const> inputs, Saves saves) {
+  if (tapegrad::anomaly_mode() && !std::isfinite(value)) [[unlikely]] {
+    const auto scalar = std::make_shared<TensorImpl>(Shape{}, DType::f64);
+    *scalar->data<double>() = value;
+    check_tensor_forward(op.name, *scalar, inputs);
+  }
+  TensorNode node = make_node(tape, op, ctx, inputs, saves);
+  node.out_slot = node.scalar_count;
+  const std::uint32_t index = tape.push(node);
+  if (tapegrad::anomaly_mode()) [[unlikely]]
+    note_tensor_op(tape, index, op.name, inputs);
+  return Var::recorded(tape, value, tape.leaf());
+}
+
+void accumulate_grad(TensorImpl& into, const TensorImpl& from) {
+  const TensorImpl::GradWrite g = into.grad_for_write();
+  dispatch(into.dtype, [&]<class T>() {
+    T* to = reinterpret_cast<T*>(g.data);
+    const T* d = from.data<T>();
+    parallel_for(into.numel(), [&](std::int64_t begin, std::int64_t end) {
+      if (g.assign) {
+        std::memcpy(to + begin, d + begin, static_cast<std::size_t>(end - begin) * sizeof(T));
+      } else {
+        for (std::int64_t i = begin; i < end; ++i) to[i] += d[i];
+      }
+    });
+  });
+}
+
+void check_rule_gradient(const char* op, std::size_t k, const TensorImpl& input,
+                         const TensorImpl& gradient) {
+  if (gradient.shape == input.shape && gradient.dtype == input.dtype) return;
+  throw ShapeError(fmt::format(
+      "backward of '{}': its rule gave input {} a {} gradient of shape {}, but the input is {} of "
+      "shape {}; a rule returns each input's gradient in that input's shape and dtype (sum_to() "
+      "reduces broadcast axes, cast() converts)",
+      op, k, dtype_name(gradient.dtype), gradient.shape.str(), dtype_name(input.dtype),
+      input.shape.str()));
+}
+
+namespace {
+thread_local bool rules_only_on = false;
+}
+RulesOnlyGuard::RulesOnlyGuard() : previous_(rules_only_on) {
+  rules_only_on = true;
+}
+RulesOnlyGuard::~RulesOnlyGuard() {
+  rules_only_on = previous_;
+}
+bool rules_only() {
+  return rules_only_on;
 }
 
 DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op) {
@@ -467,20 +518,7 @@ void Tensor::backward(const Tensor& seed) const {
         "(or it was computed under NoGradGuard)",
         impl.shape.str()));
   }
-  auto add_seed = [&] {
-    const TensorImpl::GradWrite g = impl.grad_for_write();
-    dispatch(impl.dtype, [&]<class T>() {
-      T* to = reinterpret_cast<T*>(g.data);
-      const T* d = s.data<T>();
-      detail::parallel_for(impl.numel(), [&](std::int64_t begin, std::int64_t end) {
-        if (g.assign) {
-          std::memcpy(to + begin, d + begin, static_cast<std::size_t>(end - begin) * sizeof(T));
-        } else {
-          for (std::int64_t i = begin; i < end; ++i) to[i] += d[i];
-        }
-      });
-    });
-  };
+  auto add_seed = [&] { detail::accumulate_grad(impl, s); };
   if (!impl.recorded()) {
     add_seed();
     return;
@@ -518,37 +556,31 @@ struct AtCtx {
   std::int64_t flat;
 };
 
-void at_backward(const TensorNode& node, Tape& tape) {
-  const auto& c = *static_cast<const AtCtx*>(node.ctx);
-  const double g = tape.adjoint(node.out_slot);
-  if (g == 0.0) return;
-  dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
-}
-
 // d x = onehot(flat) · dout: the Var adjoint enters the tensor graph through stack(), then a
 // constant one-hot tensor spreads it to x's shape.
-void at_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const AtCtx*>(a.ctx);
-  const Tensor& x = a.inputs[0];
+void at_rule(OpGrad& g) {
+  const auto& c = g.context<AtCtx>();
+  const Tensor& x = g.inputs[0];
   auto onehot = detail::make_output(x.shape(), x.dtype());
   std::memset(onehot->value.data(), 0, onehot->bytes());
   dispatch(x.dtype(), [&]<class T>() { onehot->data<T>()[c.flat] = T(1); });
-  const Var d[] = {a.dout_var};
-  a.dinputs = {Tensor(std::move(onehot)) * reshape(stack(d, x.dtype()), Shape{})};
+  const Var d[] = {g.dout_var};
+  g.dinputs = {Tensor(std::move(onehot)) * reshape(stack(d, x.dtype()), Shape{})};
 }
+// The rule adds a whole tensor to x's gradient; this adds one element.
+void at_fast(const TensorNode& node, Tape& tape) {
+  const auto& c = *static_cast<const AtCtx*>(node.ctx);
+  const double g = tape.adjoint(node.out_slot);
+  dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
+}
+constexpr OpRule kAt{.name = "at", .rule = at_rule, .fast = at_fast};
 }  // namespace
 
 Var Tensor::at(std::span<const std::int64_t> index) const {
   TensorImpl& impl = detail::input(*this, "at()");
   const std::int64_t flat = detail::flat_index(impl.shape, index, "at()");
-  const double value = detail::load(impl, flat);
-  TensorImpl* inputs[] = {&impl};
-  Tape* tape = detail::recording_tape(inputs, "at()");
-  if (tape == nullptr) return Var::constant(value);
-  const Tensor* keep[] = {this};
-  TensorNode node{at_backward, tape->save(AtCtx{&impl, flat})};
-  node.graph = at_graph;
-  return detail::record_to_var(*tape, value, node, "at", keep, detail::Saves::nothing);
+  return detail::record_op_to_var(kAt, detail::load(impl, flat), {this}, AtCtx{&impl, flat},
+                                  detail::Saves::nothing);
 }
 
 std::vector<double> Tensor::to_vector() const {
@@ -582,27 +614,5 @@ void Tensor::check_mutable() const {
         impl_->shape.str()));
   }
 }
-
-namespace detail {
-Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
-                  std::span<const Tensor* const> inputs, Saves saves) {
-  if (tapegrad::anomaly_mode() && !std::isfinite(value)) [[unlikely]] {
-    const auto scalar = std::make_shared<TensorImpl>(Shape{}, DType::f64);
-    *scalar->data<double>() = value;
-    check_tensor_forward(name, *scalar, inputs);
-  }
-  save_versions(tape, node, inputs, saves);
-  node.name = name;
-  node.out = nullptr;
-  node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
-  node.out_slot = node.scalar_count;
-  const std::uint32_t index = tape.push(node);
-  if (tapegrad::anomaly_mode()) [[unlikely]]
-    note_tensor_op(tape, index, name, inputs);
-  for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
-  if (tape.higher_order()) push_higher_order(tape, index, inputs, nullptr);
-  return Var::recorded(tape, value, tape.leaf());
-}
-}  // namespace detail
 
 }  // namespace tapegrad

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/vector_math.hpp"
 
@@ -54,10 +55,15 @@ struct LogSoftmaxCtx {
   int axis;
 };
 
-void log_softmax_backward(const TensorNode& node, Tape&) {
+// dx = dout - softmax · Σ dout, softmax = exp(out): the input is not needed.
+void log_softmax_rule(OpGrad& a) {
+  const auto& c = a.context<LogSoftmaxCtx>();
+  a.dinputs = {a.dout - exp(a.out) * sum(a.dout, {c.axis}, true)};
+}
+// The rule in one pass per line, without its four temporaries.
+void log_softmax_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const LogSoftmaxCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     const T* o = out.data<T>();
@@ -66,7 +72,6 @@ void log_softmax_backward(const TensorNode& node, Tape&) {
     const std::int64_t n = c.view.extent;
     std::vector<T> e(o, o + out.shape.numel());  // the softmax: exp(out)
     exp_in_place(e);
-    // dx = dout - softmax · Σ dout: the input is not needed.
     for_each_line(c.view, [&](std::int64_t base, std::int64_t s) {
       T total = 0;
       for (std::int64_t k = 0; k < n; ++k) total += g[base + k * s];
@@ -79,11 +84,8 @@ void log_softmax_backward(const TensorNode& node, Tape&) {
   });
 }
 
-// The same rule with ops, for grad(..., {.create_graph = true}).
-void log_softmax_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const LogSoftmaxCtx*>(a.ctx);
-  a.dinputs = {a.dout - exp(a.out) * sum(a.dout, {c.axis}, true)};
-}
+constexpr OpRule kLogSoftmax{
+    .name = "log_softmax", .rule = log_softmax_rule, .fast = log_softmax_fast};
 
 }  // namespace
 
@@ -115,14 +117,9 @@ Tensor log_softmax(const Tensor& x, int axis) {
       for (std::int64_t k = 0; k < n; ++k) o[base + k * s] -= log_total;
     });
   });
-  TensorImpl* inputs[] = {&xi};
-  Tape* tape = detail::recording_tape(inputs, "log_softmax");
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x};
-  return detail::record(*tape, std::move(out),
-                        {log_softmax_backward, tape->save(LogSoftmaxCtx{&xi, view, a}), nullptr,
-                         kNoSlot, 0, "log_softmax", log_softmax_graph},
-                        keep, detail::Saves::nothing);  // its backward reads the output only
+  // Its backward reads the output only.
+  return detail::record_op(kLogSoftmax, std::move(out), {&x}, LogSoftmaxCtx{&xi, view, a},
+                           detail::Saves::nothing);
 }
 
 Tensor softmax(const Tensor& x, int axis) {

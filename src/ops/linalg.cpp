@@ -6,6 +6,7 @@
 #include "kernels/blas.hpp"
 #include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/map.hpp"
@@ -69,10 +70,9 @@ struct MatmulCtx {
   MatmulDims dims;
 };
 
-void matmul_backward(const TensorNode& node, Tape&) {
+void matmul_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const MatmulCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   const MatmulDims& d = c.dims;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
@@ -105,7 +105,7 @@ void matmul_backward(const TensorNode& node, Tape&) {
 }
 
 // dA = dC · Bᵀ, dB = Aᵀ · dC, each summed over broadcast batch axes.
-void matmul_graph(GraphArgs& g) {
+void matmul_rule(OpGrad& g) {
   const Tensor& a = g.inputs[0];
   const Tensor& b = g.inputs[1];
   g.dinputs.resize(2);
@@ -114,6 +114,7 @@ void matmul_graph(GraphArgs& g) {
   if (b.impl()->requires_grad)
     g.dinputs[1] = detail::sum_to(matmul(transpose(a), g.dout), b.shape());
 }
+constexpr OpRule kMatmul{.name = "matmul", .rule = matmul_rule, .fast = matmul_fast};
 
 // ---- linear: x · w + b in one node ------------------------------------------------------------
 // The same arithmetic as matmul(x, w) + b, in the same order, so its values and gradients are
@@ -165,10 +166,9 @@ TAPEGRAD_ISA_CLONES void add_rows_to(double* acc, const double* rows, std::int64
   add_rows_to_body(acc, rows, n, stride, width);
 }
 
-void linear_backward(const TensorNode& node, Tape&) {
+void linear_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const LinearCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     // dx (N, K) = dout (N, M) · wᵀ and dw (K, M) = xᵀ · dout, stored into a fresh buffer (beta
@@ -195,7 +195,8 @@ void linear_backward(const TensorNode& node, Tape&) {
   });
 }
 
-void linear_graph(GraphArgs& g) {
+// dx = dout · wᵀ, dw = xᵀ · dout, db = dout summed over rows.
+void linear_rule(OpGrad& g) {
   const Tensor& x = g.inputs[0];
   const Tensor& w = g.inputs[1];
   g.dinputs.resize(3);
@@ -203,6 +204,7 @@ void linear_graph(GraphArgs& g) {
   if (w.impl()->requires_grad) g.dinputs[1] = matmul(transpose(x), g.dout);
   if (g.inputs[2].impl()->requires_grad) g.dinputs[2] = sum(g.dout, {0});
 }
+constexpr OpRule kLinear{.name = "linear", .rule = linear_rule, .fast = linear_fast};
 
 }  // namespace
 
@@ -227,14 +229,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       kernels::gemm<T>(false, false, d.m, d.n, d.k, 1, av + oa, d.k, bv + ob, d.n, 0, o + oo, d.n);
     });
   });
-  TensorImpl* inputs[] = {&ai, &bi};
-  Tape* tape = detail::recording_tape(inputs, "matmul");
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&a, &b};
-  return detail::record(*tape, std::move(out),
-                        {matmul_backward, tape->save(MatmulCtx{&ai, &bi, d}), nullptr, kNoSlot, 0,
-                         "matmul", matmul_graph},
-                        keep);
+  return detail::record_op(kMatmul, std::move(out), {&a, &b}, MatmulCtx{&ai, &bi, d});
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -267,14 +262,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     detail::parallel_for(
         n, m, [&](std::int64_t r0, std::int64_t r1) { add_to_rows(o + r0 * m, r1 - r0, m, bias); });
   });
-  TensorImpl* inputs[] = {&xi, &wi, &bi};
-  Tape* tape = detail::recording_tape(inputs, "linear");
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x, &w, &b};
-  return detail::record(*tape, std::move(out),
-                        {linear_backward, tape->save(LinearCtx{&xi, &wi, &bi, n, k, m}), nullptr,
-                         kNoSlot, 0, "linear", linear_graph},
-                        keep);
+  return detail::record_op(kLinear, std::move(out), {&x, &w, &b},
+                           LinearCtx{&xi, &wi, &bi, n, k, m});
 }
 
 }  // namespace tapegrad

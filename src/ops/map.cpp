@@ -63,10 +63,11 @@ struct UnaryCtx {
   const UnaryKernels* kernels;
 };
 
-void unary_backward(const TensorNode& node, Tape&) {
+}  // namespace
+
+void unary_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const UnaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;  // no gradient reached this node
   const TensorImpl::GradWrite dx = c.x->grad_for_write();
   const std::size_t es = dtype_size(out.dtype);
   parallel_for(out.numel(), [&](std::int64_t begin, std::int64_t end) {
@@ -76,6 +77,7 @@ void unary_backward(const TensorNode& node, Tape&) {
   });
 }
 
+namespace {
 // A tensor of `shape` filled with `value`, never recorded.
 Tensor filled(const Shape& shape, DType dtype, double value) {
   auto t = make_output(shape, dtype);
@@ -98,7 +100,9 @@ Tensor partial_of(const char* name, F&& f) {
 
 // d x = dout * rule.df(x, out), the rule run on tensors; a constant mask for piecewise-constant
 // derivatives (the numeric backward with dout = 1).
-void unary_graph(GraphArgs& a) {
+}  // namespace
+
+void unary_rule(OpGrad& a) {
   const auto& c = *static_cast<const UnaryCtx*>(a.ctx);
   const Tensor& x = a.inputs[0];
   Tensor p;
@@ -114,6 +118,8 @@ void unary_graph(GraphArgs& a) {
   }
   a.dinputs = {times(a.dout, p)};
 }
+
+namespace {
 
 // ---- binary ----------------------------------------------------------------------------------
 // Calls run(x offset, x stride, y offset, y stride, out offset, n) over runs covering `shape`,
@@ -178,10 +184,11 @@ struct BinaryCtx {
   const BinaryKernels* kernels;
 };
 
-void binary_backward(const TensorNode& node, Tape&) {
+}  // namespace
+
+void binary_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const BinaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   const std::size_t es = dtype_size(out.dtype);
   // An input of the output's shape has each gradient element written by one run, so a fresh
   // buffer is assigned; a broadcast input's runs add up, into a zeroed buffer. For x * x, the
@@ -207,7 +214,7 @@ void binary_backward(const TensorNode& node, Tape&) {
 }
 
 // d x = sum_to(dout * rule.dx(x, y, out), x's shape), and the same for y.
-void binary_graph(GraphArgs& a) {
+void binary_rule(OpGrad& a) {
   const auto& c = *static_cast<const BinaryCtx*>(a.ctx);
   const Tensor& x = a.inputs[0];
   const Tensor& y = a.inputs[1];
@@ -234,8 +241,6 @@ void binary_graph(GraphArgs& a) {
   if (need_x) a.dinputs[0] = sum_to(times(a.dout, px), x.shape());
   if (need_y) a.dinputs[1] = sum_to(times(a.dout, py), y.shape());
 }
-
-}  // namespace
 
 Tensor tensor_constant(double c) {
   auto t = make_output(Shape{}, DType::f64);
@@ -292,14 +297,11 @@ Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& k
                                  rule.name, bad.x, unravel(xi.shape, bad.at), xi.shape.str(),
                                  rule.domain));
   }
-  TensorImpl* inputs[] = {&xi};
+  const Tensor* inputs[] = {&x};
   Tape* tape = recording_tape(inputs, rule.name);
   if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x};
-  return record(*tape, std::move(out),
-                {unary_backward, tape->save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
-                 nullptr, kNoSlot, 0, rule.name, unary_graph},
-                keep, rule.reads_inputs ? Saves::input_values : Saves::nothing);
+  return record(*tape, kernels.op, tape->save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
+                std::move(out), inputs, rule.reads_inputs ? Saves::input_values : Saves::nothing);
 }
 
 Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
@@ -309,7 +311,7 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
   const DType dtype = common_dtype(xi, yi, rule.name);
   const Shape shape = broadcast_shapes(xi.shape, yi.shape, rule.name);
   auto out = make_output(shape, dtype);
-  TensorImpl* inputs[] = {&xi, &yi};
+  const Tensor* inputs[] = {&x, &y};
   Tape* tape = recording_tape(inputs, rule.name);
   const bool y_recorded = tape != nullptr && yi.requires_grad;
   const std::size_t es = dtype_size(dtype);
@@ -330,11 +332,9 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
                     rule.name, bad.x, bad.y, unravel(shape, bad.at), shape.str(), rule.domain));
   }
   if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x, &y};
-  return record(*tape, std::move(out),
-                {binary_backward, tape->save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}),
-                 nullptr, kNoSlot, 0, rule.name, binary_graph},
-                keep, rule.reads_inputs ? Saves::input_values : Saves::nothing);
+  return record(*tape, kernels.op,
+                tape->save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}), std::move(out),
+                inputs, rule.reads_inputs ? Saves::input_values : Saves::nothing);
 }
 
 Tensor scalar_like(const Tensor& x, double value) {

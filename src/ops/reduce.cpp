@@ -13,6 +13,7 @@
 #include "core/anomaly.hpp"
 #include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/creation.hpp"
@@ -186,23 +187,49 @@ struct ReduceCtx {
   Reduction kind;
 };
 
-void reduce_backward(const TensorNode& node, Tape&) {
+// d x = dout broadcast back over the reduced axes.
+void sum_rule(OpGrad& a) {
+  const auto& c = a.context<ReduceCtx>();
+  const Tensor& x = a.inputs[0];
+  a.dinputs = {reshape(a.dout, c.kept) + zeros(x.shape(), x.dtype())};
+}
+// The rule's broadcast add, without the zeros and the temporary.
+void sum_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ReduceCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
-    if (c.kind == Reduction::sum) {
-      // Each element of dx is reached by one run: a fresh buffer is assigned.
-      const TensorImpl::GradWrite dx = c.x->grad_for_write();
-      reduce_runs(
-          c.x->shape, c.kept,
-          [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
-            add_run(reinterpret_cast<T*>(dx.data) + ox, 1, g + oo, os, n, dx.assign);
-          },
-          /*parallel=*/true);
-      return;
-    }
+    // Each element of dx is reached by one run: a fresh buffer is assigned.
+    const TensorImpl::GradWrite dx = c.x->grad_for_write();
+    reduce_runs(
+        c.x->shape, c.kept,
+        [&](std::int64_t ox, std::int64_t oo, std::int64_t n, std::int64_t os) {
+          add_run(reinterpret_cast<T*>(dx.data) + ox, 1, g + oo, os, n, dx.assign);
+        },
+        /*parallel=*/true);
+  });
+}
+
+// d x = dout times a constant mask: 1 / (number of ties) at the extremal elements (dout is
+// shared equally by the elements equal to the extremum). Piecewise constant, so the mask is
+// exact (its derivative is 0 a.e.).
+void extremum_rule(OpGrad& a) {
+  const auto& c = a.context<ReduceCtx>();
+  const Tensor& x = a.inputs[0];
+  Tensor mask;
+  {
+    NoGradGuard no_grad;
+    const Tensor hit = eq(x.detach(), reshape(a.out.detach(), c.kept));
+    mask = hit / detail::sum_to(hit, c.kept);
+  }
+  a.dinputs = {reshape(a.dout, c.kept) * mask};
+}
+// The rule's mask, counted and applied in two passes without temporaries.
+void extremum_fast(const TensorNode& node, Tape&) {
+  const auto& c = *static_cast<const ReduceCtx*>(node.ctx);
+  TensorImpl& out = *node.out;
+  dispatch(out.dtype, [&]<class T>() {
+    const T* g = reinterpret_cast<const T*>(out.grad.data());
     T* dx = c.x->grad_data<T>();
     const T* x = c.x->data<T>();
     const T* o = out.data<T>();
@@ -224,26 +251,9 @@ void reduce_backward(const TensorNode& node, Tape&) {
   });
 }
 
-// d x = dout broadcast back over the reduced axes.
-void sum_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const ReduceCtx*>(a.ctx);
-  const Tensor& x = a.inputs[0];
-  a.dinputs = {reshape(a.dout, c.kept) + zeros(x.shape(), x.dtype())};
-}
-
-// d x = dout times a constant mask: 1 / (number of ties) at the extremal elements, as in
-// reduce_backward. Piecewise constant, so the mask is exact (its derivative is 0 a.e.).
-void extremum_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const ReduceCtx*>(a.ctx);
-  const Tensor& x = a.inputs[0];
-  Tensor mask;
-  {
-    NoGradGuard no_grad;
-    const Tensor hit = eq(x.detach(), reshape(a.out.detach(), c.kept));
-    mask = hit / detail::sum_to(hit, c.kept);
-  }
-  a.dinputs = {reshape(a.dout, c.kept) * mask};
-}
+constexpr OpRule kSum{.name = "sum", .rule = sum_rule, .fast = sum_fast};
+constexpr OpRule kMax{.name = "max", .rule = extremum_rule, .fast = extremum_fast};
+constexpr OpRule kMin{.name = "min", .rule = extremum_rule, .fast = extremum_fast};
 
 Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
   const char* op = name_of(kind);
@@ -283,15 +293,10 @@ Tensor reduce(const Tensor& x, const Axes& axes, bool keepdim, Reduction kind) {
                   }
                 });
   });
-  TensorImpl* inputs[] = {&xi};
-  Tape* tape = detail::recording_tape(inputs, op);
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x};
-  return detail::record(
-      *tape, std::move(out),
-      {reduce_backward, tape->save(ReduceCtx{&xi, kept, kind}), nullptr, kNoSlot, 0, op,
-       kind == Reduction::sum ? sum_graph : extremum_graph},
-      keep, kind == Reduction::sum ? detail::Saves::nothing : detail::Saves::input_values);
+  const OpRule& rule = kind == Reduction::sum ? kSum : kind == Reduction::max ? kMax : kMin;
+  return detail::record_op(
+      rule, std::move(out), {&x}, ReduceCtx{&xi, kept, kind},
+      kind == Reduction::sum ? detail::Saves::nothing : detail::Saves::input_values);
 }
 
 Axes all_axes(const Tensor& x) {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/core/strided.hpp"
 
 namespace tapegrad {
@@ -23,10 +24,16 @@ struct CopyCtx {
   TensorImpl* x;
 };
 
-void copy_backward(const TensorNode& node, Tape&) {
+// d x = dout copied back to x's shape and dtype.
+void copy_rule(OpGrad& a) {
+  const Tensor& x = a.inputs[0];
+  Tensor d = reshape(a.dout, x.shape());
+  a.dinputs = {d.dtype() == x.dtype() ? d : cast(d, x.dtype())};
+}
+// The same copy in one loop, straight into the gradient.
+void copy_fast(const TensorNode& node, Tape&) {
   TensorImpl* x = static_cast<const CopyCtx*>(node.ctx)->x;
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class S>() {
     const S* g = reinterpret_cast<const S*>(out.grad.data());
     dispatch(x->dtype, [&]<class T>() {
@@ -41,15 +48,11 @@ void copy_backward(const TensorNode& node, Tape&) {
   });
 }
 
-// d x = dout copied back to x's shape and dtype.
-void copy_graph(GraphArgs& a) {
-  const Tensor& x = a.inputs[0];
-  Tensor d = reshape(a.dout, x.shape());
-  a.dinputs = {d.dtype() == x.dtype() ? d : cast(d, x.dtype())};
-}
+constexpr OpRule kReshape{.name = "reshape", .rule = copy_rule, .fast = copy_fast};
+constexpr OpRule kCast{.name = "cast", .rule = copy_rule, .fast = copy_fast};
 
-Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op) {
-  TensorImpl& xi = detail::input(x, op);
+Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const OpRule& op) {
+  TensorImpl& xi = detail::input(x, op.name);
   auto out = detail::make_output(shape, dtype);
   dispatch(xi.dtype, [&]<class S>() {
     const S* xv = xi.data<S>();
@@ -58,14 +61,7 @@ Tensor copy_as(const Tensor& x, const Shape& shape, DType dtype, const char* op)
       for (std::int64_t i = 0; i < xi.numel(); ++i) o[i] = static_cast<T>(xv[i]);
     });
   });
-  TensorImpl* inputs[] = {&xi};
-  Tape* tape = detail::recording_tape(inputs, op);
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x};
-  return detail::record(
-      *tape, std::move(out),
-      {copy_backward, tape->save(CopyCtx{&xi}), nullptr, kNoSlot, 0, op, copy_graph}, keep,
-      detail::Saves::nothing);
+  return detail::record_op(op, std::move(out), {&x}, CopyCtx{&xi}, detail::Saves::nothing);
 }
 
 // ---- view: out element (i0, i1, ...) = x[base + Σ i_k stride_k] (permute, slice) -------------
@@ -84,10 +80,11 @@ void view_runs(const Shape& out, const detail::Strides& xs, F&& f) {
   });
 }
 
-void view_backward(const TensorNode& node, Tape&) {
+// The view's rule (view_rule, below) scatters into a zeroed tensor that is then added to x's
+// gradient; this adds in place.
+void view_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ViewCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     T* dx = grad_of<T>(c.x) + c.base;
@@ -98,8 +95,13 @@ void view_backward(const TensorNode& node, Tape&) {
   });
 }
 
+void view_rule(OpGrad& a);
+constexpr OpRule kView{.name = "view", .rule = view_rule, .fast = view_fast};
+constexpr OpRule kPermute{.name = "permute", .rule = view_rule, .fast = view_fast};
+constexpr OpRule kSlice{.name = "slice", .rule = view_rule, .fast = view_fast};
+
 Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
-            const char* op);
+            const OpRule& op);
 
 // The adjoint of a view, as an op of its own so that a view's graph backward can be recorded:
 // out (x's shape) = zeros with g scattered (added) at the view's positions. Its own derivative
@@ -110,10 +112,14 @@ struct ScatterCtx {
   std::int64_t base;
 };
 
-void scatter_backward(const TensorNode& node, Tape&) {
+// d g = dout read at the view's positions: the view again.
+void scatter_rule(OpGrad& a) {
+  const auto& c = a.context<ScatterCtx>();
+  a.dinputs = {view(a.dout, a.inputs[0].shape(), c.strides, c.base, kView)};
+}
+void scatter_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ScatterCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* d = reinterpret_cast<const T*>(out.grad.data()) + c.base;
     T* dg = grad_of<T>(c.g);
@@ -124,10 +130,7 @@ void scatter_backward(const TensorNode& node, Tape&) {
   });
 }
 
-void scatter_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const ScatterCtx*>(a.ctx);
-  a.dinputs = {view(a.dout, a.inputs[0].shape(), c.strides, c.base, "view")};
-}
+constexpr OpRule kViewAdjoint{.name = "view_adjoint", .rule = scatter_rule, .fast = scatter_fast};
 
 Tensor view_scatter(const Tensor& g, const Shape& x_shape, const detail::Strides& strides,
                     std::int64_t base) {
@@ -142,25 +145,19 @@ Tensor view_scatter(const Tensor& g, const Shape& x_shape, const detail::Strides
                 for (std::int64_t i = 0; i < n; ++i) o[ox + i * sx] += gv[oo + i];
               });
   });
-  TensorImpl* inputs[] = {&gi};
-  Tape* tape = detail::recording_tape(inputs, "view_adjoint");
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&g};
-  return detail::record(*tape, std::move(out),
-                        {scatter_backward, tape->save(ScatterCtx{&gi, strides, base}), nullptr,
-                         kNoSlot, 0, "view_adjoint", scatter_graph},
-                        keep, detail::Saves::nothing);
+  return detail::record_op(kViewAdjoint, std::move(out), {&g}, ScatterCtx{&gi, strides, base},
+                           detail::Saves::nothing);
 }
 
 // d x = dout scattered back to the viewed positions.
-void view_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const ViewCtx*>(a.ctx);
+void view_rule(OpGrad& a) {
+  const auto& c = a.context<ViewCtx>();
   a.dinputs = {view_scatter(a.dout, a.inputs[0].shape(), c.strides, c.base)};
 }
 
 Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
-            const char* op) {
-  TensorImpl& xi = detail::input(x, op);
+            const OpRule& op) {
+  TensorImpl& xi = detail::input(x, op.name);
   auto out = detail::make_output(shape, xi.dtype);
   dispatch(xi.dtype, [&]<class T>() {
     const T* xv = xi.data<T>() + base;
@@ -170,14 +167,8 @@ Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides,
                 for (std::int64_t i = 0; i < n; ++i) o[oo + i] = xv[ox + i * sx];
               });
   });
-  TensorImpl* inputs[] = {&xi};
-  Tape* tape = detail::recording_tape(inputs, op);
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&x};
-  return detail::record(
-      *tape, std::move(out),
-      {view_backward, tape->save(ViewCtx{&xi, strides, base}), nullptr, kNoSlot, 0, op, view_graph},
-      keep, detail::Saves::nothing);
+  return detail::record_op(op, std::move(out), {&x}, ViewCtx{&xi, strides, base},
+                           detail::Saves::nothing);
 }
 
 }  // namespace
@@ -202,12 +193,12 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     throw ShapeError(fmt::format("reshape: cannot view {} ({} elements) as {}", from.str(),
                                  from.numel(), shape.str()));
   }
-  return copy_as(x, to, x.dtype(), "reshape");
+  return copy_as(x, to, x.dtype(), kReshape);
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
-  return copy_as(x, x.shape(), dtype, "cast");
+  return copy_as(x, x.shape(), dtype, kCast);
 }
 
 Tensor permute(const Tensor& x, const Axes& dims) {
@@ -230,7 +221,7 @@ Tensor permute(const Tensor& x, const Axes& dims) {
     shape.push_back(from[a]);
     strides[i] = own[static_cast<std::size_t>(a)];
   }
-  return view(x, shape, strides, 0, "permute");
+  return view(x, shape, strides, 0, kPermute);
 }
 
 Tensor transpose(const Tensor& x, int a, int b) {
@@ -261,7 +252,7 @@ Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop, s
   // With two or more elements step < n, so the stride stays within the tensor; with one the
   // stride is never used.
   if (extent > 1) strides[static_cast<std::size_t>(a)] *= step;
-  return view(x, shape, strides, base, "slice");
+  return view(x, shape, strides, base, kSlice);
 }
 
 // ---- concat ----------------------------------------------------------------------------------
@@ -273,10 +264,20 @@ struct ConcatCtx {
   int axis;
 };
 
-void concat_backward(const TensorNode& node, Tape&) {
+// d xs[j] = dout sliced back to xs[j]'s part along the axis (slice is differentiable again).
+void concat_rule(OpGrad& a) {
+  const int axis = a.context<ConcatCtx>().axis;
+  std::int64_t offset = 0;
+  for (const Tensor& x : a.inputs) {
+    const std::int64_t extent = x.shape()[axis];
+    a.dinputs.push_back(slice(a.dout, axis, offset, offset + extent));
+    offset += extent;
+  }
+}
+// The rule's slices, added in place.
+void concat_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const ConcatCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     std::int64_t offset = 0;
@@ -294,16 +295,7 @@ void concat_backward(const TensorNode& node, Tape&) {
   });
 }
 
-// d xs[j] = dout sliced back to xs[j]'s part along the axis (slice is differentiable again).
-void concat_graph(GraphArgs& a) {
-  const int axis = static_cast<const ConcatCtx*>(a.ctx)->axis;
-  std::int64_t offset = 0;
-  for (const Tensor& x : a.inputs) {
-    const std::int64_t extent = x.shape()[axis];
-    a.dinputs.push_back(slice(a.dout, axis, offset, offset + extent));
-    offset += extent;
-  }
-}
+constexpr OpRule kConcat{.name = "concat", .rule = concat_rule, .fast = concat_fast};
 }  // namespace
 
 Tensor concat(std::span<const Tensor> xs, int axis) {
@@ -341,18 +333,16 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
       offset += chunk;
     }
   });
-  Tape* tape = detail::recording_tape(impls, "concat");
+  std::vector<const Tensor*> inputs;
+  for (const Tensor& x : xs) inputs.push_back(&x);
+  Tape* tape = detail::recording_tape(inputs, "concat");
   if (tape == nullptr) return Tensor(std::move(out));
   auto** saved = static_cast<TensorImpl**>(
       tape->allocate(sizeof(TensorImpl*) * impls.size(), alignof(TensorImpl*)));
   std::copy(impls.begin(), impls.end(), saved);
-  std::vector<const Tensor*> keep;
-  for (const Tensor& x : xs) keep.push_back(&x);
-  return detail::record(
-      *tape, std::move(out),
-      {concat_backward, tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk, a}),
-       nullptr, kNoSlot, 0, "concat", concat_graph},
-      keep, detail::Saves::nothing);
+  return detail::record(*tape, kConcat,
+                        tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk, a}),
+                        std::move(out), inputs, detail::Saves::nothing);
 }
 
 Tensor concat(std::initializer_list<Tensor> xs, int axis) {
@@ -394,10 +384,17 @@ struct StackVarsCtx {
   const std::uint32_t* slots;  // kNoSlot for constants
 };
 
-void stack_vars_backward(const TensorNode& node, Tape& tape) {
+// d xs[i] = dout[i], a crossing back to Vars.
+void stack_vars_rule(OpGrad& a) {
+  const auto& c = a.context<StackVarsCtx>();
+  for (std::int64_t i = 0; i < a.dout.numel(); ++i) {
+    if (c.slots[i] != kNoSlot) a.dvars.emplace_back(c.slots[i], a.dout.at(i));
+  }
+}
+// The rule's adjoints, without a Var per element.
+void stack_vars_fast(const TensorNode& node, Tape& tape) {
   const auto& c = *static_cast<const StackVarsCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     for (std::int64_t i = 0; i < out.numel(); ++i)
@@ -405,13 +402,7 @@ void stack_vars_backward(const TensorNode& node, Tape& tape) {
   });
 }
 
-// d xs[i] = dout[i], a crossing back to Vars.
-void stack_vars_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const StackVarsCtx*>(a.ctx);
-  for (std::int64_t i = 0; i < a.dout.numel(); ++i) {
-    if (c.slots[i] != kNoSlot) a.dvars.emplace_back(c.slots[i], a.dout.at(i));
-  }
-}
+constexpr OpRule kStackVars{.name = "stack", .rule = stack_vars_rule, .fast = stack_vars_fast};
 }  // namespace
 
 Tensor stack(std::span<const Var> xs, DType dtype) {
@@ -432,10 +423,8 @@ Tensor stack(std::span<const Var> xs, DType dtype) {
   auto* slots = static_cast<std::uint32_t*>(tape->allocate(
       sizeof(std::uint32_t) * std::max<std::size_t>(xs.size(), 1), alignof(std::uint32_t)));
   for (std::size_t i = 0; i < xs.size(); ++i) slots[i] = xs[i].slot();
-  return detail::record(*tape, std::move(out),
-                        {stack_vars_backward, tape->save(StackVarsCtx{slots}), nullptr, kNoSlot, 0,
-                         "stack", stack_vars_graph},
-                        {});
+  return detail::record(*tape, kStackVars, tape->save(StackVarsCtx{slots}), std::move(out), {},
+                        detail::Saves::nothing);
 }
 
 Tensor stack(std::initializer_list<Var> xs, DType dtype) {
@@ -464,10 +453,11 @@ void select_each(const SelectCtx& c, F&& f) {
         f((o * c.extent + c.index[j]) * c.inner + i, (o * c.count + j) * c.inner + i);
 }
 
-void select_backward(const TensorNode& node, Tape&) {
+// The selection's rule (select_rule, below) scatters into a zeroed tensor that is then added
+// to x's gradient; this adds in place.
+void select_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const SelectCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* g = reinterpret_cast<const T*>(out.grad.data());
     T* dx = grad_of<T>(c.x);
@@ -476,7 +466,11 @@ void select_backward(const TensorNode& node, Tape&) {
 }
 
 // Records a selection whose ctx.index already points at valid memory (copied into the arena).
-Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const char* op);
+void select_rule(OpGrad& a);
+constexpr OpRule kSelect{.name = "select", .rule = select_rule, .fast = select_fast};
+constexpr OpRule kGather{.name = "gather", .rule = select_rule, .fast = select_fast};
+constexpr OpRule kIndexSelect{.name = "index_select", .rule = select_rule, .fast = select_fast};
+Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const OpRule& op);
 
 // The adjoint of a selection, as an op of its own so that gather's and index_select's graph
 // backward can be recorded: out (x's shape) = zeros with g added at the selected positions. Its
@@ -486,10 +480,14 @@ struct SelectScatterCtx {
   SelectCtx select;  // select.x: unused here
 };
 
-void select_scatter_backward(const TensorNode& node, Tape&) {
+// d g = dout read at the selected positions: the selection again.
+void select_scatter_rule(OpGrad& a) {
+  const auto& c = a.context<SelectScatterCtx>();
+  a.dinputs = {record_select(a.dout, c.select, a.inputs[0].shape(), kSelect)};
+}
+void select_scatter_fast(const TensorNode& node, Tape&) {
   const auto& c = *static_cast<const SelectScatterCtx*>(node.ctx);
   TensorImpl& out = *node.out;
-  if (!out.has_grad()) return;
   dispatch(out.dtype, [&]<class T>() {
     const T* d = reinterpret_cast<const T*>(out.grad.data());
     T* dg = grad_of<T>(c.g);
@@ -497,10 +495,8 @@ void select_scatter_backward(const TensorNode& node, Tape&) {
   });
 }
 
-void select_scatter_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const SelectScatterCtx*>(a.ctx);
-  a.dinputs = {record_select(a.dout, c.select, a.inputs[0].shape(), "select")};
-}
+constexpr OpRule kSelectAdjoint{
+    .name = "select_adjoint", .rule = select_scatter_rule, .fast = select_scatter_fast};
 
 Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& select) {
   TensorImpl& gi = detail::input(g, "select_adjoint");
@@ -511,24 +507,18 @@ Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& se
     T* o = out->data<T>();
     select_each(select, [&](std::int64_t from, std::int64_t to) { o[from] += gv[to]; });
   });
-  TensorImpl* inputs[] = {&gi};
-  Tape* tape = detail::recording_tape(inputs, "select_adjoint");
-  if (tape == nullptr) return Tensor(std::move(out));
-  const Tensor* keep[] = {&g};
-  return detail::record(*tape, std::move(out),
-                        {select_scatter_backward, tape->save(SelectScatterCtx{&gi, select}),
-                         nullptr, kNoSlot, 0, "select_adjoint", select_scatter_graph},
-                        keep, detail::Saves::nothing);
+  return detail::record_op(kSelectAdjoint, std::move(out), {&g}, SelectScatterCtx{&gi, select},
+                           detail::Saves::nothing);
 }
 
 // d x = dout added back at the selected positions.
-void select_graph(GraphArgs& a) {
-  const auto& c = *static_cast<const SelectCtx*>(a.ctx);
+void select_rule(OpGrad& a) {
+  const auto& c = a.context<SelectCtx>();
   a.dinputs = {select_scatter(a.dout, a.inputs[0].shape(), c)};
 }
 
-Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const char* op) {
-  TensorImpl& xi = detail::input(x, op);
+Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const OpRule& op) {
+  TensorImpl& xi = detail::input(x, op.name);
   c.x = &xi;
   auto out = detail::make_output(shape, xi.dtype);
   dispatch(xi.dtype, [&]<class T>() {
@@ -536,26 +526,23 @@ Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const cha
     T* o = out->data<T>();
     select_each(c, [&](std::int64_t from, std::int64_t to) { o[to] = xv[from]; });
   });
-  TensorImpl* inputs[] = {&xi};
-  Tape* tape = detail::recording_tape(inputs, op);
+  const Tensor* inputs[] = {&x};
+  Tape* tape = detail::recording_tape(inputs, op.name);
   if (tape == nullptr) return Tensor(std::move(out));
   auto* saved = static_cast<std::int64_t*>(tape->allocate(
       sizeof(std::int64_t) * static_cast<std::size_t>(std::max<std::int64_t>(c.count, 1)),
       alignof(std::int64_t)));
   std::copy_n(c.index, c.count, saved);
   c.index = saved;
-  const Tensor* keep[] = {&x};
-  return detail::record(*tape, std::move(out),
-                        {select_backward, tape->save(c), nullptr, kNoSlot, 0, op, select_graph},
-                        keep, detail::Saves::nothing);
+  return detail::record(*tape, op, tape->save(c), std::move(out), inputs, detail::Saves::nothing);
 }
 
 Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std::int64_t> index,
-              const Shape& shape, const char* op) {
+              const Shape& shape, const OpRule& op) {
   for (std::size_t j = 0; j < index.size(); ++j) {
     if (index[j] < 0 || index[j] >= c.extent) {
       throw IndexError(
-          fmt::format("{}: index {} at position {} is out of range [0, {}) for shape {}", op,
+          fmt::format("{}: index {} at position {} is out of range [0, {}) for shape {}", op.name,
                       index[j], j, c.extent, xi.shape.str()));
     }
   }
@@ -576,7 +563,7 @@ Tensor gather(const Tensor& x, std::span<const std::int64_t> labels) {
   Shape shape;
   for (int i = 0; i < xi.shape.rank() - 1; ++i) shape.push_back(xi.shape[i]);
   return select(x, xi, SelectCtx{&xi, nullptr, rows, rows, classes, 1, true}, labels, shape,
-                "gather");
+                kGather);
 }
 
 Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> index) {
@@ -590,7 +577,7 @@ Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> ind
   return select(x, xi,
                 SelectCtx{&xi, nullptr, static_cast<std::int64_t>(index.size()), outer, xi.shape[a],
                           inner, false},
-                index, shape, "index_select");
+                index, shape, kIndexSelect);
 }
 
 }  // namespace tapegrad

@@ -26,7 +26,6 @@ namespace tapegrad {
 class Tape;
 class Var;
 struct TensorImpl;
-struct GraphArgs;
 namespace detail {
 struct AnomalyLog;
 }
@@ -40,19 +39,19 @@ inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 #define TAPEGRAD_HOT inline
 #endif
 
+struct OpRule;  // an op's derivative rule (tapegrad/core/op.hpp)
+
 // A tensor node: recorded by a tensor op (or by an op crossing between Var and Tensor).
 struct TensorNode {
-  using Backward = void (*)(const TensorNode& node, Tape& tape);
-  Backward backward = nullptr;
+  const OpRule* op = nullptr;        // the op's name and derivative rule (static)
   const void* ctx = nullptr;         // the op's saved state, in the tape's arena
   TensorImpl* out = nullptr;         // tensor output, or nullptr when the output is a Var
   std::uint32_t out_slot = kNoSlot;  // scalar output slot, or kNoSlot
   std::uint32_t scalar_count = 0;    // scalar nodes recorded before this node
-  const char* name = "";             // op name, for messages and graph dumps
-  // The same rule written with Tensor/Var ops, for grad(..., {.create_graph = true}); nullptr
-  // when the op has no graph backward yet (grad() then throws TapeError naming it).
-  using Graph = void (*)(GraphArgs& args);
-  Graph graph = nullptr;
+  // The node's tensor inputs are Tape::kept(first_input + k) for k < input_count, in the order
+  // the op recorded them; a tensor output follows them.
+  std::uint32_t first_input = 0;
+  std::uint32_t input_count = 0;
   // The leaf inputs whose values this node's backward reads, with their versions when it was
   // recorded (in the tape's arena); the sweep refuses to run the node if one has changed since.
   const struct SavedVersion* saved = nullptr;
@@ -62,13 +61,6 @@ struct TensorNode {
 struct SavedVersion {
   const TensorImpl* tensor;
   std::uint32_t version;
-};
-
-// Higher-order mode only: a tensor node's inputs and output, owned, for its graph backward.
-struct TensorHigherOrderEntry {
-  std::uint32_t node = 0;
-  std::vector<std::shared_ptr<TensorImpl>> inputs;  // in the order the op recorded them
-  std::shared_ptr<TensorImpl> out;                  // nullptr for a crossing to a Var
 };
 
 // Higher-order side table. The numeric tape stores partials as plain numbers, which a second
@@ -279,8 +271,16 @@ class Tape {
   }
   // Appends a tensor node; returns its index.
   std::uint32_t push(TensorNode node);
-  // Keeps a tensor alive until reset(): nodes refer to their inputs and outputs by raw pointer.
-  void keep_alive(std::shared_ptr<TensorImpl> impl) { alive_.push_back(std::move(impl)); }
+  // Keeps a tensor alive until reset(): nodes refer to their inputs and outputs by raw pointer,
+  // and find them here by index (TensorNode::first_input).
+  std::uint32_t keep_alive(std::shared_ptr<TensorImpl> impl) {
+    alive_.push_back(std::move(impl));
+    return static_cast<std::uint32_t>(alive_.size() - 1);
+  }
+  std::uint32_t kept_count() const { return static_cast<std::uint32_t>(alive_.size()); }
+  const std::shared_ptr<TensorImpl>& kept(std::uint32_t i) const { return alive_[i]; }
+  // Keeps an object a node's context points to (a user op's backward) until reset().
+  void keep_object(std::shared_ptr<const void> object) { objects_.push_back(std::move(object)); }
   // Copies a trivially destructible context into the arena.
   template <class T>
   const T* save(const T& value) {
@@ -305,15 +305,11 @@ class Tape {
   void set_higher_order(bool on) { state_->set_mode(detail::TapeState::kHigherOrder, on); }
   // Ops recorded here are checked (see AnomalyGuard).
   bool anomaly() const { return (state_->mode_bits() & detail::TapeState::kAnomaly) != 0; }
-  void push_higher_order(const HigherOrderEntry& entry) { higher_order_entries_.push_back(entry); }
-  const std::vector<HigherOrderEntry>& higher_order_entries() const {
-    return higher_order_entries_;
-  }
-  void push_tensor_higher_order(TensorHigherOrderEntry entry) {
-    tensor_higher_order_entries_.push_back(std::move(entry));
-  }
-  const std::vector<TensorHigherOrderEntry>& tensor_higher_order_entries() const {
-    return tensor_higher_order_entries_;
+  void push_higher_order(const HigherOrderEntry& entry);
+  // The entry of scalar `slot`, or nullptr when it was recorded outside higher-order mode.
+  const HigherOrderEntry* higher_order_entry(std::uint32_t slot) const {
+    if (slot >= higher_order_index_.size() || higher_order_index_[slot] == 0) return nullptr;
+    return &higher_order_entries_[higher_order_index_[slot] - 1];
   }
   // Read access for the graph sweep (src/autodiff/grad.cpp).
   std::uint32_t operand_begin(std::uint32_t slot) const {
@@ -333,6 +329,23 @@ class Tape {
   const detail::AnomalyLog* anomaly_log() const { return anomaly_.get(); }
 
   // ---- The reverse sweep ------------------------------------------------------------------
+  // The one reverse walk that backward()'s numeric sweep and grad()'s sweep (whose adjoints are
+  // Vars and Tensors) share: scalar slots [stop, slots) and the tensor nodes [0, nodes) recorded
+  // from slot `stop` on, newest first, interleaved in recording order — scalar(slot) and
+  // node(index). Reads the tape afresh at every step: a recording sweep appends to it.
+  template <class Scalar, class Node>
+  void walk(std::uint32_t slots, std::uint32_t nodes, std::uint32_t stop, Scalar&& scalar,
+            Node&& node) const {
+    std::uint32_t s = slots, n = nodes;
+    while (true) {
+      const std::uint32_t next = n > 0 ? nodes_[n - 1].scalar_count : 0;
+      for (const std::uint32_t to = std::max(next, stop); s > to; --s) scalar(s - 1);
+      if (n == 0 || next < stop) return;
+      node(--n);
+    }
+  }
+  // The tensor nodes recorded before scalar slot `slot` was (crossings into it included).
+  std::uint32_t nodes_before_slot(std::uint32_t slot) const;
   // Both take the root; they zero the adjoints of every intermediate node older than the root
   // (leaves keep accumulating), seed the root with 1 (or the seed already stored by the caller
   // for tensors) and sweep from the root down to the start of the tape.
@@ -383,14 +396,20 @@ class Tape {
   // kChecked: the tape holds ops recorded in anomaly mode; each step's gradients are checked.
   template <bool kChecked>
   void sweep_from(std::uint32_t slots, std::uint32_t nodes);
+  // A tensor node's backward in the numeric sweep: its fast backward, or its rule run on Tensors
+  // without recording.
+  void run_node(const TensorNode& node);
+  void run_rule(const TensorNode& node);
 
   detail::PodStack<std::uint32_t> operand_end_;  // per scalar slot: end of its operands
   detail::PodStack<double> adjoint_;  // per scalar slot, up to the newest slot a sweep has seen
   detail::PodStack<Operand> operands_;
   std::vector<TensorNode> nodes_;
   std::vector<std::shared_ptr<TensorImpl>> alive_;
-  std::vector<HigherOrderEntry> higher_order_entries_;               // sorted by slot
-  std::vector<TensorHigherOrderEntry> tensor_higher_order_entries_;  // sorted by node
+  std::vector<std::shared_ptr<const void>> objects_;
+  std::vector<HigherOrderEntry> higher_order_entries_;
+  // Per scalar slot up to the newest one with an entry: 1 + its entry's index, or 0 for none.
+  detail::PodStack<std::uint32_t> higher_order_index_;
   detail::Arena arena_;
   detail::TapeState* state_;
   std::uint32_t generation_;

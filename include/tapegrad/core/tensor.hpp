@@ -51,8 +51,6 @@ class Buffer {
 // blocks of each small size class; they are otherwise kept for reuse until the thread ends).
 void release_cached_memory();
 
-namespace detail {}  // namespace detail
-
 struct TensorImpl {
   TensorImpl(Shape shape_, DType dtype_);  // value allocated, not initialised
 
@@ -208,39 +206,15 @@ struct NamedTensor {
   Tensor tensor;
 };
 
-// What a tensor node's graph backward (TensorNode::graph) gets and gives: the op's rule written
-// with Tensor and Var ops, run by grad(..., {.create_graph = true}) in higher-order mode so that
-// its result is recorded and can be differentiated again.
-struct GraphArgs {
-  const char* name = "";           // the op's name, for errors
-  std::span<const Tensor> inputs;  // as the op recorded them
-  Tensor out;                      // undefined for a crossing to a Var
-  Tensor dout;                     // the output's adjoint (tensor outputs)
-  Var dout_var;                    // the output's adjoint (crossings to a Var)
-  const void* ctx = nullptr;       // the node's saved context
-  std::vector<Tensor> dinputs;     // set by the graph backward, one per input (undefined: none)
-  std::vector<std::pair<std::uint32_t, Var>> dvars;  // crossings from Vars: (slot, adjoint)
-};
-
 namespace detail {
 [[noreturn]] void throw_mixed_tapes(const char* op);
 // Validates an op input: defined, and not recorded on a tape that was reset since.
 TensorImpl& input(const Tensor& t, const char* op);
 // A fresh output tensor (not yet recorded).
 std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
-// The tape an op on these inputs records on (the inputs' tape, else the current one), or
-// nullptr when nothing needs a gradient or grad mode is off. Throws on mixed or stale tapes.
-Tape* recording_tape(std::span<TensorImpl* const> inputs, const char* op);
-// Whether an op's backward reads its inputs' values (mul, matmul, tanh's input...) or not (add,
-// reshape, slice, sum...): the leaves among the inputs of the first kind have their versions
-// saved and checked before the backward runs.
-enum class Saves { input_values, nothing };
-// Records `node` producing `out` on `tape`, keeping `inputs` alive until the tape is reset.
-Tensor record(Tape& tape, std::shared_ptr<TensorImpl> out, TensorNode node,
-              std::span<const Tensor* const> inputs, Saves saves = Saves::input_values);
-// Records `node` whose output is a new Var (a crossing from tensors to scalars).
-Var record_to_var(Tape& tape, double value, TensorNode node, const char* name,
-                  std::span<const Tensor* const> inputs, Saves saves = Saves::input_values);
+// Adds `from` (same shape and dtype) into `into`'s gradient: stored into a buffer that holds
+// none yet, added otherwise.
+void accumulate_grad(TensorImpl& into, const TensorImpl& from);
 // Both operands must have the same dtype.
 DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op);
 }  // namespace detail

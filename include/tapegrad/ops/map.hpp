@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "tapegrad/core/dtype.hpp"
+#include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
 
 namespace tapegrad::detail {
@@ -72,6 +73,13 @@ constexpr bool has_constant_derivative() {
   }
 }
 
+// The rule and fast backward of every elementwise op (src/ops/map.cpp); each op's kernels carry
+// an OpRule naming them with the op's own name.
+void unary_rule(OpGrad& g);
+void unary_fast(const TensorNode& node, Tape& tape);
+void binary_rule(OpGrad& g);
+void binary_fast(const TensorNode& node, Tape& tape);
+
 struct UnaryKernels {
   // Returns -1, or the index of the first element outside the rule's domain (nothing written).
   std::int64_t (*forward)(const void* rule, DType dtype, const void* x, void* out, std::int64_t n);
@@ -79,6 +87,7 @@ struct UnaryKernels {
   void (*backward)(const void* rule, DType dtype, const void* dout, const void* x, const void* out,
                    void* dx, std::int64_t n, bool assign);
   UnaryPartial partial;
+  OpRule op;
 };
 
 // Operand k of a binary run starts at its pointer and moves by its stride (0 or 1). The backward
@@ -92,6 +101,7 @@ struct BinaryKernels {
                    std::int64_t n, bool dx_assign, bool dy_assign);
   BinaryPartial partial_x;
   BinaryPartial partial_y;
+  OpRule op;
 };
 
 struct RuleInfo {
@@ -176,7 +186,11 @@ struct UnaryLoops {
       return &partial;
     }
   }
-  static constexpr UnaryKernels kernels{&forward, &backward, partial_fn()};
+  static constexpr UnaryKernels kernels{
+      &forward,
+      &backward,
+      partial_fn(),
+      {.name = Rule::name, .rule = &unary_rule, .fast = &unary_fast}};
 };
 
 // Calls run(sx, sy) with the strides of a run of a binary op; the common pairs (both contiguous,
@@ -292,7 +306,12 @@ struct BinaryLoops {
       return y ? &partial_y : &partial_x;
     }
   }
-  static constexpr BinaryKernels kernels{&forward, &backward, partial_fn(false), partial_fn(true)};
+  static constexpr BinaryKernels kernels{
+      &forward,
+      &backward,
+      partial_fn(false),
+      partial_fn(true),
+      {.name = Rule::name, .rule = &binary_rule, .fast = &binary_fast}};
 };
 
 template <class Rule>

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// The door every tensor op goes through, the library's and users' alike: an op computes its
+// value, then records one node naming its OpRule — the derivative written once, with Tensor and
+// Var ops, so that the same lines give backward()'s numbers and, under
+// grad(..., {.create_graph = true}), a recorded graph that can be differentiated again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/core/tensor.hpp"
+#include "tapegrad/core/var.hpp"
+
+namespace tapegrad {
+
+/// What an op's derivative rule is given, and what it gives back.
+///
+/// The rule reads the op's inputs, its output and the output's adjoint `dout`, and sets
+/// `dinputs[k]` to the adjoint contribution for input k (of input k's shape; leave it undefined
+/// for an input that gets none). backward() runs it without recording; grad() with
+/// create_graph runs it recording, so every op the rule calls is differentiable again.
+struct OpGrad {
+  const char* name = "";           ///< the op's name, for messages
+  std::span<const Tensor> inputs;  ///< as the op recorded them
+  Tensor out;                      ///< the output (undefined when the output is a Var)
+  Tensor dout;                     ///< the output's adjoint (tensor outputs)
+  Var dout_var;                    ///< the output's adjoint (outputs that are a Var)
+  const void* ctx = nullptr;       ///< what the op saved for its rule (see record_op)
+  bool create_graph = false;       ///< whether the rule's ops are being recorded
+  std::vector<Tensor> dinputs;     ///< set by the rule, one per input it gives a gradient
+  /// Set by rules of ops whose inputs are Vars (stack of Vars): (slot, adjoint) pairs.
+  std::vector<std::pair<std::uint32_t, Var>> dvars;
+
+  /// Whether input k needs a gradient (skip the work for the others).
+  bool needs(std::size_t k) const { return k < inputs.size() && inputs[k].needs_grad(); }
+  /// The op's saved context, as the type it was saved with.
+  template <class Ctx>
+  const Ctx& context() const {
+    return *static_cast<const Ctx*>(ctx);
+  }
+};
+
+/// One op's name and derivative, defined once (a `constexpr OpRule` beside the op).
+struct OpRule {
+  using Rule = void (*)(OpGrad& g);
+  /// A numeric backward on the raw buffers, for ops where it is measurably faster than `rule`
+  /// run without recording; it must give the same numbers (tests/ops check every op that has
+  /// one against its rule). Runs only inside a sweep, after the output's gradient was reached.
+  using Fast = void (*)(const TensorNode& node, Tape& tape);
+
+  const char* name = "";
+  Rule rule = nullptr;
+  Fast fast = nullptr;
+  /// False when `rule` reads raw values rather than calling differentiable ops: grad() with
+  /// create_graph then refuses to differentiate through the op instead of silently treating
+  /// its gradient as a constant.
+  bool differentiable = true;
+};
+
+namespace detail {
+// Whether an op's backward reads its inputs' values (mul, matmul, tanh's input...) or not (add,
+// reshape, slice, sum...): the leaves among the inputs of the first kind have their versions
+// saved and checked before the backward runs.
+enum class Saves { input_values, nothing };
+// The tape an op on these inputs records on (the inputs' tape, else the current one), or
+// nullptr when nothing needs a gradient or grad mode is off. Throws on mixed or stale tapes.
+Tape* recording_tape(std::span<const Tensor* const> inputs, const char* op);
+// Records `op` producing `out` (a fresh tensor, not yet recorded) on `tape`, with `ctx` (in the
+// tape's arena, or nullptr) and `inputs` kept alive until the tape is reset.
+Tensor record(Tape& tape, const OpRule& op, const void* ctx, std::shared_ptr<TensorImpl> out,
+              std::span<const Tensor* const> inputs, Saves saves);
+// The same for an op whose output is a new Var (a crossing from tensors to scalars).
+Var record_to_var(Tape& tape, const OpRule& op, const void* ctx, double value,
+                  std::span<const Tensor* const> inputs, Saves saves);
+
+// Throws ShapeError unless the gradient a rule gave input k has that input's shape and dtype.
+void check_rule_gradient(const char* op, std::size_t k, const TensorImpl& input,
+                         const TensorImpl& gradient);
+
+struct NoContext {};
+
+// The one line at the end of every tensor op: records `op` when an input needs a gradient
+// (saving `ctx`, trivially copyable, in the tape's arena), else returns `out` as a constant.
+template <class Ctx = NoContext>
+Tensor record_op(const OpRule& op, std::shared_ptr<TensorImpl> out,
+                 std::initializer_list<const Tensor*> inputs, const Ctx& ctx = {},
+                 Saves saves = Saves::input_values) {
+  const std::span<const Tensor* const> in(inputs.begin(), inputs.size());
+  Tape* tape = recording_tape(in, op.name);
+  if (tape == nullptr) return Tensor(std::move(out));
+  const void* saved = nullptr;
+  if constexpr (!std::is_same_v<Ctx, NoContext>) saved = tape->save(ctx);
+  return record(*tape, op, saved, std::move(out), in, saves);
+}
+template <class Ctx = NoContext>
+Tensor record_op(const OpRule& op, std::shared_ptr<TensorImpl> out,
+                 std::span<const Tensor* const> inputs, const Ctx& ctx = {},
+                 Saves saves = Saves::input_values) {
+  Tape* tape = recording_tape(inputs, op.name);
+  if (tape == nullptr) return Tensor(std::move(out));
+  const void* saved = nullptr;
+  if constexpr (!std::is_same_v<Ctx, NoContext>) saved = tape->save(ctx);
+  return record(*tape, op, saved, std::move(out), inputs, saves);
+}
+// The same for an op whose output is a Var.
+template <class Ctx = NoContext>
+Var record_op_to_var(const OpRule& op, double value, std::initializer_list<const Tensor*> inputs,
+                     const Ctx& ctx = {}, Saves saves = Saves::input_values) {
+  const std::span<const Tensor* const> in(inputs.begin(), inputs.size());
+  Tape* tape = recording_tape(in, op.name);
+  if (tape == nullptr) return Var::constant(value);
+  const void* saved = nullptr;
+  if constexpr (!std::is_same_v<Ctx, NoContext>) saved = tape->save(ctx);
+  return record_to_var(*tape, op, saved, value, in, saves);
+}
+
+// Tests only: while alive on this thread, backward() runs every op's rule instead of its fast
+// backward, so that the two can be compared.
+class RulesOnlyGuard {
+ public:
+  RulesOnlyGuard();
+  ~RulesOnlyGuard();
+  RulesOnlyGuard(const RulesOnlyGuard&) = delete;
+  RulesOnlyGuard& operator=(const RulesOnlyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool rules_only();
+}  // namespace detail
+
+}  // namespace tapegrad
