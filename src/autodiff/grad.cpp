@@ -42,9 +42,10 @@ Var times(const Var& adj, const Var& partial) {
 
 [[noreturn]] void throw_not_differentiable(const char* name) {
   throw TapeError(fmt::format(
-      "grad(create_graph = true): the op '{}' has a backward that is not differentiable (it was "
-      "recorded with differentiable = false), so its second derivative is unknown; give it a "
-      "backward written with tensor ops, or take first derivatives only",
+      "grad(create_graph = true): the op '{}' has a backward that is not differentiable (a "
+      "custom op with differentiable = false, or precomputed partials), so its second "
+      "derivative is unknown; give it a backward written with tensor ops, or take first "
+      "derivatives only",
       name));
 }
 
@@ -131,6 +132,7 @@ class GraphSweep {
     partials_.assign(end - begin, Var());
     const HigherOrderEntry* entry = create_ ? tape_.higher_order_entry(s) : nullptr;
     if (create_ && entry == nullptr) throw_not_higher_order(s, tape_.operand_partial(begin));
+    if (entry != nullptr && entry->first_order_only) throw_not_differentiable(entry->name);
     if (entry != nullptr && entry->partials != nullptr) {
       const HigherOrderEntry e = *entry;  // a copy: recording grows the table
       Var in[2];

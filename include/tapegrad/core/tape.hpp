@@ -85,6 +85,9 @@ struct HigherOrderEntry {
   double out = 0;
   std::uint32_t in_slot[2] = {kNoSlot, kNoSlot};
   int arity = 0;
+  // The partials were given as numbers (precomputed()): a second differentiation would treat
+  // them as constants, so grad(..., {.create_graph = true}) refuses the node.
+  bool first_order_only = false;
 };
 
 namespace detail {
