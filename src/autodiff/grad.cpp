@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"

@@ -14,6 +14,7 @@
 #include <tapegrad/version.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/fast_blas.hpp"
 
 namespace {
 
@@ -35,7 +36,7 @@ CLI::Validator integer_at_least(T low) {
 
 int main(int argc, char** argv) {
   namespace cli = tapegrad::cli;
-  tapegrad::reexec_with_fast_blas(argv);
+  cli::reexec_with_fast_blas(argv);
   // Ctrl-C or a kill while a file is written removes its temporary (after the re-exec, which
   // would reset the handlers).
   tapegrad::io::remove_partial_files_on_signals();

@@ -12,7 +12,7 @@
 // Waking a sleeping thread costs tens of microseconds on a virtual machine, more than a
 // 64K-element loop takes, so an idle worker first spins for kSpin, yielding the core to any other
 // runnable thread (OpenBLAS's, say) each time round, before it sleeps on a futex.
-#include "tapegrad/core/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -16,8 +16,9 @@
 #include <fmt/format.h>
 
 #include "core/anomaly.hpp"
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
-#include "tapegrad/core/parallel.hpp"
+#include "core/parallel_for.hpp"
 
 namespace tapegrad {
 

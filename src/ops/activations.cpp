@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "tapegrad/core/op.hpp"
+#include "core/tensor_support.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/vector_math.hpp"
 

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/random.hpp"
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/anomaly.hpp"
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad {

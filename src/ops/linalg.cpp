@@ -5,9 +5,10 @@
 
 #include "kernels/blas.hpp"
 #include "kernels/isa_clones.hpp"
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "tapegrad/core/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/map.hpp"
 #include "tapegrad/ops/reduce.hpp"

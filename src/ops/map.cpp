@@ -10,8 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
-#include "tapegrad/core/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"

@@ -12,9 +12,10 @@
 
 #include "core/anomaly.hpp"
 #include "kernels/isa_clones.hpp"
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "tapegrad/core/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"

@@ -7,8 +7,9 @@
 #include <fmt/format.h>
 
 #include "kernels/isa_clones.hpp"
+#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
-#include "tapegrad/core/parallel.hpp"
+#include "core/parallel_for.hpp"
 #include "tapegrad/ops/creation.hpp"
 
 namespace tapegrad::optim {

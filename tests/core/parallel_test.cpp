@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "core/parallel_for.hpp"
+
 namespace tg = tapegrad;
 using tg::Tensor;
 

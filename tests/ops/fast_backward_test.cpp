@@ -13,6 +13,8 @@
 #include <tapegrad/core/op.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "core/tensor_support.hpp"
+
 namespace tg = tapegrad;
 using tg::Shape;
 using tg::Tensor;

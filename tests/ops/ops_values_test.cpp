@@ -262,25 +262,5 @@ TEST(Blas, InfoNamesTheLibraryAndItsKernels) {
   const std::string info = tg::blas_info();
   EXPECT_NE(info.find("OpenBLAS"), std::string::npos) << info;
   EXPECT_NE(info.find("core "), std::string::npos) << info;
-  // When a suggestion is made, it is one OpenBLAS knows.
-  const std::string core = tg::suggested_blas_core();
-  EXPECT_TRUE(core.empty() || core == "SkylakeX" || core == "Haswell") << core;
-}
-
-// A fallback core is replaced by the best kernels the CPU can run; a core OpenBLAS chose for
-// the CPU it recognised is kept.
-TEST(Blas, SuggestedCoreReplacesFallbacksOnly) {
-  using tg::detail::blas_core_for;
-  EXPECT_EQ(blas_core_for("Prescott", true, true), "SkylakeX");
-  EXPECT_EQ(blas_core_for("Prescott", false, true), "Haswell");
-  EXPECT_EQ(blas_core_for("Nehalem", false, false), "");
-  EXPECT_EQ(blas_core_for("Sandybridge", false, true), "Haswell");
-  EXPECT_EQ(blas_core_for("Haswell", true, true), "");
-  EXPECT_EQ(blas_core_for("Zen", true, true), "");
-  EXPECT_EQ(blas_core_for("Haswell", false, true), "");
-  EXPECT_EQ(blas_core_for("Zen", false, true), "");
-  EXPECT_EQ(blas_core_for("SkylakeX", true, true), "");
-  EXPECT_EQ(blas_core_for("Cooperlake", true, true), "");
-  EXPECT_EQ(blas_core_for("SapphireRapids", true, true), "");
 }
 }  // namespace

@@ -55,7 +55,7 @@ struct Elu {
   template <class T>
   T df(const T& x, const T& out) const {
     const T positive = detail::positive_mask(x);  // a constant: the blend is the branch
-    return positive + (1 - positive) * (out + alpha);
+    return static_cast<T>(positive + (1 - positive) * (out + alpha));
   }
 };
 }  // namespace rules

@@ -271,7 +271,7 @@ struct Sqrt {
   }
   template <class T>
   T df(const T&, const T& out) const {
-    return 0.5 / out;
+    return static_cast<T>(0.5 / out);  // for float: computed in double, as the kernels do
   }
 };
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 #include "tapegrad/core/tensor.hpp"
 
@@ -21,23 +20,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
 std::string blas_info();
-// OpenBLAS picks its kernels by CPU model; a CPU newer than the OpenBLAS build (common in virtual
-// machines) gets the generic SSE3 "Prescott" kernels (or AVX without FMA, "Sandybridge"),
-// several times slower. This returns the OPENBLAS_CORETYPE that suits this CPU ("SkylakeX",
-// "Haswell") when OpenBLAS fell back, else "". An OPENBLAS_CORETYPE already set is the user's
-// choice and is kept: on an AVX-512 machine, "Haswell" runs small matrices about 1.5x slower
-// than the AVX-512 kernels OpenBLAS picks itself.
-// The variable must be set before the program starts: the tapegrad tool re-executes itself with
-// it; other programs can export it.
-std::string suggested_blas_core();
-// For a program's main(): when OpenBLAS fell back to generic kernels and OPENBLAS_CORETYPE is
-// unset, sets it and re-executes the program (same argv) so that OpenBLAS loads the right ones.
-// Returns (doing nothing) when no change is needed or the re-execution fails.
-void reexec_with_fast_blas(char** argv);
-
-namespace detail {
-// suggested_blas_core's decision, for OpenBLAS's chosen core name and what the CPU supports.
-std::string blas_core_for(std::string_view core, bool avx512, bool avx2_fma);
-}  // namespace detail
+// (The tapegrad tool and benchmarks also pick OpenBLAS's kernels for this CPU when OpenBLAS
+// fell back to generic ones: src/cli/fast_blas.hpp. Other programs can export
+// OPENBLAS_CORETYPE.)
 
 }  // namespace tapegrad

@@ -14,6 +14,7 @@
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
+#include "tapegrad/detail/var_apply.hpp"
 
 namespace tapegrad::detail {
 
