@@ -5,6 +5,7 @@
 // (ops/op_table.hpp): to add an elementwise op, add its row there.
 #include <cmath>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -162,6 +163,20 @@ TEST_P(BinaryGrad, GradientReducedToEachInputShape) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, BinaryGrad, ::testing::ValuesIn(op_table::binary_ops()),
                          [](const auto& info) { return info.param.name; });
+
+// Every registered op with a Var function has a row (under its name or alias), so none goes
+// untested: registering an op without adding its row fails here.
+TEST(OpTable, EveryRegisteredOpHasARow) {
+  std::set<std::string> rows;
+  for (const UnaryOp& row : op_table::unary_ops()) rows.insert(row.name);
+  for (const BinaryOp& row : op_table::binary_ops()) rows.insert(row.name);
+  for (const tg::Op* op : tg::registered_ops()) {
+    if (op->var == nullptr) continue;  // tensor-only (softmax): in tensor_rows() below
+    EXPECT_TRUE(rows.contains(std::string(op->name)) ||
+                rows.contains(std::string(op->traits.alias)))
+        << op->name << " has no row in tests/ops/op_table.hpp";
+  }
+}
 
 // ---- tensor ops beyond elementwise: one row each --------------------------------------------
 struct TensorRow {
