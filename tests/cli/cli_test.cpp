@@ -102,11 +102,31 @@ TEST(CliGrad, HessianAgainstTheClosedForm) {
   for (double v : e) EXPECT_LT(v, 1e-7);
 }
 
+// softsign through the tool: registered where it is defined, found by the expression language
+// of a statically linked binary.
+TEST(CliGrad, SoftsignFirstAndSecondDerivatives) {
+  const Outcome r = run("grad 'softsign(x)' x=0.5 --hessian --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NEAR(json_field(r.out, "value"), 0.5 / 1.5, 1e-15);
+  EXPECT_NEAR(json_field(r.out, "analytic"), 1 / (1.5 * 1.5), 1e-15);
+  const std::size_t at = r.out.find("\"analytic\": [[");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  double h = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf]]", &h), 1) << r.out;
+  EXPECT_NEAR(h, -2 / (1.5 * 1.5 * 1.5), 1e-12);
+  const Outcome unknown = run("grad 'softsine(x)' x=1");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.out.find("known: abs add"), std::string::npos) << unknown.out;
+  EXPECT_NE(unknown.out.find("softsign"), std::string::npos) << unknown.out;
+}
+
 TEST(CliHelp, TheListsOfNamesComeFromTheRegistry) {
   const Outcome grad = run("grad --help");
   EXPECT_NE(grad.out.find("leaky_relu"), std::string::npos) << grad.out;
+  EXPECT_NE(grad.out.find("softsign"), std::string::npos) << grad.out;
   const Outcome train = run("train --help");
   EXPECT_NE(train.out.find("leaky_relu[:slope]"), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find("softsign"), std::string::npos) << train.out;
 }
 
 TEST(CliGrad, HessianTableListsEachPairOnce) {
@@ -245,6 +265,8 @@ TEST(Expression, EachFunctionComputesItsOwnOp) {
            Case{"sigmoid(x)", 1 / (1 + std::exp(-x))},
            Case{"relu(-x)", 0},
            Case{"softplus(x)", std::log1p(std::exp(x))},
+           Case{"softsign(x)", x / (1 + x)},
+           Case{"softsign(-y)", -y / (1 + y)},
            Case{"neg(x)", -x},
            Case{"step(x)", 1},
            Case{"step(x, 1)", 0},
@@ -270,6 +292,7 @@ TEST(Expression, TheFunctionsAreTheRegisteredOps) {
     const bool callable = op->var != nullptr;
     EXPECT_EQ(names.find(std::string(op->name)) != std::string::npos, callable) << op->name;
   }
+  EXPECT_NE(names.find("softsign"), std::string::npos) << names;
   EXPECT_NE(names.find("linear"), std::string::npos) << names;   // an alias
   EXPECT_EQ(names.find("softmax"), std::string::npos) << names;  // tensors only
   try {
@@ -492,7 +515,7 @@ TEST_F(CliFiles, CraftedModelMetadataIsRefusedBeforeAllocating) {
 TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
   for (const char* activation :
        {"identity", "linear", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
-        "leaky_relu:0.2", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+        "leaky_relu:0.2", "elu", "elu:0.7", "softplus", "softsign", "softmax", "log_softmax"}) {
     SCOPED_TRACE(activation);
     const std::string model = path("m.safetensors");
     const Outcome t = run(std::string("train --data iris --epochs 1 --activation ") + activation +

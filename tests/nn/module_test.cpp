@@ -126,9 +126,9 @@ TEST(Activation, ParseAndName) {
 }
 
 TEST(Activation, SpecParsesBackToTheSameActivationForEveryKind) {
-  for (const char* text :
-       {"identity", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
-        "leaky_relu:0.123456789012345", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+  for (const char* text : {"identity", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
+                           "leaky_relu:0.123456789012345", "elu", "elu:0.7", "softplus", "softsign",
+                           "softmax", "log_softmax"}) {
     SCOPED_TRACE(text);
     const nn::Activation a = nn::Activation::parse(text);
     const nn::Activation back = nn::Activation::parse(a.spec());
@@ -166,7 +166,7 @@ TEST(Activation, NamesAndDefaultsAreAsBeforeTheRegistry) {
   }
   const std::string known = nn::Activation::known();
   for (const char* entry : {"identity (linear)", "step[:threshold]", "leaky_relu[:slope]",
-                            "elu[:alpha]", "softmax", "log_softmax"}) {
+                            "elu[:alpha]", "softsign", "softmax", "log_softmax"}) {
     EXPECT_NE(known.find(entry), std::string::npos) << entry << " in " << known;
   }
   EXPECT_EQ(known.find("sin"), std::string::npos) << "sin is no activation: " << known;
@@ -179,6 +179,23 @@ TEST(Activation, NamesAndDefaultsAreAsBeforeTheRegistry) {
   // An op that is registered but not as an activation is refused.
   EXPECT_THROW((void)nn::Activation::parse("sin"), tg::ValueError);
   EXPECT_THROW((void)nn::Activation(*tg::find_op("sin")), tg::ValueError);
+}
+
+TEST(Activation, SoftsignIsAnActivationOnTensorsAndInAnMlp) {
+  const nn::Activation a = nn::Activation::parse("softsign");
+  EXPECT_EQ(a.name(), "softsign");
+  const Tensor x = Tensor::from({-3., 0., 1.});
+  EXPECT_EQ(a(x).to_vector(), (std::vector<double>{-0.75, 0, 0.5}));
+  // Saturating, like tanh: Glorot initialisation, so the same weights as a tanh network.
+  const nn::Sequential s = nn::mlp({3, 4, 2}, {.hidden = a, .seed = 2});
+  const nn::Sequential t = nn::mlp({3, 4, 2}, {.hidden = nn::Activation::tanh(), .seed = 2});
+  EXPECT_EQ(s.parameters()[0].to_vector(), t.parameters()[0].to_vector());
+  EXPECT_NE(s.describe().find("Activation(softsign)"), std::string::npos) << s.describe();
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor in = tg::uniform({5, 3}, -1, 1, 4);
+  tg::sum(s(in)).backward();
+  EXPECT_EQ(s.parameters()[0].grad().shape(), (tg::Shape{3, 4}));
 }
 
 TEST(Activation, TheReluFamilyStartsWithHeInitialisation) {

@@ -19,9 +19,10 @@ namespace {
 
 TEST(Registry, TheBuiltInOpsAreRegisteredWithoutIncludingTheirHeaders) {
   for (const char* name :
-       {"add",      "sub",  "mul",        "div", "pow",      "max",     "min",        "neg", "exp",
-        "log",      "sqrt", "sin",        "cos", "tan",      "tanh",    "sigmoid",    "abs", "relu",
-        "softplus", "step", "leaky_relu", "elu", "identity", "softmax", "log_softmax"}) {
+       {"add",        "sub",     "mul",      "div",     "pow",        "max",      "min",
+        "neg",        "exp",     "log",      "sqrt",    "sin",        "cos",      "tan",
+        "tanh",       "sigmoid", "abs",      "relu",    "softplus",   "softsign", "step",
+        "leaky_relu", "elu",     "identity", "softmax", "log_softmax"}) {
     SCOPED_TRACE(name);
     const tg::Op* op = tg::find_op(name);
     ASSERT_NE(op, nullptr);
@@ -51,6 +52,8 @@ TEST(Registry, ArityParameterAndTraitsAreThoseOfTheDefinitions) {
   EXPECT_TRUE(leaky.traits.relu_like);
   EXPECT_EQ(tg::find_op("elu")->traits.default_parameter, 1.0);
   EXPECT_EQ(tg::find_op("step")->traits.parameter, "threshold");
+  EXPECT_TRUE(tg::find_op("softsign")->traits.activation);
+  EXPECT_FALSE(tg::find_op("softsign")->traits.relu_like);
   EXPECT_FALSE(tg::find_op("sin")->traits.activation);
   EXPECT_EQ(tg::find_op("softmax")->var, nullptr);  // tensors only
 }

@@ -427,6 +427,29 @@ struct Softplus {
   }
 };
 
+// softsign(x) = x / (1 + |x|); d softsign(x) = dx / (1 + |x|)². Smooth at 0: the derivative is 1
+// from both sides (the second derivative, -2 sign(x) / (1 + |x|)³, jumps there and is taken as 0,
+// abs's convention). softsign(±inf) = ±1 with derivative 0.
+struct Softsign {
+  static constexpr const char* name = "softsign";
+  static constexpr OpTraits traits{.activation = true};
+  template <class T>
+  T f(T x) const {
+    using std::abs;
+    if constexpr (std::is_arithmetic_v<T>) {
+      if (std::isinf(x)) return x > 0 ? T(1) : T(-1);  // x / (1 + |x|) would be inf / inf
+    }
+    return x / (1 + abs(x));
+  }
+  // From x, not from the output: 1 - |out| would lose the digits of a large |x|.
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::abs;
+    const T a = 1 + abs(x);
+    return 1 / (a * a);
+  }
+};
+
 // ---- selection -------------------------------------------------------------------------------
 
 // The partial of a selection when a or b is NaN: NaN (no comparison holds).
@@ -515,6 +538,7 @@ TAPEGRAD_UNARY_OP(sigmoid, rules::Sigmoid)
 TAPEGRAD_UNARY_OP(abs, rules::Abs)
 TAPEGRAD_UNARY_OP(relu, rules::Relu)
 TAPEGRAD_UNARY_OP(softplus, rules::Softplus)
+TAPEGRAD_UNARY_OP(softsign, rules::Softsign)
 
 // clamp(x, lo, hi); throws ValueError when lo > hi.
 Var clamp(const Var& x, double lo, double hi);
