@@ -29,6 +29,7 @@
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/losses.hpp"
 #include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/registry.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 #include "tapegrad/optim/optimizer.hpp"
 #include "tapegrad/version.hpp"

@@ -6,10 +6,13 @@
 #include <charconv>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/registry.hpp>
 
 namespace tapegrad::cli {
 
@@ -25,20 +28,45 @@ constexpr int kMaxDepth = 200;  // nesting limit: deeper input is an error, not 
 // recurses once per level, and a chain of operators (x+x+...+x) is as deep as it is long.
 constexpr int kMaxHeight = 256;
 
-struct Function {
-  std::string_view name;
-  int arity;
+// The operators' ops, looked up in the registry like the functions: the syntax is the CLI's,
+// the ops are the library's.
+struct Operator {
+  std::string_view symbol;
+  std::string_view op;
 };
-constexpr Function kFunctions[] = {
-    {"sin", 1},  {"cos", 1},     {"tan", 1},  {"exp", 1},      {"log", 1}, {"sqrt", 1}, {"abs", 1},
-    {"tanh", 1}, {"sigmoid", 1}, {"relu", 1}, {"softplus", 1}, {"pow", 2}, {"min", 2},  {"max", 2},
+constexpr Operator kOperators[] = {
+    {"+", "add"}, {"-", "sub"}, {"*", "mul"}, {"/", "div"}, {"^", "pow"}, {"neg", "neg"},
 };
 
-const Function* find_function(std::string_view name) {
-  for (const Function& f : kFunctions)
-    if (f.name == name) return &f;
-  return nullptr;
+const Op& operator_op(std::string_view symbol) {
+  for (const Operator& o : kOperators) {
+    if (o.symbol != symbol) continue;
+    if (const Op* op = find_op(o.op); op != nullptr && op->var != nullptr) return *op;
+    break;
+  }
+  throw std::logic_error(fmt::format("the operator '{}' has no registered op", symbol));
 }
+
+// A function of the expression language: a registered op with a Var function.
+const Op* find_function(std::string_view name) {
+  const Op* op = find_op(name);
+  return op != nullptr && op->var != nullptr ? op : nullptr;
+}
+
+}  // namespace
+
+std::string function_names() {
+  std::vector<std::string_view> names;
+  for (const Op* op : registered_ops()) {
+    if (op->var == nullptr) continue;
+    names.push_back(op->name);
+    if (!op->traits.alias.empty()) names.push_back(op->traits.alias);
+  }
+  std::ranges::sort(names);
+  return fmt::format("{}", fmt::join(names, " "));
+}
+
+namespace {
 
 class Parser {
  public:
@@ -112,6 +140,7 @@ class Parser {
       const std::size_t at = pos_;
       if (!accept('+') && !accept('-')) break;
       auto node = make(Node::Kind::binary, std::string(1, text_[at]), at);
+      node->op = &operator_op(node->name);
       node->children.push_back(std::move(left));
       node->children.push_back(term());
       left = joined(std::move(node));
@@ -128,6 +157,7 @@ class Parser {
       const std::size_t at = pos_;
       if (!accept('*') && !accept('/')) break;
       auto node = make(Node::Kind::binary, std::string(1, text_[at]), at);
+      node->op = &operator_op(node->name);
       node->children.push_back(std::move(left));
       node->children.push_back(unary());
       left = joined(std::move(node));
@@ -143,6 +173,7 @@ class Parser {
     std::unique_ptr<Node> result;
     if (accept('-')) {
       result = make(Node::Kind::unary_minus, "-", at);
+      result->op = &operator_op("neg");
       result->children.push_back(unary());
       result = joined(std::move(result));
     } else if (accept('+')) {
@@ -161,6 +192,7 @@ class Parser {
     const std::size_t at = pos_;
     if (!accept('^')) return base;
     auto node = make(Node::Kind::binary, "^", at);
+    node->op = &operator_op(node->name);
     node->children.push_back(std::move(base));
     node->children.push_back(unary());
     return joined(std::move(node));
@@ -213,21 +245,34 @@ class Parser {
     std::string id(text_.substr(at, pos_ - at));
     skip_space();
     if (pos_ < text_.size() && text_[pos_] == '(') {
-      const Function* f = find_function(id);
-      if (f == nullptr) {
-        fail_at(fmt::format("unknown function '{}' (known: sin cos tan exp log sqrt abs tanh "
-                            "sigmoid relu softplus pow min max)",
-                            id),
-                at);
+      const Op* op = find_function(id);
+      if (op == nullptr) {
+        fail_at(fmt::format("unknown function '{}' (known: {})", id, function_names()), at);
       }
       const std::size_t open = pos_++;
       auto call = make(Node::Kind::call, id, at);
+      call->op = op;
+      call->parameter = op->traits.default_parameter;
       call->children.push_back(expression(0));
       while (accept(',')) call->children.push_back(expression(0));
       expect(')', open);
-      if (static_cast<int>(call->children.size()) != f->arity) {
-        fail_at(fmt::format("{}() takes {} argument{}, got {}", id, f->arity,
-                            f->arity == 1 ? "" : "s", call->children.size()),
+      const auto given = static_cast<int>(call->children.size());
+      if (op->has_parameter() && given == op->arity + 1) {
+        // The parameter is a number, not an expression: nothing differentiates it.
+        const Node& p = *call->children.back();
+        const bool negative =
+            p.kind == Node::Kind::unary_minus && p.children[0]->kind == Node::Kind::number;
+        if (p.kind != Node::Kind::number && !negative) {
+          fail_at(fmt::format("{}()'s {} must be a number", id, op->traits.parameter), p.position);
+        }
+        call->parameter = negative ? -p.children[0]->number : p.number;
+        call->explicit_parameter = true;
+        call->children.pop_back();
+      } else if (given != op->arity) {
+        const std::string optional =
+            op->has_parameter() ? fmt::format(" and an optional {}", op->traits.parameter) : "";
+        fail_at(fmt::format("{}() takes {} argument{}{}, got {}", id, op->arity,
+                            op->arity == 1 ? "" : "s", optional, given),
                 at);
       }
       return joined(std::move(call));
@@ -256,59 +301,11 @@ Var eval(const Node& n, const Lookup& lookup, const OnNode& on_node) {
         result = lookup(n);
         break;
       case Node::Kind::unary_minus:
-        result = -eval(*n.children[0], lookup, on_node);
-        break;
-      case Node::Kind::binary: {
-        const Var a = eval(*n.children[0], lookup, on_node);
-        const Var b = eval(*n.children[1], lookup, on_node);
-        switch (n.name[0]) {
-          case '+':
-            result = a + b;
-            break;
-          case '-':
-            result = a - b;
-            break;
-          case '*':
-            result = a * b;
-            break;
-          case '/':
-            result = a / b;
-            break;
-          default:
-            result = pow(a, b);
-            break;
-        }
-        break;
-      }
+      case Node::Kind::binary:
       case Node::Kind::call: {
-        const Var a = eval(*n.children[0], lookup, on_node);
-        const std::string& f = n.name;
-        if (n.children.size() == 2) {
-          const Var b = eval(*n.children[1], lookup, on_node);
-          result = f == "pow" ? pow(a, b) : f == "min" ? min(a, b) : max(a, b);
-        } else if (f == "sin") {
-          result = sin(a);
-        } else if (f == "cos") {
-          result = cos(a);
-        } else if (f == "tan") {
-          result = tan(a);
-        } else if (f == "exp") {
-          result = exp(a);
-        } else if (f == "log") {
-          result = log(a);
-        } else if (f == "sqrt") {
-          result = sqrt(a);
-        } else if (f == "abs") {
-          result = abs(a);
-        } else if (f == "tanh") {
-          result = tanh(a);
-        } else if (f == "sigmoid") {
-          result = sigmoid(a);
-        } else if (f == "relu") {
-          result = relu(a);
-        } else {
-          result = softplus(a);
-        }
+        std::vector<Var> inputs;
+        for (const auto& c : n.children) inputs.push_back(eval(*c, lookup, on_node));
+        result = n.op->var(inputs, n.parameter);
         break;
       }
     }
@@ -365,6 +362,9 @@ std::string label(const Node& node) {
       return fmt::format("{:g}", node.number);
     case Node::Kind::unary_minus:
       return "neg";
+    case Node::Kind::call:
+      if (node.explicit_parameter) return fmt::format("{}({:g})", node.name, node.parameter);
+      return node.name;
     default:
       return node.name;
   }

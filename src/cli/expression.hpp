@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <tapegrad/core/var.hpp>
+#include <tapegrad/ops/registry.hpp>
 
 namespace tapegrad::cli {
 
@@ -34,6 +35,11 @@ struct Node {
   Kind kind = Kind::number;
   std::string name;  // variable or function name; "+", "-", "*", "/", "^" for binary
   double number = 0;
+  // Operators and calls: the registered op evaluated, and its parameter (leaky_relu(x, 0.2);
+  // the op's default unless the call gives one).
+  const Op* op = nullptr;
+  double parameter = 0;
+  bool explicit_parameter = false;
   std::size_t position = 0;  // in the text, for messages
   int height = 1;            // 1 for a leaf; the parser bounds it (see parse())
   std::vector<std::unique_ptr<Node>> children;
@@ -41,9 +47,12 @@ struct Node {
 
 // Parses the whole text; throws ExpressionError. A tree higher than 256 operations (a sum of
 // more than 256 terms, say) is refused too: evaluating, printing and freeing the tree recurse
-// once per level. Functions: sin cos tan exp log sqrt abs tanh
-// sigmoid relu softplus (one argument), pow min max (two).
+// once per level. The functions are the registered ops with a Var function (ops/registry.hpp);
+// an op with a parameter takes it as an optional last argument, a number: leaky_relu(x, 0.2).
 std::unique_ptr<Node> parse(std::string_view text);
+
+// The functions parse() knows, sorted and separated by spaces: "abs add cos ...".
+std::string function_names();
 
 // The variables the expression uses, sorted, each once.
 std::vector<std::string> variables(const Node& root);

@@ -10,11 +10,13 @@
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/parallel.hpp>
 #include <tapegrad/io/output_files.hpp>
+#include <tapegrad/nn/module.hpp>
 #include <tapegrad/ops/linalg.hpp>
 #include <tapegrad/version.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/fast_blas.hpp"
+#include "cli/expression.hpp"
 
 namespace {
 
@@ -56,7 +58,11 @@ int main(int argc, char** argv) {
       "grad",
       "Differentiate an expression: value, every partial derivative, and a central "
       "difference beside each");
-  grad_cmd->add_option("expression", grad.expression, "e.g. \"cos(sin(x^2) + 3*x^2)\"")->required();
+  grad_cmd
+      ->add_option(
+          "expression", grad.expression,
+          "e.g. \"cos(sin(x^2) + 3*x^2)\"; + - * / ^ and the functions " + cli::function_names())
+      ->required();
   grad_cmd->add_option("values", grad.assignments, "NAME=VALUE for each variable, e.g. x=1.5");
   grad_cmd->add_flag("--json", grad.json, "Print JSON");
   grad_cmd->add_flag("--hessian", grad.hessian,
@@ -88,7 +94,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_cmd
       ->add_option("--activation", train.activation,
-                   "tanh | relu | sigmoid | leaky_relu[:slope] | elu[:alpha] | softplus | linear")
+                   "of the hidden layers: " + tapegrad::nn::Activation::known())
       ->capture_default_str();
   train_cmd->add_option("--loss", train.loss, "cross_entropy | mse | half_squared_error");
   train_cmd->add_option("--optimizer", train.optimizer, "sgd | momentum | adam")

@@ -3,8 +3,10 @@
 
 #include <charconv>
 #include <cmath>
+#include <span>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/ops/activations.hpp"
@@ -65,85 +67,49 @@ std::string Linear::describe() const {
 
 // ---- Activation ------------------------------------------------------------------------------
 namespace {
-struct KindName {
-  Activation::Kind kind;
-  std::string_view name;
-};
-constexpr KindName kKinds[] = {
-    {Activation::Kind::identity, "identity"},
-    {Activation::Kind::identity, "linear"},
-    {Activation::Kind::step, "step"},
-    {Activation::Kind::sigmoid, "sigmoid"},
-    {Activation::Kind::tanh, "tanh"},
-    {Activation::Kind::relu, "relu"},
-    {Activation::Kind::leaky_relu, "leaky_relu"},
-    {Activation::Kind::elu, "elu"},
-    {Activation::Kind::softplus, "softplus"},
-    {Activation::Kind::softmax, "softmax"},
-    {Activation::Kind::log_softmax, "log_softmax"},
-};
-
-double default_parameter(Activation::Kind kind) {
-  switch (kind) {
-    case Activation::Kind::leaky_relu:
-      return 0.01;
-    case Activation::Kind::elu:
-      return 1.0;
-    default:
-      return 0.0;
-  }
+// The registered activation called `name` (or with that alias), or nullptr.
+const Op* find_activation(std::string_view name) {
+  const Op* op = find_op(name);
+  return op != nullptr && op->traits.activation && op->tensor != nullptr ? op : nullptr;
 }
 
-bool has_parameter(Activation::Kind kind) {
-  return kind == Activation::Kind::step || kind == Activation::Kind::leaky_relu ||
-         kind == Activation::Kind::elu;
+const Op& activation_named(std::string_view name) {
+  const Op* op = find_activation(name);
+  if (op == nullptr) {
+    throw ValueError(fmt::format("unknown activation '{}'; known: {}", name, Activation::known()));
+  }
+  return *op;
 }
 }  // namespace
 
-Tensor Activation::operator()(const Tensor& x) const {
-  switch (kind) {
-    case Kind::identity:
-      return x;
-    case Kind::step:
-      return step(x, parameter);
-    case Kind::sigmoid:
-      return tapegrad::sigmoid(x);
-    case Kind::tanh:
-      return tapegrad::tanh(x);
-    case Kind::relu:
-      return tapegrad::relu(x);
-    case Kind::leaky_relu:
-      return leaky_relu(x, parameter);
-    case Kind::elu:
-      return elu(x, parameter);
-    case Kind::softplus:
-      return softplus(x);
-    case Kind::softmax:
-      return softmax(x, -1);
-    case Kind::log_softmax:
-      return log_softmax(x, -1);
+Activation::Activation() : Activation(identity()) {}
+
+Activation::Activation(const Op& op) : Activation(op, op.traits.default_parameter) {}
+
+Activation::Activation(const Op& op, double parameter) : op(&op), parameter(parameter) {
+  if (find_op(op.name) != &op || find_activation(op.name) == nullptr) {
+    throw ValueError(
+        fmt::format("'{}' is not a registered activation; known: {}", op.name, known()));
   }
-  throw ValueError("unknown activation");
+  // A NaN or infinite slope, alpha or threshold trains to NaN.
+  if ((!op.has_parameter() && parameter != 0) || !std::isfinite(parameter)) {
+    throw ValueError(fmt::format("activation {}: {} is not a valid parameter", op.name, parameter));
+  }
+}
+
+Tensor Activation::operator()(const Tensor& x) const {
+  return op->tensor(std::span<const Tensor>(&x, 1), parameter);
 }
 
 std::string Activation::name() const {
-  std::string_view base = "?";
-  for (const KindName& k : kKinds) {
-    if (k.kind == kind) {
-      base = k.name;
-      break;
-    }
-  }
-  if (has_parameter(kind)) return fmt::format("{}({:g})", base, parameter);
-  return std::string(base);
+  if (op->has_parameter()) return fmt::format("{}({:g})", op->name, parameter);
+  return std::string(op->name);
 }
 
 std::string Activation::spec() const {
-  std::string name_and_parameter = name();
-  if (!has_parameter(kind)) return name_and_parameter;
   // fmt's shortest form that reads back as the same double.
-  return fmt::format("{}:{}", name_and_parameter.substr(0, name_and_parameter.find('(')),
-                     parameter);
+  if (op->has_parameter()) return fmt::format("{}:{}", op->name, parameter);
+  return std::string(op->name);
 }
 
 Activation Activation::parse(std::string_view text) {
@@ -158,26 +124,50 @@ Activation Activation::parse(std::string_view text) {
     value_text = text.substr(open + 1, text.size() - open - 2);
   }
   const std::string_view name = text.substr(0, colon);
-  for (const KindName& k : kKinds) {
-    if (k.name != name) continue;
-    Activation a{k.kind, default_parameter(k.kind)};
-    if (colon != std::string_view::npos) {
-      const std::string_view value = value_text;
-      const auto [end, ec] =
-          std::from_chars(value.data(), value.data() + value.size(), a.parameter);
-      // A NaN or infinite slope, alpha or threshold trains to NaN: refused here.
-      if (ec != std::errc() || end != value.data() + value.size() || !has_parameter(k.kind) ||
-          !std::isfinite(a.parameter)) {
-        throw ValueError(fmt::format("activation '{}': '{}' is not a valid parameter for {}", text,
-                                     value, name));
-      }
-    }
-    return a;
+  const Op* op = find_activation(name);
+  if (op == nullptr) {
+    throw ValueError(fmt::format("unknown activation '{}'; known: {}", text, known()));
   }
-  throw ValueError(fmt::format(
-      "unknown activation '{}'; known: identity (linear), step[:threshold], sigmoid, tanh, relu, "
-      "leaky_relu[:slope], elu[:alpha], softplus, softmax, log_softmax",
-      text));
+  if (colon == std::string_view::npos) return Activation(*op);
+  double parameter = 0;
+  const auto [end, ec] =
+      std::from_chars(value_text.data(), value_text.data() + value_text.size(), parameter);
+  // A NaN or infinite slope, alpha or threshold trains to NaN: refused here.
+  if (ec != std::errc() || end != value_text.data() + value_text.size() || !op->has_parameter() ||
+      !std::isfinite(parameter)) {
+    throw ValueError(fmt::format("activation '{}': '{}' is not a valid parameter for {}", text,
+                                 value_text, name));
+  }
+  return Activation(*op, parameter);
+}
+
+std::string Activation::known() {
+  std::vector<std::string> names;
+  for (const Op* op : registered_ops()) {
+    if (find_activation(op->name) == nullptr) continue;
+    std::string entry(op->name);
+    if (op->has_parameter()) entry += fmt::format("[:{}]", op->traits.parameter);
+    if (!op->traits.alias.empty()) entry += fmt::format(" ({})", op->traits.alias);
+    names.push_back(std::move(entry));
+  }
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+Activation Activation::identity() {
+  return Activation(activation_named("identity"));
+}
+Activation Activation::tanh() {
+  return Activation(activation_named("tanh"));
+}
+Activation Activation::sigmoid() {
+  return Activation(activation_named("sigmoid"));
+}
+Activation Activation::relu() {
+  return Activation(activation_named("relu"));
+}
+
+bool Activation::is_identity() const {
+  return op == find_op("identity");
 }
 
 std::string ActivationLayer::describe() const {
@@ -229,12 +219,8 @@ Sequential mlp(std::span<const std::int64_t> sizes, const MlpOptions& options) {
     throw ValueError(
         fmt::format("mlp: needs at least an input and an output size; got {} sizes", sizes.size()));
   }
-  const auto relu_family = [](Activation::Kind k) {
-    return k == Activation::Kind::relu || k == Activation::Kind::leaky_relu ||
-           k == Activation::Kind::elu;
-  };
-  const Init init = options.init.value_or(relu_family(options.hidden.kind) ? Init::he_uniform
-                                                                           : Init::glorot_uniform);
+  const Init init = options.init.value_or(
+      options.hidden.op->traits.relu_like ? Init::he_uniform : Init::glorot_uniform);
   Sequential net;
   for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
     // A distinct, reproducible stream per layer.
@@ -243,7 +229,7 @@ Sequential mlp(std::span<const std::int64_t> sizes, const MlpOptions& options) {
                         LinearOptions{options.bias, init, seed, options.dtype});
     const bool last = i + 2 == sizes.size();
     const Activation& a = last ? options.output : options.hidden;
-    if (a.kind != Activation::Kind::identity) net.emplace<ActivationLayer>(a);
+    if (!a.is_identity()) net.emplace<ActivationLayer>(a);
   }
   return net;
 }

@@ -21,8 +21,11 @@
 #include "support/output_files.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/registry.hpp"
 
 namespace cli = tapegrad::cli;
+using tapegrad::Var;
 
 namespace {
 
@@ -97,6 +100,33 @@ TEST(CliGrad, HessianAgainstTheClosedForm) {
                         &e[2], &e[3]),
             4);
   for (double v : e) EXPECT_LT(v, 1e-7);
+}
+
+// softsign through the tool: registered where it is defined, found by the expression language
+// of a statically linked binary.
+TEST(CliGrad, SoftsignFirstAndSecondDerivatives) {
+  const Outcome r = run("grad 'softsign(x)' x=0.5 --hessian --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NEAR(json_field(r.out, "value"), 0.5 / 1.5, 1e-15);
+  EXPECT_NEAR(json_field(r.out, "analytic"), 1 / (1.5 * 1.5), 1e-15);
+  const std::size_t at = r.out.find("\"analytic\": [[");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  double h = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf]]", &h), 1) << r.out;
+  EXPECT_NEAR(h, -2 / (1.5 * 1.5 * 1.5), 1e-12);
+  const Outcome unknown = run("grad 'softsine(x)' x=1");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.out.find("known: abs add"), std::string::npos) << unknown.out;
+  EXPECT_NE(unknown.out.find("softsign"), std::string::npos) << unknown.out;
+}
+
+TEST(CliHelp, TheListsOfNamesComeFromTheRegistry) {
+  const Outcome grad = run("grad --help");
+  EXPECT_NE(grad.out.find("leaky_relu"), std::string::npos) << grad.out;
+  EXPECT_NE(grad.out.find("softsign"), std::string::npos) << grad.out;
+  const Outcome train = run("train --help");
+  EXPECT_NE(train.out.find("leaky_relu[:slope]"), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find("softsign"), std::string::npos) << train.out;
 }
 
 TEST(CliGrad, HessianTableListsEachPairOnce) {
@@ -212,6 +242,105 @@ TEST(Expression, DeepNestingIsAnErrorNotACrash) {
   EXPECT_THROW((void)cli::parse(deep), cli::ExpressionError);
   const std::string minus(100000, '-');
   EXPECT_THROW((void)cli::parse(minus + "1"), cli::ExpressionError);
+}
+
+// Every function computes its own op. (The evaluator used to be an if-chain whose last branch
+// computed softplus for any name the parser let through.)
+TEST(Expression, EachFunctionComputesItsOwnOp) {
+  const double x = 0.7, y = 1.3;
+  const std::map<std::string, double> at = {{"x", x}, {"y", y}};
+  struct Case {
+    const char* text;
+    double expected;
+  };
+  for (const Case& c : {
+           Case{"sin(x)", std::sin(x)},
+           Case{"cos(x)", std::cos(x)},
+           Case{"tan(x)", std::tan(x)},
+           Case{"exp(x)", std::exp(x)},
+           Case{"log(x)", std::log(x)},
+           Case{"sqrt(x)", std::sqrt(x)},
+           Case{"abs(-x)", x},
+           Case{"tanh(x)", std::tanh(x)},
+           Case{"sigmoid(x)", 1 / (1 + std::exp(-x))},
+           Case{"relu(-x)", 0},
+           Case{"softplus(x)", std::log1p(std::exp(x))},
+           Case{"softsign(x)", x / (1 + x)},
+           Case{"softsign(-y)", -y / (1 + y)},
+           Case{"neg(x)", -x},
+           Case{"step(x)", 1},
+           Case{"step(x, 1)", 0},
+           Case{"leaky_relu(-x)", -0.01 * x},
+           Case{"leaky_relu(-x, 0.2)", -0.2 * x},
+           Case{"leaky_relu(-x, -0.5)", 0.5 * x},
+           Case{"elu(-x)", std::expm1(-x)},
+           Case{"elu(-x, 2)", 2 * std::expm1(-x)},
+           Case{"identity(x) + linear(y)", x + y},
+           Case{"pow(x, y)", std::pow(x, y)},
+           Case{"min(x, y)", x},
+           Case{"max(x, y)", y},
+           Case{"add(x, y) - sub(x, y) * mul(x, y) / div(x, y)", x + y - (x - y) * y * y},
+       }) {
+    SCOPED_TRACE(c.text);
+    EXPECT_NEAR(value_of(c.text, at), c.expected, 1e-14 * (1 + std::abs(c.expected)));
+  }
+}
+
+TEST(Expression, TheFunctionsAreTheRegisteredOps) {
+  const std::string names = cli::function_names();
+  for (const tapegrad::Op* op : tapegrad::registered_ops()) {
+    const bool callable = op->var != nullptr;
+    EXPECT_EQ(names.find(std::string(op->name)) != std::string::npos, callable) << op->name;
+  }
+  EXPECT_NE(names.find("softsign"), std::string::npos) << names;
+  EXPECT_NE(names.find("linear"), std::string::npos) << names;   // an alias
+  EXPECT_EQ(names.find("softmax"), std::string::npos) << names;  // tensors only
+  try {
+    (void)cli::parse("2 * frobnicate(x)");
+    FAIL();
+  } catch (const cli::ExpressionError& e) {
+    EXPECT_EQ(e.position(), 4u);
+    EXPECT_EQ(std::string(e.what()), "unknown function 'frobnicate' (known: " + names + ")");
+  }
+}
+
+TEST(Expression, AParameterIsAnOptionalLastNumber) {
+  const auto error_of = [](const char* text) -> std::string {
+    try {
+      (void)cli::parse(text);
+    } catch (const cli::ExpressionError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of("leaky_relu(x, y)"), "leaky_relu()'s slope must be a number");
+  EXPECT_EQ(error_of("leaky_relu(x, 1, 2)"),
+            "leaky_relu() takes 1 argument and an optional slope, got 3");
+  EXPECT_EQ(error_of("tanh(x, 2)"), "tanh() takes 1 argument, got 2");
+  EXPECT_EQ(error_of("softmax(x)").find("unknown function 'softmax'"), 0u);
+  EXPECT_EQ(cli::label(*cli::parse("elu(x, 0.5)")), "elu(0.5)");
+  EXPECT_EQ(cli::label(*cli::parse("elu(x)")), "elu");
+}
+
+// An op a user registers is a function of the expressions at once, through the same door.
+Var cube(const Var& x) {
+  return x * x * x;
+}
+tapegrad::Tensor cube(const tapegrad::Tensor& x) {
+  return x * x * x;
+}
+const tapegrad::Op& kCube =
+    tapegrad::register_op(tapegrad::unary_op("cube", [](const auto& x) { return cube(x); }));
+
+TEST(Expression, AUserRegisteredOpIsAFunction) {
+  EXPECT_EQ(tapegrad::find_op("cube"), &kCube);
+  EXPECT_EQ(value_of("cube(x) + 1", {{"x", 2}}), 9);
+  const auto root = cli::parse("cube(x)");
+  tapegrad::Tape tape;
+  tapegrad::TapeGuard guard(tape);
+  Var x = 1.5;
+  cli::evaluate(*root, {{"x", x}}).value.backward();
+  EXPECT_EQ(x.grad(), 3 * 1.5 * 1.5);
 }
 
 TEST(Expression, ErrorsCarryThePosition) {
@@ -386,7 +515,7 @@ TEST_F(CliFiles, CraftedModelMetadataIsRefusedBeforeAllocating) {
 TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
   for (const char* activation :
        {"identity", "linear", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
-        "leaky_relu:0.2", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+        "leaky_relu:0.2", "elu", "elu:0.7", "softplus", "softsign", "softmax", "log_softmax"}) {
     SCOPED_TRACE(activation);
     const std::string model = path("m.safetensors");
     const Outcome t = run(std::string("train --data iris --epochs 1 --activation ") + activation +
@@ -398,8 +527,7 @@ TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
     const tapegrad::nn::Activation written =
         tapegrad::nn::Activation::parse(file.metadata.at("activation"));
     const tapegrad::nn::Activation asked = tapegrad::nn::Activation::parse(activation);
-    EXPECT_EQ(written.kind, asked.kind);
-    EXPECT_EQ(written.parameter, asked.parameter);
+    EXPECT_EQ(written, asked);
   }
 }
 

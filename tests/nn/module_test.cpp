@@ -105,8 +105,11 @@ TEST(Init, RangesAndMoments) {
 }
 
 TEST(Activation, ParseAndName) {
-  EXPECT_EQ(nn::Activation::parse("tanh").kind, nn::Activation::Kind::tanh);
-  EXPECT_EQ(nn::Activation::parse("linear").kind, nn::Activation::Kind::identity);
+  EXPECT_EQ(nn::Activation::parse("tanh"), nn::Activation::tanh());
+  EXPECT_EQ(nn::Activation::parse("tanh").op, tg::find_op("tanh"));
+  EXPECT_EQ(nn::Activation::parse("linear"), nn::Activation::identity());
+  EXPECT_EQ(nn::Activation::parse("linear").name(), "identity");
+  EXPECT_TRUE(nn::Activation().is_identity());
   const nn::Activation leaky = nn::Activation::parse("leaky_relu:0.2");
   EXPECT_EQ(leaky.parameter, 0.2);
   EXPECT_EQ(leaky.name(), "leaky_relu(0.2)");
@@ -123,19 +126,88 @@ TEST(Activation, ParseAndName) {
 }
 
 TEST(Activation, SpecParsesBackToTheSameActivationForEveryKind) {
-  for (const char* text :
-       {"identity", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
-        "leaky_relu:0.123456789012345", "elu", "elu:0.7", "softplus", "softmax", "log_softmax"}) {
+  for (const char* text : {"identity", "step", "step:0.5", "sigmoid", "tanh", "relu", "leaky_relu",
+                           "leaky_relu:0.123456789012345", "elu", "elu:0.7", "softplus", "softsign",
+                           "softmax", "log_softmax"}) {
     SCOPED_TRACE(text);
     const nn::Activation a = nn::Activation::parse(text);
     const nn::Activation back = nn::Activation::parse(a.spec());
-    EXPECT_EQ(back.kind, a.kind);
+    EXPECT_EQ(back.op, a.op);
     EXPECT_EQ(back.parameter, a.parameter);
   }
   EXPECT_EQ(nn::Activation::parse("leaky_relu:0.2").spec(), "leaky_relu:0.2");
   // name()'s form, as older model files hold it, is read too.
   EXPECT_EQ(nn::Activation::parse("leaky_relu(0.01)").parameter, 0.01);
-  EXPECT_EQ(nn::Activation::parse("step(0.5)").kind, nn::Activation::Kind::step);
+  EXPECT_EQ(nn::Activation::parse("step(0.5)").op, tg::find_op("step"));
+}
+
+// Every name and default the model files and --activation have always used, read from the
+// registry now: a model file written before it still loads as the same activation.
+TEST(Activation, NamesAndDefaultsAreAsBeforeTheRegistry) {
+  struct Known {
+    const char* text;
+    const char* name;
+    const char* spec;
+    double parameter;
+  };
+  for (const Known& k :
+       {Known{"identity", "identity", "identity", 0}, Known{"linear", "identity", "identity", 0},
+        Known{"step", "step(0)", "step:0", 0}, Known{"sigmoid", "sigmoid", "sigmoid", 0},
+        Known{"tanh", "tanh", "tanh", 0}, Known{"relu", "relu", "relu", 0},
+        Known{"leaky_relu", "leaky_relu(0.01)", "leaky_relu:0.01", 0.01},
+        Known{"elu", "elu(1)", "elu:1", 1.0}, Known{"softplus", "softplus", "softplus", 0},
+        Known{"softmax", "softmax", "softmax", 0},
+        Known{"log_softmax", "log_softmax", "log_softmax", 0}}) {
+    SCOPED_TRACE(k.text);
+    const nn::Activation a = nn::Activation::parse(k.text);
+    EXPECT_EQ(a.name(), k.name);
+    EXPECT_EQ(a.spec(), k.spec);
+    EXPECT_EQ(a.parameter, k.parameter);
+  }
+  const std::string known = nn::Activation::known();
+  for (const char* entry : {"identity (linear)", "step[:threshold]", "leaky_relu[:slope]",
+                            "elu[:alpha]", "softsign", "softmax", "log_softmax"}) {
+    EXPECT_NE(known.find(entry), std::string::npos) << entry << " in " << known;
+  }
+  EXPECT_EQ(known.find("sin"), std::string::npos) << "sin is no activation: " << known;
+  try {
+    (void)nn::Activation::parse("swish");
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("known: " + known), std::string::npos) << e.what();
+  }
+  // An op that is registered but not as an activation is refused.
+  EXPECT_THROW((void)nn::Activation::parse("sin"), tg::ValueError);
+  EXPECT_THROW((void)nn::Activation(*tg::find_op("sin")), tg::ValueError);
+}
+
+TEST(Activation, SoftsignIsAnActivationOnTensorsAndInAnMlp) {
+  const nn::Activation a = nn::Activation::parse("softsign");
+  EXPECT_EQ(a.name(), "softsign");
+  const Tensor x = Tensor::from({-3., 0., 1.});
+  EXPECT_EQ(a(x).to_vector(), (std::vector<double>{-0.75, 0, 0.5}));
+  // Saturating, like tanh: Glorot initialisation, so the same weights as a tanh network.
+  const nn::Sequential s = nn::mlp({3, 4, 2}, {.hidden = a, .seed = 2});
+  const nn::Sequential t = nn::mlp({3, 4, 2}, {.hidden = nn::Activation::tanh(), .seed = 2});
+  EXPECT_EQ(s.parameters()[0].to_vector(), t.parameters()[0].to_vector());
+  EXPECT_NE(s.describe().find("Activation(softsign)"), std::string::npos) << s.describe();
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Tensor in = tg::uniform({5, 3}, -1, 1, 4);
+  tg::sum(s(in)).backward();
+  EXPECT_EQ(s.parameters()[0].grad().shape(), (tg::Shape{3, 4}));
+}
+
+TEST(Activation, TheReluFamilyStartsWithHeInitialisation) {
+  for (const char* name : {"relu", "leaky_relu", "elu"}) {
+    SCOPED_TRACE(name);
+    const nn::Sequential he =
+        nn::mlp({3, 4, 2}, {.hidden = nn::Activation::parse(name), .seed = 2});
+    const nn::Sequential explicit_he =
+        nn::mlp({3, 4, 2},
+                {.hidden = nn::Activation::parse(name), .init = nn::Init::he_uniform, .seed = 2});
+    EXPECT_EQ(he.parameters()[0].to_vector(), explicit_he.parameters()[0].to_vector());
+  }
 }
 
 }  // namespace

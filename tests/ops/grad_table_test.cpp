@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The gradient table: one row per differentiable op with its input domain, checked against
 // central finite differences (tapegrad::gradcheck, float64) over several shapes, broadcasting
-// included, on tensors and on Vars. To add an op: add its row.
+// included, on tensors and on Vars. The elementwise rows are the shared op table
+// (ops/op_table.hpp): to add an elementwise op, add its row there.
 #include <cmath>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <tapegrad/check/gtest.hpp>
 #include <tapegrad/tapegrad.hpp>
+
+#include "ops/op_table.hpp"
 
 namespace tg = tapegrad;
 using tg::Shape;
@@ -18,112 +22,16 @@ using tg::Var;
 
 namespace {
 
-struct UnaryRow {
-  std::string name;
-  std::function<Tensor(const Tensor&)> tensor;
-  std::function<Var(const Var&)> scalar;
-  std::function<double(double)> reference;  // the value, computed independently
-  double lo, hi;                            // input domain for the random points
-};
+using op_table::BinaryOp;
+using op_table::points;
+using op_table::UnaryOp;
 
-void PrintTo(const UnaryRow& row, std::ostream* os) {
-  *os << row.name;
-}
-
-std::vector<UnaryRow> unary_rows() {
-  return {
-      {"neg", [](const Tensor& x) { return -x; }, [](const Var& x) { return -x; },
-       [](double x) { return -x; }, -3, 3},
-      {"exp", [](const Tensor& x) { return tg::exp(x); }, [](const Var& x) { return tg::exp(x); },
-       [](double x) { return std::exp(x); }, -3, 3},
-      {"log", [](const Tensor& x) { return tg::log(x); }, [](const Var& x) { return tg::log(x); },
-       [](double x) { return std::log(x); }, 0.1, 4},
-      {"sqrt", [](const Tensor& x) { return tg::sqrt(x); },
-       [](const Var& x) { return tg::sqrt(x); }, [](double x) { return std::sqrt(x); }, 0.1, 4},
-      {"sin", [](const Tensor& x) { return tg::sin(x); }, [](const Var& x) { return tg::sin(x); },
-       [](double x) { return std::sin(x); }, -4, 4},
-      {"cos", [](const Tensor& x) { return tg::cos(x); }, [](const Var& x) { return tg::cos(x); },
-       [](double x) { return std::cos(x); }, -4, 4},
-      {"tan", [](const Tensor& x) { return tg::tan(x); }, [](const Var& x) { return tg::tan(x); },
-       [](double x) { return std::tan(x); }, -1.2, 1.2},
-      {"tanh", [](const Tensor& x) { return tg::tanh(x); },
-       [](const Var& x) { return tg::tanh(x); }, [](double x) { return std::tanh(x); }, -3, 3},
-      {"sigmoid", [](const Tensor& x) { return tg::sigmoid(x); },
-       [](const Var& x) { return tg::sigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); },
-       -6, 6},
-      {"abs", [](const Tensor& x) { return tg::abs(x); }, [](const Var& x) { return tg::abs(x); },
-       [](double x) { return std::abs(x); }, -3, 3},
-      {"relu", [](const Tensor& x) { return tg::relu(x); },
-       [](const Var& x) { return tg::relu(x); }, [](double x) { return x > 0 ? x : 0.0; }, -3, 3},
-      {"softplus", [](const Tensor& x) { return tg::softplus(x); },
-       [](const Var& x) { return tg::softplus(x); },
-       [](double x) { return std::log(1 + std::exp(x)); }, -6, 6},
-      {"clamp", [](const Tensor& x) { return tg::clamp(x, -0.7, 0.9); },
-       [](const Var& x) { return tg::clamp(x, -0.7, 0.9); },
-       [](double x) { return std::min(std::max(x, -0.7), 0.9); }, -2, 2},
-      {"pow_const", [](const Tensor& x) { return tg::pow(x, 2.5); },
-       [](const Var& x) { return tg::pow(x, 2.5); }, [](double x) { return std::pow(x, 2.5); }, 0.1,
-       3},
-      {"pow_int_negative_base", [](const Tensor& x) { return tg::pow(x, 3.0); },
-       [](const Var& x) { return tg::pow(x, 3.0); }, [](double x) { return x * x * x; }, -2, 2},
-      {"add_scalar", [](const Tensor& x) { return x + 2.0; }, [](const Var& x) { return x + 2.0; },
-       [](double x) { return x + 2; }, -3, 3},
-      {"scalar_sub", [](const Tensor& x) { return 2.0 - x; }, [](const Var& x) { return 2.0 - x; },
-       [](double x) { return 2 - x; }, -3, 3},
-      {"scalar_div", [](const Tensor& x) { return 3.0 / x; }, [](const Var& x) { return 3.0 / x; },
-       [](double x) { return 3 / x; }, 0.5, 3},
-      {"step", [](const Tensor& x) { return tg::step(x, 0.5); },
-       [](const Var& x) { return tg::step(x, 0.5); }, [](double x) { return x > 0.5 ? 1.0 : 0.0; },
-       -3, 3},
-      {"leaky_relu", [](const Tensor& x) { return tg::leaky_relu(x, 0.1); },
-       [](const Var& x) { return tg::leaky_relu(x, 0.1); },
-       [](double x) { return x > 0 ? x : 0.1 * x; }, -3, 3},
-      {"elu", [](const Tensor& x) { return tg::elu(x, 1.3); },
-       [](const Var& x) { return tg::elu(x, 1.3); },
-       [](double x) { return x > 0 ? x : 1.3 * (std::exp(x) - 1); }, -3, 3},
-      {"linear", [](const Tensor& x) { return tg::linear(x) * 1.0; },
-       [](const Var& x) { return tg::linear(x) * 1.0; }, [](double x) { return x; }, -3, 3},
-      {"mul_scalar", [](const Tensor& x) { return x * -1.5; },
-       [](const Var& x) { return x * -1.5; }, [](double x) { return x * -1.5; }, -3, 3},
-  };
-}
-
-struct BinaryRow {
-  std::string name;
-  std::function<Tensor(const Tensor&, const Tensor&)> tensor;
-  std::function<Var(const Var&, const Var&)> scalar;
-  std::function<double(double, double)> reference;
-  double x_lo, x_hi, y_lo, y_hi;
-};
-
-void PrintTo(const BinaryRow& row, std::ostream* os) {
-  *os << row.name;
-}
-
-std::vector<BinaryRow> binary_rows() {
-  return {
-      {"add", [](const Tensor& x, const Tensor& y) { return x + y; },
-       [](const Var& x, const Var& y) { return x + y; }, [](double x, double y) { return x + y; },
-       -3, 3, -3, 3},
-      {"sub", [](const Tensor& x, const Tensor& y) { return x - y; },
-       [](const Var& x, const Var& y) { return x - y; }, [](double x, double y) { return x - y; },
-       -3, 3, -3, 3},
-      {"mul", [](const Tensor& x, const Tensor& y) { return x * y; },
-       [](const Var& x, const Var& y) { return x * y; }, [](double x, double y) { return x * y; },
-       -3, 3, -3, 3},
-      {"div", [](const Tensor& x, const Tensor& y) { return x / y; },
-       [](const Var& x, const Var& y) { return x / y; }, [](double x, double y) { return x / y; },
-       -3, 3, 0.5, 3},
-      {"pow", [](const Tensor& x, const Tensor& y) { return tg::pow(x, y); },
-       [](const Var& x, const Var& y) { return tg::pow(x, y); },
-       [](double x, double y) { return std::pow(x, y); }, 0.2, 3, -2, 2},
-      {"max", [](const Tensor& x, const Tensor& y) { return tg::max(x, y); },
-       [](const Var& x, const Var& y) { return tg::max(x, y); },
-       [](double x, double y) { return std::max(x, y); }, -3, 3, -3, 3},
-      {"min", [](const Tensor& x, const Tensor& y) { return tg::min(x, y); },
-       [](const Var& x, const Var& y) { return tg::min(x, y); },
-       [](double x, double y) { return std::min(x, y); }, -3, 3, -3, 3},
-  };
+// The op table's rows that have a Tensor function.
+std::vector<UnaryOp> unary_tensor_ops() {
+  std::vector<UnaryOp> rows;
+  for (UnaryOp& row : op_table::unary_ops())
+    if (row.tensor) rows.push_back(std::move(row));
+  return rows;
 }
 
 const std::vector<Shape> kUnaryShapes = {Shape{}, Shape{5}, Shape{3, 4}, Shape{2, 3, 4}};
@@ -136,50 +44,58 @@ const std::vector<std::pair<Shape, Shape>> kBinaryShapes = {
     {Shape{}, Shape{2, 3}},      {Shape{2, 3}, Shape{}},     {Shape{2, 1, 4}, Shape{3, 1}},
     {Shape{2, 19}, Shape{2, 1}}, {Shape{2, 1}, Shape{2, 19}}};
 
-std::vector<double> points(double lo, double hi) {
-  std::vector<double> p;
-  // Off-centre, so that no point sits on a kink such as relu's 0.
-  for (int i = 0; i < 7; ++i) p.push_back(lo + (hi - lo) * (0.063 + 0.9 * i / 6.0));
-  return p;
+class UnaryGrad : public ::testing::TestWithParam<UnaryOp> {};
+
+TEST_P(UnaryGrad, VarGradientMatchesFiniteDifferences) {
+  const UnaryOp& row = GetParam();
+  for (double x : points(row.lo, row.hi)) {
+    SCOPED_TRACE(x);
+    EXPECT_GRADCHECK(row.var, x, row.tolerance.first);
+  }
 }
 
-class UnaryGrad : public ::testing::TestWithParam<UnaryRow> {};
+TEST_P(UnaryGrad, VarValuesMatchReference) {
+  const UnaryOp& row = GetParam();
+  for (double x : points(row.lo, row.hi)) {
+    const double want = row.value(x);
+    EXPECT_NEAR(row.var(x).value(), want, row.tolerance.value * (1 + std::abs(want))) << x;
+  }
+}
 
-TEST_P(UnaryGrad, TensorGradientMatchesFiniteDifferences) {
-  const UnaryRow& row = GetParam();
+INSTANTIATE_TEST_SUITE_P(Ops, UnaryGrad, ::testing::ValuesIn(op_table::unary_ops()),
+                         [](const auto& info) { return info.param.name; });
+
+class UnaryTensorGrad : public ::testing::TestWithParam<UnaryOp> {};
+
+TEST_P(UnaryTensorGrad, TensorGradientMatchesFiniteDifferences) {
+  const UnaryOp& row = GetParam();
   std::uint64_t seed = 1;
   for (const Shape& shape : kUnaryShapes) {
     SCOPED_TRACE(shape.str());
     const Tensor x = tg::uniform(shape, row.lo, row.hi, seed++);
-    EXPECT_GRADCHECK([&](std::span<const Tensor> in) { return row.tensor(in[0]); }, {x});
+    EXPECT_GRADCHECK([&](std::span<const Tensor> in) { return row.tensor(in[0]); }, {x},
+                     row.tolerance.first);
   }
 }
 
-TEST_P(UnaryGrad, VarGradientMatchesFiniteDifferences) {
-  const UnaryRow& row = GetParam();
-  for (double x : points(row.lo, row.hi)) {
-    SCOPED_TRACE(x);
-    EXPECT_GRADCHECK(row.scalar, x);
-  }
-}
-
-TEST_P(UnaryGrad, ValuesMatchReferenceOnVarAndBothDtypes) {
-  const UnaryRow& row = GetParam();
+TEST_P(UnaryTensorGrad, ValuesMatchReferenceOnVarAndBothDtypes) {
+  const UnaryOp& row = GetParam();
   const Tensor x = tg::uniform({4, 5}, row.lo, row.hi, 99);
   const Tensor y64 = row.tensor(x);
   const Tensor y32 = row.tensor(tg::cast(x, tg::DType::f32));
   ASSERT_EQ(y32.dtype(), tg::DType::f32);
   const auto xs = x.to_vector(), v64 = y64.to_vector(), v32 = y32.to_vector();
+  const double tol = row.tolerance.value, tol32 = row.tolerance.value_f32;
   for (std::size_t i = 0; i < xs.size(); ++i) {
-    const double want = row.reference(xs[i]);
-    EXPECT_NEAR(v64[i], want, 1e-12 * (1 + std::abs(want))) << "x = " << xs[i];
-    EXPECT_NEAR(v32[i], want, 1e-5 * (1 + std::abs(want))) << "x = " << xs[i];
-    EXPECT_NEAR(row.scalar(xs[i]).value(), want, 1e-12 * (1 + std::abs(want)));
+    const double want = row.value(xs[i]);
+    EXPECT_NEAR(v64[i], want, tol * (1 + std::abs(want))) << "x = " << xs[i];
+    EXPECT_NEAR(v32[i], want, tol32 * (1 + std::abs(want))) << "x = " << xs[i];
+    EXPECT_NEAR(row.var(xs[i]).value(), want, tol * (1 + std::abs(want)));
   }
 }
 
-TEST_P(UnaryGrad, Float32GradientAgreesWithFloat64) {
-  const UnaryRow& row = GetParam();
+TEST_P(UnaryTensorGrad, Float32GradientAgreesWithFloat64) {
+  const UnaryOp& row = GetParam();
   tg::Tape tape;
   tg::TapeGuard guard(tape);
   const Tensor x64 = tg::uniform({3, 7}, row.lo, row.hi, 5).requires_grad();
@@ -192,48 +108,50 @@ TEST_P(UnaryGrad, Float32GradientAgreesWithFloat64) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, UnaryGrad, ::testing::ValuesIn(unary_rows()),
+INSTANTIATE_TEST_SUITE_P(Ops, UnaryTensorGrad, ::testing::ValuesIn(unary_tensor_ops()),
                          [](const auto& info) { return info.param.name; });
 
-class BinaryGrad : public ::testing::TestWithParam<BinaryRow> {};
+class BinaryGrad : public ::testing::TestWithParam<BinaryOp> {};
 
 TEST_P(BinaryGrad, TensorGradientMatchesFiniteDifferencesWithBroadcasting) {
-  const BinaryRow& row = GetParam();
+  const BinaryOp& row = GetParam();
   std::uint64_t seed = 10;
   for (const auto& [sx, sy] : kBinaryShapes) {
     SCOPED_TRACE(sx.str() + " with " + sy.str());
     const Tensor x = tg::uniform(sx, row.x_lo, row.x_hi, seed++);
     const Tensor y = tg::uniform(sy, row.y_lo, row.y_hi, seed++);
-    EXPECT_GRADCHECK([&](std::span<const Tensor> in) { return row.tensor(in[0], in[1]); }, {x, y});
+    EXPECT_GRADCHECK([&](std::span<const Tensor> in) { return row.tensor(in[0], in[1]); }, {x, y},
+                     row.tolerance.first);
   }
 }
 
 TEST_P(BinaryGrad, VarGradientMatchesFiniteDifferences) {
-  const BinaryRow& row = GetParam();
+  const BinaryOp& row = GetParam();
   const auto xs = points(row.x_lo, row.x_hi);
   const auto ys = points(row.y_lo, row.y_hi);
   for (std::size_t i = 0; i < xs.size(); ++i) {
     const double x = xs[i], y = ys[(i * 3 + 1) % ys.size()];
     SCOPED_TRACE(std::to_string(x) + ", " + std::to_string(y));
-    EXPECT_GRADCHECK([&](std::span<const Var> v) { return row.scalar(v[0], v[1]); }, {x, y});
+    EXPECT_GRADCHECK([&](std::span<const Var> v) { return row.var(v[0], v[1]); }, {x, y},
+                     row.tolerance.first);
   }
 }
 
 TEST_P(BinaryGrad, BroadcastValuesMatchReference) {
-  const BinaryRow& row = GetParam();
+  const BinaryOp& row = GetParam();
   const Tensor x = tg::uniform({3, 1}, row.x_lo, row.x_hi, 3);
   const Tensor y = tg::uniform({4}, row.y_lo, row.y_hi, 4);
   const Tensor z = row.tensor(x, y);
   ASSERT_EQ(z.shape(), (Shape{3, 4}));
   for (int i = 0; i < 3; ++i) {
     for (int j = 0; j < 4; ++j) {
-      EXPECT_NEAR(z.get(i, j), row.reference(x.get(i, 0), y.get(j)), 1e-12);
+      EXPECT_NEAR(z.get(i, j), row.value(x.get(i, 0), y.get(j)), row.tolerance.value);
     }
   }
 }
 
 TEST_P(BinaryGrad, GradientReducedToEachInputShape) {
-  const BinaryRow& row = GetParam();
+  const BinaryOp& row = GetParam();
   tg::Tape tape;
   tg::TapeGuard guard(tape);
   const Tensor x = tg::uniform({2, 1, 4}, row.x_lo, row.x_hi, 7).requires_grad();
@@ -243,8 +161,22 @@ TEST_P(BinaryGrad, GradientReducedToEachInputShape) {
   EXPECT_EQ(y.grad().shape(), y.shape());
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, BinaryGrad, ::testing::ValuesIn(binary_rows()),
+INSTANTIATE_TEST_SUITE_P(Ops, BinaryGrad, ::testing::ValuesIn(op_table::binary_ops()),
                          [](const auto& info) { return info.param.name; });
+
+// Every registered op with a Var function has a row (under its name or alias), so none goes
+// untested: registering an op without adding its row fails here.
+TEST(OpTable, EveryRegisteredOpHasARow) {
+  std::set<std::string> rows;
+  for (const UnaryOp& row : op_table::unary_ops()) rows.insert(row.name);
+  for (const BinaryOp& row : op_table::binary_ops()) rows.insert(row.name);
+  for (const tg::Op* op : tg::registered_ops()) {
+    if (op->var == nullptr) continue;  // tensor-only (softmax): in tensor_rows() below
+    EXPECT_TRUE(rows.contains(std::string(op->name)) ||
+                rows.contains(std::string(op->traits.alias)))
+        << op->name << " has no row in tests/ops/op_table.hpp";
+  }
+}
 
 // ---- tensor ops beyond elementwise: one row each --------------------------------------------
 struct TensorRow {

@@ -16,6 +16,7 @@
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/nn/init.hpp"
+#include "tapegrad/ops/registry.hpp"
 
 namespace tapegrad::nn {
 
@@ -63,22 +64,21 @@ class Linear : public Module {
   Tensor weight_, bias_;
 };
 
-// An activation function with its parameter, usable as a value or a layer.
+// An activation function with its parameter, usable as a value or a layer: a registered op
+// (ops/registry.hpp) that declares itself an activation — tanh, relu, leaky_relu, ...,
+// identity (also called linear), and softmax and log_softmax along the last axis. A new one is
+// found by name as soon as its op line registers it: nothing here names it.
 struct Activation {
-  enum class Kind {
-    identity,
-    step,
-    sigmoid,
-    tanh,
-    relu,
-    leaky_relu,
-    elu,
-    softplus,
-    softmax,
-    log_softmax
-  };
-  Kind kind = Kind::identity;
-  double parameter = 0;  // step: threshold; leaky_relu: slope; elu: alpha
+  /// The identity.
+  Activation();
+  /// The registered activation `op` with its parameter's default, or with `parameter`; throws
+  /// ValueError for an op that is not a registered activation, a parameter given to an op that
+  /// takes none, or a parameter that is not a finite number.
+  explicit Activation(const Op& op);
+  Activation(const Op& op, double parameter);
+
+  const Op* op;          // the registered op; never null
+  double parameter = 0;  // step: threshold; leaky_relu: slope; elu: alpha; else 0
 
   Tensor operator()(const Tensor& x) const;
   std::string name() const;  // "tanh", "leaky_relu(0.01)"
@@ -87,10 +87,15 @@ struct Activation {
   // "tanh", "relu", "leaky_relu", "leaky_relu:0.2", "elu:1.0", "linear", ...; throws ValueError
   // for an unknown name or a parameter that is not a finite number.
   static Activation parse(std::string_view text);
-  static Activation identity() { return {Kind::identity, 0}; }
-  static Activation tanh() { return {Kind::tanh, 0}; }
-  static Activation sigmoid() { return {Kind::sigmoid, 0}; }
-  static Activation relu() { return {Kind::relu, 0}; }
+  // The registered activations as parse() reads them: "elu[:alpha], identity (linear), ...".
+  static std::string known();
+  static Activation identity();
+  static Activation tanh();
+  static Activation sigmoid();
+  static Activation relu();
+  bool is_identity() const;
+  // The same op with the same parameter.
+  bool operator==(const Activation& other) const = default;
 };
 
 class ActivationLayer : public Module {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Activation functions beyond the elementwise primitives (sigmoid, tanh, relu and softplus live
-// in elementwise.hpp). Each elementwise one is a rule block like those in elementwise.hpp.
+// Activation functions beyond the elementwise primitives of elementwise.hpp. Each elementwise
+// one is a rule block like those there; each is registered by name below its functions
+// (ops/registry.hpp), with its parameter and that parameter's default in the rule's OpTraits.
 #pragma once
 
 #include "tapegrad/core/tensor.hpp"
@@ -15,6 +16,7 @@ namespace rules {
 // step — it is here for the classic perceptron and for thresholding outputs.
 struct Step {
   static constexpr const char* name = "step";
+  static constexpr OpTraits traits{.parameter = "threshold", .activation = true};
   static constexpr bool constant_derivative = true;  // a mask on tensors
   double threshold;
   template <class T>
@@ -30,6 +32,8 @@ struct Step {
 // d leaky_relu(x) = (x > 0 ? 1 : slope) dx; at x = 0 the derivative is taken as slope.
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
+  static constexpr OpTraits traits{
+      .parameter = "slope", .default_parameter = 0.01, .activation = true, .relu_like = true};
   static constexpr bool constant_derivative = true;  // a mask on tensors
   double slope;
   template <class T>
@@ -46,6 +50,8 @@ struct LeakyRelu {
 // (from the output; at x = 0 it is alpha, the left derivative).
 struct Elu {
   static constexpr const char* name = "elu";
+  static constexpr OpTraits traits{
+      .parameter = "alpha", .default_parameter = 1.0, .activation = true, .relu_like = true};
   double alpha;
   template <class T>
   T f(T x) const {
@@ -60,22 +66,25 @@ struct Elu {
 };
 }  // namespace rules
 
-inline Var step(const Var& x, double threshold = 0) {
+// The parameters' defaults are the rules' OpTraits::default_parameter: one value for the C++
+// call, the CLI and model files.
+inline Var step(const Var& x, double threshold = rules::Step::traits.default_parameter) {
   return detail::map(rules::Step{threshold}, x);
 }
-inline Tensor step(const Tensor& x, double threshold = 0) {
+inline Tensor step(const Tensor& x, double threshold = rules::Step::traits.default_parameter) {
   return detail::map(rules::Step{threshold}, x);
 }
-inline Var leaky_relu(const Var& x, double slope = 0.01) {
+inline Var leaky_relu(const Var& x, double slope = rules::LeakyRelu::traits.default_parameter) {
   return detail::map(rules::LeakyRelu{slope}, x);
 }
-inline Tensor leaky_relu(const Tensor& x, double slope = 0.01) {
+inline Tensor leaky_relu(const Tensor& x,
+                         double slope = rules::LeakyRelu::traits.default_parameter) {
   return detail::map(rules::LeakyRelu{slope}, x);
 }
-inline Var elu(const Var& x, double alpha = 1.0) {
+inline Var elu(const Var& x, double alpha = rules::Elu::traits.default_parameter) {
   return detail::map(rules::Elu{alpha}, x);
 }
-inline Tensor elu(const Tensor& x, double alpha = 1.0) {
+inline Tensor elu(const Tensor& x, double alpha = rules::Elu::traits.default_parameter) {
   return detail::map(rules::Elu{alpha}, x);
 }
 // The identity, for symmetry with the other activations (records nothing).
@@ -92,5 +101,29 @@ inline Tensor linear(const Tensor& x) {
 Tensor log_softmax(const Tensor& x, int axis = -1);
 // softmax = exp(log_softmax): stable, and its gradient comes from the two ops.
 Tensor softmax(const Tensor& x, int axis = -1);
+
+// The registered activations (ops/registry.hpp); softmax and log_softmax work on tensors only,
+// along the last axis.
+namespace registered {
+inline const Op& step = register_op(unary_op(
+    rules::Step::name,
+    [](const auto& x, double threshold) { return ::tapegrad::step(x, threshold); },
+    rules::Step::traits));
+inline const Op& leaky_relu = register_op(unary_op(
+    rules::LeakyRelu::name,
+    [](const auto& x, double slope) { return ::tapegrad::leaky_relu(x, slope); },
+    rules::LeakyRelu::traits));
+inline const Op& elu = register_op(unary_op(
+    rules::Elu::name, [](const auto& x, double alpha) { return ::tapegrad::elu(x, alpha); },
+    rules::Elu::traits));
+inline const Op& identity =
+    register_op(unary_op("identity", [](const auto& x) { return ::tapegrad::linear(x); },
+                         {.alias = "linear", .activation = true}));
+inline const Op& softmax = register_op(unary_op(
+    "softmax", [](const Tensor& x) { return ::tapegrad::softmax(x); }, {.activation = true}));
+inline const Op& log_softmax =
+    register_op(unary_op("log_softmax", [](const Tensor& x) { return ::tapegrad::log_softmax(x); },
+                         {.activation = true}));
+}  // namespace registered
 
 }  // namespace tapegrad

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // Elementwise ops on Var and Tensor. Each op is one block: its derivative in a comment, then its
-// rule (value f and partials, written generically so that a later higher-order mode can run the
-// same rule on recorded values), then the one line that makes it a Var op and a Tensor op.
-// Tensor operands broadcast as in NumPy; their gradients are reduced back to each input's shape
-// by the binary driver (src/ops/map.cpp), once for every op.
+// rule (value f and partials, written generically so that the higher-order mode runs the same
+// rule on recorded values, and its OpTraits if it is more than a function), then — in the list
+// below the rules — the one line that makes it a Var op and a Tensor op and registers it by name
+// (ops/registry.hpp), so the CLI's expressions and nn::Activation find it. docs/adding_an_op.md
+// walks through adding one. Tensor operands broadcast as in NumPy; their gradients are reduced
+// back to each input's shape by the binary driver (src/ops/map.cpp), once for every op.
 #pragma once
 
 #include <cmath>
 #include <compare>
 #include <limits>
+#include <string_view>
 #include <utility>
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/ops/map.hpp"
+#include "tapegrad/ops/registry.hpp"
 #include "tapegrad/ops/vector_math.hpp"
 
 namespace tapegrad {
@@ -46,51 +50,63 @@ T sigmoid_of(const T& x) {
 }  // namespace detail
 
 // Each scalar op takes a named Var (const Var&: it keeps a node of its own) or a temporary
-// (Var&&: folded into the result, see Var).
-#define TAPEGRAD_UNARY_OP(fn, Rule)      \
-  TAPEGRAD_HOT Var fn(const Var& x) {    \
-    return detail::map(Rule{}, x);       \
-  }                                      \
-  TAPEGRAD_HOT Var fn(Var&& x) {         \
-    return detail::map(Rule{}, x, true); \
-  }                                      \
-  inline Tensor fn(const Tensor& x) {    \
-    return detail::map(Rule{}, x);       \
+// (Var&&: folded into the result, see Var). The op line also registers the op under its rule's
+// name, which must be the function's name, as tapegrad::registered::fn (ops/registry.hpp).
+#define TAPEGRAD_UNARY_OP(fn, Rule)                                                         \
+  TAPEGRAD_HOT Var fn(const Var& x) {                                                       \
+    return detail::map(Rule{}, x);                                                          \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(Var&& x) {                                                            \
+    return detail::map(Rule{}, x, true);                                                    \
+  }                                                                                         \
+  inline Tensor fn(const Tensor& x) {                                                       \
+    return detail::map(Rule{}, x);                                                          \
+  }                                                                                         \
+  static_assert(std::string_view(Rule::name) == #fn, "an op is registered under its name"); \
+  namespace registered {                                                                    \
+  inline const Op& fn = register_op(unary_op(                                               \
+      Rule::name, [](const auto& x) { return ::tapegrad::fn(x); }, traits_of<Rule>()));     \
   }
 
-#define TAPEGRAD_BINARY_OP(fn, Rule)                             \
-  TAPEGRAD_HOT Var fn(const Var& x, const Var& y) {              \
-    return detail::map(Rule{}, x, y);                            \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(Var&& x, const Var& y) {                   \
-    return detail::map(Rule{}, x, y, true, false);               \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(const Var& x, Var&& y) {                   \
-    return detail::map(Rule{}, x, y, false, true);               \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(Var&& x, Var&& y) {                        \
-    return detail::map(Rule{}, x, y, true, true);                \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(const Var& x, double y) {                  \
-    return detail::map(Rule{}, x, Var::constant(y));             \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(Var&& x, double y) {                       \
-    return detail::map(Rule{}, x, Var::constant(y), true, true); \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(double x, const Var& y) {                  \
-    return detail::map(Rule{}, Var::constant(x), y);             \
-  }                                                              \
-  TAPEGRAD_HOT Var fn(double x, Var&& y) {                       \
-    return detail::map(Rule{}, Var::constant(x), y, true, true); \
-  }                                                              \
-  inline Tensor fn(const Tensor& x, const Tensor& y) {           \
-    return detail::map(Rule{}, x, y);                            \
-  }                                                              \
-  inline Tensor fn(const Tensor& x, double y) {                  \
-    return detail::map(Rule{}, x, detail::scalar_like(x, y));    \
-  }                                                              \
-  inline Tensor fn(double x, const Tensor& y) {                  \
-    return detail::map(Rule{}, detail::scalar_like(y, x), y);    \
+#define TAPEGRAD_BINARY_OP(fn, Rule)                                                        \
+  TAPEGRAD_HOT Var fn(const Var& x, const Var& y) {                                         \
+    return detail::map(Rule{}, x, y);                                                       \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(Var&& x, const Var& y) {                                              \
+    return detail::map(Rule{}, x, y, true, false);                                          \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(const Var& x, Var&& y) {                                              \
+    return detail::map(Rule{}, x, y, false, true);                                          \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(Var&& x, Var&& y) {                                                   \
+    return detail::map(Rule{}, x, y, true, true);                                           \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(const Var& x, double y) {                                             \
+    return detail::map(Rule{}, x, Var::constant(y));                                        \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(Var&& x, double y) {                                                  \
+    return detail::map(Rule{}, x, Var::constant(y), true, true);                            \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(double x, const Var& y) {                                             \
+    return detail::map(Rule{}, Var::constant(x), y);                                        \
+  }                                                                                         \
+  TAPEGRAD_HOT Var fn(double x, Var&& y) {                                                  \
+    return detail::map(Rule{}, Var::constant(x), y, true, true);                            \
+  }                                                                                         \
+  inline Tensor fn(const Tensor& x, const Tensor& y) {                                      \
+    return detail::map(Rule{}, x, y);                                                       \
+  }                                                                                         \
+  inline Tensor fn(const Tensor& x, double y) {                                             \
+    return detail::map(Rule{}, x, detail::scalar_like(x, y));                               \
+  }                                                                                         \
+  inline Tensor fn(double x, const Tensor& y) {                                             \
+    return detail::map(Rule{}, detail::scalar_like(y, x), y);                               \
+  }                                                                                         \
+  static_assert(std::string_view(Rule::name) == #fn, "an op is registered under its name"); \
+  namespace registered {                                                                    \
+  inline const Op& fn = register_op(binary_op(                                              \
+      Rule::name, [](const auto& x, const auto& y) { return ::tapegrad::fn(x, y); },        \
+      traits_of<Rule>()));                                                                  \
   }
 
 namespace rules {
@@ -326,6 +342,7 @@ struct Tan {
 // d tanh(x) = (1 - tanh²(x)) dx: from the output.
 struct Tanh {
   static constexpr const char* name = "tanh";
+  static constexpr OpTraits traits{.activation = true};
   template <class T>
   T f(T x) const {
     if constexpr (std::is_same_v<T, float>) {
@@ -345,6 +362,7 @@ struct Tanh {
 // d s(x) = s(1 - s) dx with s = sigmoid(x): from the output. Never overflows.
 struct Sigmoid {
   static constexpr const char* name = "sigmoid";
+  static constexpr OpTraits traits{.activation = true};
   template <class T>
   T f(T x) const {
     return detail::sigmoid_of(x);
@@ -378,6 +396,7 @@ struct Abs {
 // its derivative are NaN (as PyTorch's relu; a max(x, 0) instruction would give 0).
 struct Relu {
   static constexpr const char* name = "relu";
+  static constexpr OpTraits traits{.activation = true, .relu_like = true};
   static constexpr bool constant_derivative = true;  // a mask on tensors
   template <class T>
   T f(T x) const {
@@ -394,6 +413,7 @@ struct Relu {
 // d softplus(x) = sigmoid(x) dx.
 struct Softplus {
   static constexpr const char* name = "softplus";
+  static constexpr OpTraits traits{.activation = true};
   template <class T>
   T f(T x) const {
     using std::abs;
@@ -404,6 +424,29 @@ struct Softplus {
   template <class T>
   T df(const T& x, const T&) const {
     return detail::sigmoid_of(x);
+  }
+};
+
+// softsign(x) = x / (1 + |x|); d softsign(x) = dx / (1 + |x|)². Smooth at 0: the derivative is 1
+// from both sides (the second derivative, -2 sign(x) / (1 + |x|)³, jumps there and is taken as 0,
+// abs's convention). softsign(±inf) = ±1 with derivative 0.
+struct Softsign {
+  static constexpr const char* name = "softsign";
+  static constexpr OpTraits traits{.activation = true};
+  template <class T>
+  T f(T x) const {
+    using std::abs;
+    if constexpr (std::is_arithmetic_v<T>) {
+      if (std::isinf(x)) return x > 0 ? T(1) : T(-1);  // x / (1 + |x|) would be inf / inf
+    }
+    return x / (1 + abs(x));
+  }
+  // From x, not from the output: 1 - |out| would lose the digits of a large |x|.
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::abs;
+    const T a = 1 + abs(x);
+    return 1 / (a * a);
   }
 };
 
@@ -495,6 +538,7 @@ TAPEGRAD_UNARY_OP(sigmoid, rules::Sigmoid)
 TAPEGRAD_UNARY_OP(abs, rules::Abs)
 TAPEGRAD_UNARY_OP(relu, rules::Relu)
 TAPEGRAD_UNARY_OP(softplus, rules::Softplus)
+TAPEGRAD_UNARY_OP(softsign, rules::Softsign)
 
 // clamp(x, lo, hi); throws ValueError when lo > hi.
 Var clamp(const Var& x, double lo, double hi);
