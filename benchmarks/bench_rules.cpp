@@ -23,7 +23,7 @@ void run(benchmark::State& state, const tg::Shape& shape,
   tg::Tape tape;
   tg::TapeGuard on(tape);
   const tg::Tensor y0 = f(x);
-  const tg::Tensor seed = tg::ones(y0.shape(), tg::DType::f32);
+  const tg::Tensor seed = tg::ones(y0.shape(), y0.dtype());
   tape.reset();
   std::optional<tg::detail::RulesOnlyGuard> rules;
   if (state.range(0) == 1) rules.emplace();
@@ -62,8 +62,15 @@ void BM_BackwardMaxAxis(benchmark::State& state) {
 void BM_BackwardLogSoftmax(benchmark::State& state) {
   run(state, {1024, 64}, [](const tg::Tensor& x) { return tg::log_softmax(x, 1); });
 }
+// The digits network's output layer: a batch of 64 over 10 classes.
+void BM_BackwardLogSoftmaxSmall(benchmark::State& state) {
+  run(state, {64, 10}, [](const tg::Tensor& x) { return tg::log_softmax(x, 1); });
+}
 void BM_BackwardReshape(benchmark::State& state) {
   run(state, {1024, 256}, [](const tg::Tensor& x) { return tg::reshape(x, {256, 1024}); });
+}
+void BM_BackwardCast(benchmark::State& state) {
+  run(state, {1024, 256}, [](const tg::Tensor& x) { return tg::cast(x, tg::DType::f64); });
 }
 void BM_BackwardTranspose(benchmark::State& state) {
   run(state, {1024, 256}, [](const tg::Tensor& x) { return tg::transpose(x); });
@@ -97,7 +104,9 @@ BENCHMARK(BM_BackwardMulRowBroadcast)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosec
 BENCHMARK(BM_BackwardSumAxis)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BackwardMaxAxis)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BackwardLogSoftmax)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_BackwardLogSoftmaxSmall)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BackwardReshape)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_BackwardCast)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BackwardTranspose)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BackwardSlice)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BackwardConcat)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);

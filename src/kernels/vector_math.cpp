@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Vectorised float32 exp, tanh and sigmoid: see include/tapegrad/ops/vector_math.hpp.
+// Vectorised float32 exp, tanh and sigmoid: see include/tapegrad/detail/vector_math.hpp.
 //
 // Every function evaluates in double precision on SIMD vectors of doubles and rounds to float
 // once at the end. The arithmetic is written once, with GCC/Clang vector extensions, in
@@ -32,7 +32,7 @@
 // sigmoid results are the neighbour, the same on every instruction set (with the Taylor series,
 // 39,989, 37,186 and 19,841: its error vanishes at r = 0, where most floats are, and the fit's
 // spreads over the interval; a fit constrained to p(0) = 1/2 gave 104,724, 121,770 and 52,569).
-#include "tapegrad/ops/vector_math.hpp"
+#include "tapegrad/detail/vector_math.hpp"
 
 #include <atomic>
 #include <string_view>

@@ -3,14 +3,14 @@
 
 #include <fmt/format.h>
 
+#include "core/parallel_for.hpp"
+#include "core/tensor_support.hpp"
 #include "kernels/blas.hpp"
 #include "kernels/isa_clones.hpp"
-#include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "core/parallel_for.hpp"
 #include "tapegrad/core/strided.hpp"
-#include "tapegrad/ops/map.hpp"
+#include "tapegrad/detail/map.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The drivers behind every elementwise op: broadcasting, domain errors, recording, and the
 // backward that hands each run of elements to the rule's typed loops
-// (include/tapegrad/ops/map.hpp).
-#include "tapegrad/ops/map.hpp"
+// (include/tapegrad/detail/map.hpp).
+#include "tapegrad/detail/map.hpp"
 
 #include <cstring>
 #include <mutex>
@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "core/parallel_for.hpp"
 #include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
-#include "core/parallel_for.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"

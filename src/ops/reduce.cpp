@@ -11,15 +11,15 @@
 #include <fmt/format.h>
 
 #include "core/anomaly.hpp"
-#include "kernels/isa_clones.hpp"
+#include "core/parallel_for.hpp"
 #include "core/tensor_support.hpp"
+#include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "core/parallel_for.hpp"
 #include "tapegrad/core/strided.hpp"
+#include "tapegrad/detail/map.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
-#include "tapegrad/ops/map.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 
 namespace tapegrad {

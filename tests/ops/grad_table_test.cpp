@@ -5,6 +5,7 @@
 // (ops/op_table.hpp): to add an elementwise op, add its row there.
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include <tapegrad/check/gtest.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "core/tensor_support.hpp"  // RulesOnlyGuard
 #include "ops/op_table.hpp"
 
 namespace tg = tapegrad;
@@ -287,6 +289,35 @@ TEST_P(TensorGrad, GradientMatchesFiniteDifferences) {
   // Distinct random values: max/min ties have probability zero.
   for (const Shape& s : row.shapes) inputs.push_back(tg::uniform(s, -2, 2, seed++));
   EXPECT_GRADCHECK(row.f, inputs, row.options);
+}
+
+// Ops with a fast numeric backward must give their rule's numbers on every row (the rule is the
+// op's definition; tests/ops/fast_backward_test.cpp covers the remaining fast paths).
+TEST_P(TensorGrad, FastBackwardsGiveTheRulesNumbers) {
+  const TensorRow& row = GetParam();
+  std::vector<Tensor> inputs;
+  std::uint64_t seed = 21;
+  for (const Shape& s : row.shapes) inputs.push_back(tg::uniform(s, -2, 2, seed++).requires_grad());
+  const auto gradients = [&](bool rules_only) {
+    tg::Tape tape;
+    tg::TapeGuard on(tape);
+    for (const Tensor& x : inputs) x.zero_grad();
+    const Tensor y = row.f(inputs);
+    const Tensor dout = tg::cast(tg::uniform(y.shape(), -1, 1, 99), y.dtype());
+    std::optional<tg::detail::RulesOnlyGuard> rules;
+    if (rules_only) rules.emplace();
+    y.backward(dout);
+    std::vector<std::vector<double>> g;
+    for (const Tensor& x : inputs) g.push_back(x.grad().to_vector());
+    return g;
+  };
+  const auto fast = gradients(false), rule = gradients(true);
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    for (std::size_t i = 0; i < fast[k].size(); ++i) {
+      EXPECT_NEAR(fast[k][i], rule[k][i], 1e-12 * (1 + std::abs(rule[k][i])))
+          << "input " << k << " element " << i;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, TensorGrad, ::testing::ValuesIn(tensor_rows()),

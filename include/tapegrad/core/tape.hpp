@@ -30,13 +30,6 @@ class Var;
 struct TensorImpl;
 inline constexpr std::uint32_t kNoSlot = 0xffffffffu;
 
-// The scalar recording path is a handful of instructions; it must be inlined into user code.
-#if defined(__GNUC__)
-#define TAPEGRAD_HOT inline __attribute__((always_inline))
-#else
-#define TAPEGRAD_HOT inline
-#endif
-
 struct OpRule;  // an op's derivative rule (tapegrad/core/op.hpp)
 
 // A tensor node: recorded by a tensor op (or by an op crossing between Var and Tensor).
@@ -123,11 +116,12 @@ class Tape {
   // A node with any number of operands: push_operand() for each, then finish_node().
   void push_operand(std::uint32_t in, double partial) { operands_.push_back({partial, in}); }
   std::uint32_t finish_node() { return push_slot(); }
-  TAPEGRAD_HOT std::uint32_t record(std::uint32_t a, double da) {
+  [[gnu::always_inline]] inline std::uint32_t record(std::uint32_t a, double da) {
     operands_.push_back({da, a});
     return push_slot();
   }
-  TAPEGRAD_HOT std::uint32_t record(std::uint32_t a, double da, std::uint32_t b, double db) {
+  [[gnu::always_inline]] inline std::uint32_t record(std::uint32_t a, double da, std::uint32_t b,
+                                                     double db) {
     operands_.reserve_more(2);
     operands_.push_unchecked({da, a});
     operands_.push_unchecked({db, b});
@@ -229,7 +223,7 @@ class Tape {
     double partial;    // d out / d input
     std::uint32_t in;  // input slot
   };
-  TAPEGRAD_HOT std::uint32_t push_slot() {
+  [[gnu::always_inline]] inline std::uint32_t push_slot() {
     const std::size_t slot = operand_end_.size();
     if (slot >= kMaxSlots) [[unlikely]]
       throw_full();

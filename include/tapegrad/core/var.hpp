@@ -84,13 +84,14 @@ class Var {
   }
 
   // Wraps a node just recorded on `tape`.
-  TAPEGRAD_HOT static Var recorded(Tape& tape, double value, std::uint32_t slot) {
+  [[gnu::always_inline]] inline static Var recorded(Tape& tape, double value, std::uint32_t slot) {
     return Var(value, tape, 1, true, slot, 1.0, kNoSlot, 0.0);
   }
   // An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms, on the tape of
   // `like` (a live operand: its tape and generation are copied, nothing is read from the tape).
-  TAPEGRAD_HOT static Var combination(const Var& like, double value, const std::uint32_t* slots,
-                                      const double* partials, int n) {
+  [[gnu::always_inline]] inline static Var combination(const Var& like, double value,
+                                                       const std::uint32_t* slots,
+                                                       const double* partials, int n) {
     // Every member set once (not default-initialised, then assigned).
     return Var(value, like.state_, like.generation_, n, pack(slots[0], n > 1 ? slots[1] : kNoSlot),
                partials[0], n > 1 ? partials[1] : 0.0);
@@ -106,7 +107,7 @@ class Var {
   // Records this Var's combination as a node of its own, unless it is one already, a constant,
   // or stale (a stale Var is left as it is: using it throws). Throws TapeError when its tape is
   // bound to another thread.
-  TAPEGRAD_HOT void materialize() const {
+  [[gnu::always_inline]] inline void materialize() const {
     if (terms_ > 0 && !own_) {
       if (state_->usable(generation_)) [[likely]] {
         materialize_now();
@@ -128,7 +129,7 @@ class Var {
     partial_[0] = other.partial_[0];
     partial_[1] = other.partial_[1];
   }
-  TAPEGRAD_HOT void materialize_now() const {
+  [[gnu::always_inline]] inline void materialize_now() const {
     Tape* tape = state_->tape;
     tape->push_operand(term_slot(0), partial_[0]);
     if (terms_ > 1) tape->push_operand(term_slot(1), partial_[1]);
@@ -148,8 +149,8 @@ class Var {
       partial_[0] = 1.0;
     }
   }
-  TAPEGRAD_HOT Var(double value, Tape& tape, int terms, bool own, std::uint32_t s0, double p0,
-                   std::uint32_t s1, double p1)
+  [[gnu::always_inline]] inline Var(double value, Tape& tape, int terms, bool own, std::uint32_t s0,
+                                    double p0, std::uint32_t s1, double p1)
       : value_(value),
         state_(tape.state()),
         generation_(tape.generation()),
@@ -158,8 +159,9 @@ class Var {
         slots_(pack(s0, s1)),
         partial_{p0, p1} {}
   // An unrecorded combination (see combination()).
-  TAPEGRAD_HOT Var(double value, detail::TapeState* state, std::uint32_t generation, int terms,
-                   std::uint64_t slots, double p0, double p1)
+  [[gnu::always_inline]] inline Var(double value, detail::TapeState* state,
+                                    std::uint32_t generation, int terms, std::uint64_t slots,
+                                    double p0, double p1)
       : value_(value),
         state_(state),
         generation_(generation),

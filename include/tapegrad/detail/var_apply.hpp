@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal, not API: how a scalar op records on the tape — folding a temporary's terms, the
 // higher-order side entries, the anomaly notes. Inline because the scalar path must be inlined
-// into user code; used by the elementwise driver (tapegrad/ops/map.hpp). May change in any
+// into user code; used by the elementwise driver (tapegrad/detail/map.hpp). May change in any
 // release.
 #pragma once
 
@@ -19,7 +19,8 @@ namespace detail {
 // A recorded operand of a binary op (a if it is one), whose tape the result is on; throws
 // TapeError when a and b come from two tapes or one of them is stale. Returns nullptr when
 // neither is recorded.
-TAPEGRAD_HOT const Var* recorded_operand(const Var& a, const Var& b, const char* op) {
+[[gnu::always_inline]] inline const Var* recorded_operand(const Var& a, const Var& b,
+                                                          const char* op) {
   if (!a.requires_grad()) {
     if (!b.requires_grad()) return nullptr;
     b.check_live_recorded(op);
@@ -87,13 +88,13 @@ template <class Rule>
 // The partial of a folded term: inner · outer, except that an outer partial of 0 gives 0 even
 // for an infinite or NaN inner one — as the reverse sweep skips a zero adjoint, so that a branch
 // multiplied by 0 (y = x + 0 · sqrt(x) at x = 0) cannot poison the gradient.
-TAPEGRAD_HOT double chain(double inner, double outer) {
+[[gnu::always_inline]] inline double chain(double inner, double outer) {
   return outer == 0.0 ? 0.0 : inner * outer;
 }
 
 // x's terms scaled by d, appended to (slots, partials, n) with equal slots merged.
-TAPEGRAD_HOT void add_terms(const Var& x, double d, std::uint32_t* slots, double* partials,
-                            int& n) {
+[[gnu::always_inline]] inline void add_terms(const Var& x, double d, std::uint32_t* slots,
+                                             double* partials, int& n) {
   for (int k = 0; k < x.terms(); ++k) {
     const std::uint32_t s = x.term_slot(k);
     const double p = chain(x.term_partial(k), d);
@@ -157,7 +158,7 @@ template <class Rule>
 }
 
 template <class Rule>
-TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
+[[gnu::always_inline]] inline Var apply(const Rule& rule, const Var& x, bool fused) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
   x.check_live_recorded(Rule::name);
@@ -171,7 +172,8 @@ TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, bool fused) {
 }
 
 template <class Rule>
-TAPEGRAD_HOT Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fused, bool y_fused) {
+[[gnu::always_inline]] inline Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fused,
+                                        bool y_fused) {
   const double a = x.value(), b = y.value();
   const double out = rule.f(a, b);
   if (!grad_enabled()) return Var::constant(out);

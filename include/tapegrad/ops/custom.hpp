@@ -14,7 +14,7 @@
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
-#include "tapegrad/ops/map.hpp"
+#include "tapegrad/detail/map.hpp"
 
 namespace tapegrad {
 

@@ -16,47 +16,21 @@
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
-#include "tapegrad/ops/map.hpp"
+#include "tapegrad/detail/map.hpp"
+#include "tapegrad/detail/sigmoid.hpp"
+#include "tapegrad/detail/vector_math.hpp"
 #include "tapegrad/ops/registry.hpp"
-#include "tapegrad/ops/vector_math.hpp"
 
 namespace tapegrad {
-
-namespace detail {
-inline double sigmoid_value(double x) {
-  // Two forms so that exp never overflows.
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1.0 + e);
-}
-// A float through the vectorised kernel on one element: bit-identical to a float tensor's value.
-template <void (*kernel)(const float*, float*, std::int64_t)>
-float one_float(float x) {
-  float out;
-  kernel(&x, &out, 1);
-  return out;
-}
-
-template <class T>
-T sigmoid_of(const T& x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return one_float<kernels::sigmoid_f32>(x);
-  } else if constexpr (std::is_arithmetic_v<T>) {
-    return static_cast<T>(sigmoid_value(static_cast<double>(x)));
-  } else {
-    return sigmoid(x);
-  }
-}
-}  // namespace detail
 
 // Each scalar op takes a named Var (const Var&: it keeps a node of its own) or a temporary
 // (Var&&: folded into the result, see Var). The op line also registers the op under its rule's
 // name, which must be the function's name, as tapegrad::registered::fn (ops/registry.hpp).
 #define TAPEGRAD_UNARY_OP(fn, Rule)                                                         \
-  TAPEGRAD_HOT Var fn(const Var& x) {                                                       \
+  [[gnu::always_inline]] inline Var fn(const Var& x) {                                      \
     return detail::map(Rule{}, x);                                                          \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(Var&& x) {                                                            \
+  [[gnu::always_inline]] inline Var fn(Var&& x) {                                           \
     return detail::map(Rule{}, x, true);                                                    \
   }                                                                                         \
   inline Tensor fn(const Tensor& x) {                                                       \
@@ -69,28 +43,28 @@ T sigmoid_of(const T& x) {
   }
 
 #define TAPEGRAD_BINARY_OP(fn, Rule)                                                        \
-  TAPEGRAD_HOT Var fn(const Var& x, const Var& y) {                                         \
+  [[gnu::always_inline]] inline Var fn(const Var& x, const Var& y) {                        \
     return detail::map(Rule{}, x, y);                                                       \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(Var&& x, const Var& y) {                                              \
+  [[gnu::always_inline]] inline Var fn(Var&& x, const Var& y) {                             \
     return detail::map(Rule{}, x, y, true, false);                                          \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(const Var& x, Var&& y) {                                              \
+  [[gnu::always_inline]] inline Var fn(const Var& x, Var&& y) {                             \
     return detail::map(Rule{}, x, y, false, true);                                          \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(Var&& x, Var&& y) {                                                   \
+  [[gnu::always_inline]] inline Var fn(Var&& x, Var&& y) {                                  \
     return detail::map(Rule{}, x, y, true, true);                                           \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(const Var& x, double y) {                                             \
+  [[gnu::always_inline]] inline Var fn(const Var& x, double y) {                            \
     return detail::map(Rule{}, x, Var::constant(y));                                        \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(Var&& x, double y) {                                                  \
+  [[gnu::always_inline]] inline Var fn(Var&& x, double y) {                                 \
     return detail::map(Rule{}, x, Var::constant(y), true, true);                            \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(double x, const Var& y) {                                             \
+  [[gnu::always_inline]] inline Var fn(double x, const Var& y) {                            \
     return detail::map(Rule{}, Var::constant(x), y);                                        \
   }                                                                                         \
-  TAPEGRAD_HOT Var fn(double x, Var&& y) {                                                  \
+  [[gnu::always_inline]] inline Var fn(double x, Var&& y) {                                 \
     return detail::map(Rule{}, Var::constant(x), y, true, true);                            \
   }                                                                                         \
   inline Tensor fn(const Tensor& x, const Tensor& y) {                                      \
@@ -547,54 +521,54 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 #undef TAPEGRAD_UNARY_OP
 
 // ---- operators -------------------------------------------------------------------------------
-#define TAPEGRAD_OPERATOR(op, fn)                               \
-  TAPEGRAD_HOT Var operator op(const Var& x, const Var& y) {    \
-    return fn(x, y);                                            \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(Var&& x, const Var& y) {         \
-    return fn(std::move(x), y);                                 \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(const Var& x, Var&& y) {         \
-    return fn(x, std::move(y));                                 \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(Var&& x, Var&& y) {              \
-    return fn(std::move(x), std::move(y));                      \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(const Var& x, double y) {        \
-    return fn(x, y);                                            \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(Var&& x, double y) {             \
-    return fn(std::move(x), y);                                 \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(double x, const Var& y) {        \
-    return fn(x, y);                                            \
-  }                                                             \
-  TAPEGRAD_HOT Var operator op(double x, Var&& y) {             \
-    return fn(x, std::move(y));                                 \
-  }                                                             \
-  inline Tensor operator op(const Tensor& x, const Tensor& y) { \
-    return fn(x, y);                                            \
-  }                                                             \
-  inline Tensor operator op(const Tensor& x, double y) {        \
-    return fn(x, y);                                            \
-  }                                                             \
-  inline Tensor operator op(double x, const Tensor& y) {        \
-    return fn(x, y);                                            \
-  }                                                             \
-  TAPEGRAD_HOT Var& operator op##=(Var& x, const Var& y) {      \
-    return x = fn(std::move(x), y);                             \
-  }                                                             \
-  TAPEGRAD_HOT Var& operator op##=(Var& x, Var&& y) {           \
-    return x = fn(std::move(x), std::move(y));                  \
-  }                                                             \
-  TAPEGRAD_HOT Var& operator op##=(Var& x, double y) {          \
-    return x = fn(std::move(x), y);                             \
-  }                                                             \
-  inline Tensor& operator op##=(Tensor& x, const Tensor& y) {   \
-    return x = fn(x, y);                                        \
-  }                                                             \
-  inline Tensor& operator op##=(Tensor& x, double y) {          \
-    return x = fn(x, y);                                        \
+#define TAPEGRAD_OPERATOR(op, fn)                                             \
+  [[gnu::always_inline]] inline Var operator op(const Var& x, const Var& y) { \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(Var&& x, const Var& y) {      \
+    return fn(std::move(x), y);                                               \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(const Var& x, Var&& y) {      \
+    return fn(x, std::move(y));                                               \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(Var&& x, Var&& y) {           \
+    return fn(std::move(x), std::move(y));                                    \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(const Var& x, double y) {     \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(Var&& x, double y) {          \
+    return fn(std::move(x), y);                                               \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(double x, const Var& y) {     \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var operator op(double x, Var&& y) {          \
+    return fn(x, std::move(y));                                               \
+  }                                                                           \
+  inline Tensor operator op(const Tensor& x, const Tensor& y) {               \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  inline Tensor operator op(const Tensor& x, double y) {                      \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  inline Tensor operator op(double x, const Tensor& y) {                      \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var& operator op##=(Var& x, const Var& y) {   \
+    return x = fn(std::move(x), y);                                           \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var& operator op##=(Var& x, Var&& y) {        \
+    return x = fn(std::move(x), std::move(y));                                \
+  }                                                                           \
+  [[gnu::always_inline]] inline Var& operator op##=(Var& x, double y) {       \
+    return x = fn(std::move(x), y);                                           \
+  }                                                                           \
+  inline Tensor& operator op##=(Tensor& x, const Tensor& y) {                 \
+    return x = fn(x, y);                                                      \
+  }                                                                           \
+  inline Tensor& operator op##=(Tensor& x, double y) {                        \
+    return x = fn(x, y);                                                      \
   }
 
 TAPEGRAD_OPERATOR(+, add)
@@ -604,10 +578,10 @@ TAPEGRAD_OPERATOR(/, div)
 #undef TAPEGRAD_OPERATOR
 #undef TAPEGRAD_BINARY_OP
 
-TAPEGRAD_HOT Var operator-(const Var& x) {
+[[gnu::always_inline]] inline Var operator-(const Var& x) {
   return neg(x);
 }
-TAPEGRAD_HOT Var operator-(Var&& x) {
+[[gnu::always_inline]] inline Var operator-(Var&& x) {
   return neg(std::move(x));
 }
 inline Tensor operator-(const Tensor& x) {

@@ -335,7 +335,7 @@ Tensor map(const Rule& rule, const Tensor& x, const Tensor& y) {
 // `fused` (for each operand): the operand is a temporary, which may stay folded into the result
 // (see Var); a named operand gets a node of its own first.
 template <class Rule>
-TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, bool fused = false) {
+[[gnu::always_inline]] inline Var map(const Rule& rule, const Var& x, bool fused = false) {
   if constexpr (requires { rule.ok(0.0); }) {
     if (!rule.ok(x.value())) throw_domain(Rule::name, Rule::domain, x.value());
   }
@@ -343,8 +343,8 @@ TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, bool fused = false) {
 }
 
 template <class Rule>
-TAPEGRAD_HOT Var map(const Rule& rule, const Var& x, const Var& y, bool x_fused = false,
-                     bool y_fused = false) {
+[[gnu::always_inline]] inline Var map(const Rule& rule, const Var& x, const Var& y,
+                                      bool x_fused = false, bool y_fused = false) {
   if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
     if (!rule.ok(x.value(), y.value(), y.requires_grad() && grad_enabled()))
       throw_domain(Rule::name, Rule::domain, x.value(), y.value());

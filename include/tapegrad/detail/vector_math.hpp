@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Internal, not API (declared here because the elementwise rules call them inline).
 // Vectorised float32 exp, tanh and sigmoid for the tensor loops (src/kernels/vector_math.cpp).
 //
 // glibc's expf/tanhf are scalar calls of 5–15 ns; these evaluate a short polynomial in double
