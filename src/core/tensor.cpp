@@ -3,9 +3,6 @@
 
 #include "tapegrad/core/op.hpp"
 
-#include "tapegrad/ops/elementwise.hpp"
-#include "tapegrad/ops/shape_ops.hpp"
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -16,9 +13,9 @@
 #include <fmt/format.h>
 
 #include "core/anomaly.hpp"
+#include "core/parallel_for.hpp"
 #include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
-#include "core/parallel_for.hpp"
 
 namespace tapegrad {
 
@@ -375,7 +372,6 @@ DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op) {
   return a.dtype;
 }
 
-namespace {
 std::int64_t flat_index(const Shape& shape, std::span<const std::int64_t> index, const char* op) {
   if (static_cast<int>(index.size()) != shape.rank()) {
     throw IndexError(fmt::format("{}: {} indices given for a tensor of shape {} ({} axes)", op,
@@ -397,6 +393,8 @@ std::int64_t flat_index(const Shape& shape, std::span<const std::int64_t> index,
 double load(const TensorImpl& t, std::int64_t i) {
   return t.dtype == DType::f32 ? static_cast<double>(t.data<float>()[i]) : t.data<double>()[i];
 }
+
+namespace {
 
 template <class T>
 Tensor leaf_from(std::span<const T> values, const Shape& shape, DType dtype) {
@@ -549,39 +547,6 @@ double Tensor::item() const {
 double Tensor::get(std::span<const std::int64_t> index) const {
   TensorImpl& impl = detail::input(*this, "get()");
   return detail::load(impl, detail::flat_index(impl.shape, index, "get()"));
-}
-
-namespace {
-struct AtCtx {
-  TensorImpl* x;
-  std::int64_t flat;
-};
-
-// d x = onehot(flat) · dout: the Var adjoint enters the tensor graph through stack(), then a
-// constant one-hot tensor spreads it to x's shape.
-void at_rule(OpGrad& g) {
-  const auto& c = g.context<AtCtx>();
-  const Tensor& x = g.inputs[0];
-  auto onehot = detail::make_output(x.shape(), x.dtype());
-  std::memset(onehot->value.data(), 0, onehot->bytes());
-  dispatch(x.dtype(), [&]<class T>() { onehot->data<T>()[c.flat] = T(1); });
-  const Var d[] = {g.dout_var};
-  g.dinputs = {Tensor(std::move(onehot)) * reshape(stack(d, x.dtype()), Shape{})};
-}
-// The rule adds a whole tensor to x's gradient; this adds one element.
-void at_fast(const TensorNode& node, Tape& tape) {
-  const auto& c = *static_cast<const AtCtx*>(node.ctx);
-  const double g = tape.adjoint(node.out_slot);
-  dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
-}
-constexpr OpRule kAt{.name = "at", .rule = at_rule, .fast = at_fast};
-}  // namespace
-
-Var Tensor::at(std::span<const std::int64_t> index) const {
-  TensorImpl& impl = detail::input(*this, "at()");
-  const std::int64_t flat = detail::flat_index(impl.shape, index, "at()");
-  return detail::record_op_to_var(kAt, detail::load(impl, flat), {this}, AtCtx{&impl, flat},
-                                  detail::Saves::nothing);
 }
 
 std::vector<double> Tensor::to_vector() const {

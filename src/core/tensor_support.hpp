@@ -21,6 +21,11 @@ namespace detail {
 TensorImpl& input(const Tensor& t, const char* op);
 // A fresh output tensor (not yet recorded).
 std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
+// The flat index of `index` in `shape` (negative indices count from the end); throws
+// IndexError naming `op` when it does not fit.
+std::int64_t flat_index(const Shape& shape, std::span<const std::int64_t> index, const char* op);
+// Element i as a double.
+double load(const TensorImpl& t, std::int64_t i);
 // Adds `from` (same shape and dtype) into `into`'s gradient: stored into a buffer that holds
 // none yet, added otherwise.
 void accumulate_grad(TensorImpl& into, const TensorImpl& from);

@@ -11,6 +11,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/strided.hpp"
+#include "tapegrad/ops/elementwise.hpp"
 
 namespace tapegrad {
 namespace {
@@ -379,6 +380,40 @@ Tensor stack(std::span<const Tensor> xs, int axis) {
 
 Tensor stack(std::initializer_list<Tensor> xs, int axis) {
   return stack(std::span<const Tensor>(xs.begin(), xs.size()), axis);
+}
+
+// ---- one element as a Var: Tensor::at (an op, so it lives here rather than in core) ---------
+namespace {
+struct AtCtx {
+  TensorImpl* x;
+  std::int64_t flat;
+};
+
+// d x = onehot(flat) · dout: the Var adjoint enters the tensor graph through stack(), then a
+// constant one-hot tensor spreads it to x's shape.
+void at_rule(OpGrad& g) {
+  const auto& c = g.context<AtCtx>();
+  const Tensor& x = g.inputs[0];
+  auto onehot = detail::make_output(x.shape(), x.dtype());
+  std::memset(onehot->value.data(), 0, onehot->bytes());
+  dispatch(x.dtype(), [&]<class T>() { onehot->data<T>()[c.flat] = T(1); });
+  const Var d[] = {g.dout_var};
+  g.dinputs = {Tensor(std::move(onehot)) * reshape(stack(d, x.dtype()), Shape{})};
+}
+// The rule adds a whole tensor to x's gradient; this adds one element.
+void at_fast(const TensorNode& node, Tape& tape) {
+  const auto& c = *static_cast<const AtCtx*>(node.ctx);
+  const double g = tape.adjoint(node.out_slot);
+  dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
+}
+constexpr OpRule kAt{.name = "at", .rule = at_rule, .fast = at_fast};
+}  // namespace
+
+Var Tensor::at(std::span<const std::int64_t> index) const {
+  TensorImpl& impl = detail::input(*this, "at()");
+  const std::int64_t flat = detail::flat_index(impl.shape, index, "at()");
+  return detail::record_op_to_var(kAt, detail::load(impl, flat), {this}, AtCtx{&impl, flat},
+                                  detail::Saves::nothing);
 }
 
 // ---- Vars into a tensor ------------------------------------------------------------------------
