@@ -206,8 +206,10 @@ template <class Rule>
     const double partials[2] = {px, py};
     return Var::combination(*like, out, slots, partials, 2);
   }
-  std::uint32_t slots[2 * Var::kTerms];
-  double partials[2 * Var::kTerms];
+  // Zeroed although add_terms fills the first n: GCC (-O1, sanitizers) cannot see that n >= 1
+  // here and warns that combination() may read them uninitialised.
+  std::uint32_t slots[2 * Var::kTerms] = {};
+  double partials[2 * Var::kTerms] = {};
   int n = 0;
   if (x.requires_grad()) add_terms(x, rule.dx(a, b, out), slots, partials, n);
   if (y.requires_grad()) add_terms(y, rule.dy(a, b, out), slots, partials, n);
