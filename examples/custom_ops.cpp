@@ -104,9 +104,9 @@ int main() {
   const Tensor t = Tensor::from({{0.5, -2.0, 1.5}, {-0.25, 3.0, 0.1}});
   ok &= report("isru on Tensor: gradcheck",
                tg::gradcheck([](std::span<const Tensor> x) { return isru(x[0]); }, {t}));
-  ok &= report("isru on Tensor: gradgradcheck",
-               tg::gradgradcheck(
-                   [](std::span<const Tensor> x) { return tg::sum(isru(x[0]) * x[0]); }, {t}));
+  ok &= report(
+      "isru on Tensor: gradgradcheck",
+      tg::gradgradcheck([](std::span<const Tensor> x) { return tg::sum(isru(x[0]) * x[0]); }, {t}));
 
   // 2. A custom tensor op, with a constant input too.
   const Tensor a = Tensor::from({{1.0, -2.0, 0.5}, {0.3, 0.8, -1.1}});

@@ -15,8 +15,8 @@
 #include <tapegrad/version.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/fast_blas.hpp"
 #include "cli/expression.hpp"
+#include "cli/fast_blas.hpp"
 
 namespace {
 

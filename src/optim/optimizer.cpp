@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
-#include "kernels/isa_clones.hpp"
-#include "core/tensor_support.hpp"
-#include "tapegrad/core/error.hpp"
 #include "core/parallel_for.hpp"
+#include "core/tensor_support.hpp"
+#include "kernels/isa_clones.hpp"
+#include "tapegrad/core/error.hpp"
 #include "tapegrad/ops/creation.hpp"
 
 namespace tapegrad::optim {
