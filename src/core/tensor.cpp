@@ -372,6 +372,17 @@ DType common_dtype(const TensorImpl& a, const TensorImpl& b, const char* op) {
   return a.dtype;
 }
 
+Tape* tape_of_vars(std::span<const Var> xs, const char* op) {
+  Tape* tape = nullptr;
+  for (const Var& v : xs) {
+    if (!v.requires_grad()) continue;
+    v.check_usable(op);
+    if (tape != nullptr && tape != v.tape()) throw_mixed_tapes(op);
+    tape = v.tape();
+  }
+  return tape;
+}
+
 std::int64_t flat_index(const Shape& shape, std::span<const std::int64_t> index, const char* op) {
   if (static_cast<int>(index.size()) != shape.rank()) {
     throw IndexError(fmt::format("{}: {} indices given for a tensor of shape {} ({} axes)", op,

@@ -21,6 +21,9 @@ namespace detail {
 TensorImpl& input(const Tensor& t, const char* op);
 // A fresh output tensor (not yet recorded).
 std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
+// The tape the recorded Vars among `xs` are on (each checked usable here), or nullptr when none
+// is recorded; throws TapeError naming `op` when they come from two tapes.
+Tape* tape_of_vars(std::span<const Var> xs, const char* op);
 // The flat index of `index` in `shape` (negative indices count from the end); throws
 // IndexError naming `op` when it does not fit.
 std::int64_t flat_index(const Shape& shape, std::span<const std::int64_t> index, const char* op);
@@ -57,26 +60,30 @@ struct NoContext {};
 
 // The one line at the end of every tensor op: records `op` when an input needs a gradient
 // (saving `ctx`, trivially copyable, in the tape's arena), else returns `out` as a constant.
-template <class Ctx = NoContext>
-Tensor record_op(const OpRule& op, std::shared_ptr<TensorImpl> out,
-                 std::initializer_list<const Tensor*> inputs, const Ctx& ctx = {},
-                 Saves saves = Saves::input_values) {
-  const std::span<const Tensor* const> in(inputs.begin(), inputs.size());
-  Tape* tape = recording_tape(in, op.name);
-  if (tape == nullptr) return Tensor(std::move(out));
-  const void* saved = nullptr;
-  if constexpr (!std::is_same_v<Ctx, NoContext>) saved = tape->save(ctx);
-  return record(*tape, op, saved, std::move(out), in, saves);
+// The context in the tape's arena (nullptr for NoContext).
+template <class Ctx>
+const void* save_context(Tape& tape, const Ctx& ctx) {
+  if constexpr (std::is_same_v<Ctx, NoContext>) {
+    return nullptr;
+  } else {
+    return tape.save(ctx);
+  }
 }
+
 template <class Ctx = NoContext>
 Tensor record_op(const OpRule& op, std::shared_ptr<TensorImpl> out,
                  std::span<const Tensor* const> inputs, const Ctx& ctx = {},
                  Saves saves = Saves::input_values) {
   Tape* tape = recording_tape(inputs, op.name);
   if (tape == nullptr) return Tensor(std::move(out));
-  const void* saved = nullptr;
-  if constexpr (!std::is_same_v<Ctx, NoContext>) saved = tape->save(ctx);
-  return record(*tape, op, saved, std::move(out), inputs, saves);
+  return record(*tape, op, save_context(*tape, ctx), std::move(out), inputs, saves);
+}
+template <class Ctx = NoContext>
+Tensor record_op(const OpRule& op, std::shared_ptr<TensorImpl> out,
+                 std::initializer_list<const Tensor*> inputs, const Ctx& ctx = {},
+                 Saves saves = Saves::input_values) {
+  return record_op(op, std::move(out),
+                   std::span<const Tensor* const>(inputs.begin(), inputs.size()), ctx, saves);
 }
 // The same for an op whose output is a Var.
 template <class Ctx = NoContext>
@@ -85,9 +92,7 @@ Var record_op_to_var(const OpRule& op, double value, std::initializer_list<const
   const std::span<const Tensor* const> in(inputs.begin(), inputs.size());
   Tape* tape = recording_tape(in, op.name);
   if (tape == nullptr) return Var::constant(value);
-  const void* saved = nullptr;
-  if constexpr (!std::is_same_v<Ctx, NoContext>) saved = tape->save(ctx);
-  return record_to_var(*tape, op, saved, value, in, saves);
+  return record_to_var(*tape, op, save_context(*tape, ctx), value, in, saves);
 }
 
 // Tests only: while alive on this thread, backward() runs every op's rule instead of its fast

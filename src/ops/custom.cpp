@@ -82,13 +82,7 @@ Var precomputed(std::string_view name, double value, std::span<const Var> inputs
                     "derivative per input",
                     name, inputs.size(), partials.size()));
   }
-  Tape* tape = nullptr;
-  for (const Var& v : inputs) {
-    if (!v.requires_grad()) continue;
-    v.check_usable("precomputed");
-    if (tape != nullptr && tape != v.tape()) detail::throw_mixed_tapes("precomputed");
-    tape = v.tape();
-  }
+  Tape* tape = detail::tape_of_vars(inputs, "precomputed");
   if (tape == nullptr || !grad_enabled()) return Var::constant(value);
   // As sum() does: in higher-order mode every input is a node first, before any operand of
   // this node is pushed (materialising pushes operands of its own).

@@ -350,15 +350,8 @@ Var mean(const Tensor& x) {
 
 Var sum(std::span<const Var> xs) {
   double total = 0;
-  Tape* tape = nullptr;
-  for (const Var& v : xs) {
-    total += v.value();
-    if (v.requires_grad()) {
-      v.check_usable("sum");
-      if (tape != nullptr && tape != v.tape()) detail::throw_mixed_tapes("sum");
-      tape = v.tape();
-    }
-  }
+  for (const Var& v : xs) total += v.value();
+  Tape* tape = detail::tape_of_vars(xs, "sum");
   if (tape == nullptr || !grad_enabled()) return Var::constant(total);
   // One node whose operands are the inputs' terms (a temporary's combination folds in). In
   // higher-order mode every input is a node first — before any operand of this node is pushed,

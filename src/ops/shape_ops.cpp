@@ -445,18 +445,11 @@ constexpr OpRule kStackVars{.name = "stack", .rule = stack_vars_rule, .fast = st
 
 Tensor stack(std::span<const Var> xs, DType dtype) {
   auto out = detail::make_output(Shape{static_cast<std::int64_t>(xs.size())}, dtype);
-  Tape* tape = nullptr;
   dispatch(dtype, [&]<class T>() {
     T* o = out->data<T>();
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      o[i] = static_cast<T>(xs[i].value());
-      if (xs[i].requires_grad()) {
-        xs[i].check_usable("stack");
-        if (tape != nullptr && tape != xs[i].tape()) detail::throw_mixed_tapes("stack");
-        tape = xs[i].tape();
-      }
-    }
+    for (std::size_t i = 0; i < xs.size(); ++i) o[i] = static_cast<T>(xs[i].value());
   });
+  Tape* tape = detail::tape_of_vars(xs, "stack");
   if (tape == nullptr || !grad_enabled()) return Tensor(std::move(out));
   auto* slots = static_cast<std::uint32_t*>(tape->allocate(
       sizeof(std::uint32_t) * std::max<std::size_t>(xs.size(), 1), alignof(std::uint32_t)));
