@@ -15,6 +15,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
+#include "tapegrad/detail/var_access.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
@@ -81,6 +82,7 @@ class GraphSweep {
  public:
   GraphSweep(Tape& tape, std::uint32_t root, std::uint32_t stop, bool create)
       : tape_(tape),
+        core_(detail::core(tape)),
         root_(root),
         stop_(stop),
         create_(create),
@@ -93,13 +95,13 @@ class GraphSweep {
   void run() {
     // Nodes recorded during the sweep (create_graph) land after the root: the walk never sees
     // them, and reads the tape afresh past each one.
-    tape_.walk(
-        root_ + 1, tape_.nodes_before_slot(root_), stop_, [&](std::uint32_t s) { scalar_node(s); },
+    core_.walk(
+        root_ + 1, core_.nodes_before_slot(root_), stop_, [&](std::uint32_t s) { scalar_node(s); },
         [&](std::uint32_t n) { tensor_node(n); });
   }
 
   Var var_grad(const Var& x) const {
-    const std::uint32_t s = x.slot();
+    const std::uint32_t s = detail::VarAccess::slot(x);
     if (s < stop_ || s > root_ || !reached_[s - stop_]) return Var();
     return adj_[s - stop_];
   }
@@ -124,35 +126,36 @@ class GraphSweep {
   void scalar_node(std::uint32_t s) {
     const std::uint32_t i = s - stop_;
     if (!reached_[i]) return;
-    const std::uint32_t begin = tape_.operand_begin(s), end = tape_.operand_end(s);
+    const std::uint32_t begin = core_.operand_begin(s), end = core_.operand_end(s);
     if (begin == end) return;  // a leaf, or the output of a crossing
     const Var a = adj_[i];
     // A recorded adjoint whose value is 0 may still have a nonzero derivative: only constants
     // are skipped.
     if (!a.requires_grad() && a.value() == 0.0) return;
     partials_.assign(end - begin, Var());
-    const HigherOrderEntry* entry = create_ ? tape_.higher_order_entry(s) : nullptr;
-    if (create_ && entry == nullptr) throw_not_higher_order(s, tape_.operand_partial(begin));
+    const detail::HigherOrderEntry* entry = create_ ? core_.higher_order_entry(s) : nullptr;
+    if (create_ && entry == nullptr) throw_not_higher_order(s, core_.operand_partial(begin));
     if (entry != nullptr && entry->first_order_only) throw_not_differentiable(entry->name);
     if (entry != nullptr && entry->partials != nullptr) {
-      const HigherOrderEntry e = *entry;  // a copy: recording grows the table
+      const detail::HigherOrderEntry e = *entry;  // a copy: recording grows the table
       Var in[2];
       bool need[2] = {false, false};
       for (int k = 0; k < e.arity; ++k) {
         need[k] = e.in_slot[k] != kNoSlot;
-        in[k] = need[k] ? Var::recorded(tape_, e.in[k], e.in_slot[k]) : Var::constant(e.in[k]);
+        in[k] = need[k] ? detail::VarAccess::recorded(tape_, e.in[k], e.in_slot[k])
+                        : Var::constant(e.in[k]);
       }
-      e.partials(e.rule, in, Var::recorded(tape_, e.out, s), need, partials_.data());
+      e.partials(e.rule, in, detail::VarAccess::recorded(tape_, e.out, s), need, partials_.data());
     } else {
       for (std::uint32_t k = begin; k < end; ++k)
-        partials_[k - begin] = Var::constant(tape_.operand_partial(k));
+        partials_[k - begin] = Var::constant(core_.operand_partial(k));
     }
     for (std::uint32_t k = begin; k < end; ++k)
-      add_var(tape_.operand_input(k), times(a, partials_[k - begin]));
+      add_var(core_.operand_input(k), times(a, partials_[k - begin]));
   }
 
   void tensor_node(std::uint32_t n) {
-    const TensorNode node = tape_.node(n);  // a copy: the rule records nodes
+    const detail::TensorNode node = core_.node(n);  // a copy: the rule records nodes
     OpGrad g;
     if (node.out_slot != kNoSlot) {
       if (node.out_slot < stop_ || node.out_slot > root_ || !reached_[node.out_slot - stop_])
@@ -168,13 +171,13 @@ class GraphSweep {
     std::vector<Tensor> inputs;
     inputs.reserve(node.input_count);
     for (std::uint32_t k = 0; k < node.input_count; ++k)
-      inputs.emplace_back(tape_.kept(node.first_input + k));
-    if (node.out != nullptr) g.out = Tensor(tape_.kept(node.first_input + node.input_count));
+      inputs.emplace_back(core_.kept(node.first_input + k));
+    if (node.out != nullptr) g.out = Tensor(core_.kept(node.first_input + node.input_count));
     g.name = op.name;
     g.inputs = inputs;
     g.ctx = node.ctx;
     g.create_graph = create_;
-    if (node.saved_count != 0) Tape::check_saved(node);
+    if (node.saved_count != 0) detail::TapeCore::check_saved(node);
     op.rule(g);
     for (std::size_t k = 0; k < g.dinputs.size() && k < inputs.size(); ++k) {
       const Tensor& d = g.dinputs[k];
@@ -186,6 +189,7 @@ class GraphSweep {
   }
 
   Tape& tape_;
+  detail::TapeCore& core_;
   std::uint32_t root_, stop_;
   bool create_;
   std::vector<Var> adj_;
@@ -215,11 +219,11 @@ std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& 
   if (!y.requires_grad()) return result;
   y.check_usable("grad()");
   Tape& tape = *y.tape();
-  const std::uint32_t root = y.slot();
+  const std::uint32_t root = detail::VarAccess::slot(y);
   std::uint32_t stop = root + 1;
   for (std::size_t i = 0; i < xs.size(); ++i) {
     check_input(xs[i], tape, i);
-    stop = std::min(stop, xs[i].slot());
+    stop = std::min(stop, detail::VarAccess::slot(xs[i]));
   }
   if (stop > root) return result;
   SweepMode mode(tape, options.create_graph);
@@ -247,7 +251,7 @@ std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOpt
   y.check_usable("grad()");
   Tape& tape = *y.tape();
   SweepMode mode(tape, options.create_graph);
-  GraphSweep sweep(tape, y.slot(), 0, options.create_graph);
+  GraphSweep sweep(tape, detail::VarAccess::slot(y), 0, options.create_graph);
   sweep.run();
   for (const Tensor& x : xs) result.push_back(sweep.tensor_grad(x));
   return result;

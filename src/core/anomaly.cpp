@@ -164,12 +164,12 @@ std::string operands_of(const AnomalyNote& note) {
 void note_scalar_result(Tape& tape, std::uint32_t slot, const char* op,
                         std::span<const double> values, std::string described, double out,
                         const void* where, bool finite_operands) {
-  tape.note_anomaly_slot(slot, op, values, std::move(described), where);
+  detail::core(tape).note_anomaly_slot(slot, op, values, std::move(described), where);
   if (!std::isfinite(out) && finite_operands) {
     void* const frame[1] = {const_cast<void*>(where)};
     throw AnomalyError(fmt::format(
         "anomaly: {}({}) = {}: a value that is not finite from finite operands; recorded at:{}", op,
-        operands_of(tape.anomaly_log()->slots.back()), out, format_frames(frame)));
+        operands_of(detail::core(tape).anomaly_log()->slots.back()), out, format_frames(frame)));
   }
 }
 
@@ -225,8 +225,9 @@ void check_tensor_backward(const AnomalyLog* log, std::uint32_t node, const Tens
 
 }  // namespace detail
 
-void Tape::note_anomaly_slot(std::uint32_t slot, const char* op, std::span<const double> values,
-                             std::string described, const void* where) {
+void detail::TapeCore::note_anomaly_slot(std::uint32_t slot, const char* op,
+                                         std::span<const double> values, std::string described,
+                                         const void* where) {
   if (!anomaly_) anomaly_ = std::make_unique<detail::AnomalyLog>();
   detail::AnomalyNote& note = anomaly_->slots.emplace_back();
   note.index = slot;
@@ -237,8 +238,8 @@ void Tape::note_anomaly_slot(std::uint32_t slot, const char* op, std::span<const
   note.where = where;
 }
 
-void Tape::note_anomaly_node(std::uint32_t node, const char* op, std::string operands,
-                             std::vector<const TensorImpl*> inputs) {
+void detail::TapeCore::note_anomaly_node(std::uint32_t node, const char* op, std::string operands,
+                                         std::vector<const TensorImpl*> inputs) {
   if (!anomaly_) anomaly_ = std::make_unique<detail::AnomalyLog>();
   detail::AnomalyNote& note = anomaly_->nodes.emplace_back();
   note.index = node;

@@ -151,8 +151,11 @@ void sync_anomaly_mode() {
 }  // namespace detail
 
 // ---- Tape ------------------------------------------------------------------------------------
-Tape::Tape()
-    : state_(detail::take_state(this, false)), generation_(detail::next_generation(*state_)) {
+detail::TapeCore::~TapeCore() = default;
+
+Tape::Tape() {
+  state_ = detail::take_state(this, false);
+  generation_ = detail::next_generation(*state_);
   const std::uint32_t me = detail::this_thread_token();
   state_->binding.store(detail::TapeState::key_of(me, 0), std::memory_order_relaxed);
   state_->key = detail::TapeState::key_of(me, generation_);
@@ -206,7 +209,7 @@ void Tape::leave_guard() {
   state_->binding.fetch_sub(1, std::memory_order_release);
 }
 
-void Tape::throw_other_thread(const char* op) const {
+void detail::TapeCore::throw_other_thread(const char* op) const {
   throw TapeError(fmt::format(
       "{}: the tape is bound to tapegrad thread #{}, and is used here from thread #{}; a tape "
       "records on one thread at a time — give each thread its own tape (the default), or hand a "
@@ -214,7 +217,7 @@ void Tape::throw_other_thread(const char* op) const {
       op, state_->owner(), detail::this_thread_token()));
 }
 
-void Tape::check_saved(const TensorNode& node) {
+void detail::TapeCore::check_saved(const TensorNode& node) {
   for (std::uint32_t i = 0; i < node.saved_count; ++i) {
     const SavedVersion& v = node.saved[i];
     if (v.tensor->version != v.version) {
@@ -251,24 +254,24 @@ void Tape::zero_grad() {
 
 std::size_t Tape::bytes_reserved() const {
   return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
-         operands_.capacity() * sizeof(Operand) + nodes_.capacity() * sizeof(TensorNode) +
+         operands_.capacity() * sizeof(Operand) + nodes_.capacity() * sizeof(detail::TensorNode) +
          alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) +
          objects_.capacity() * sizeof(std::shared_ptr<const void>) +
-         higher_order_entries_.capacity() * sizeof(HigherOrderEntry) +
+         higher_order_entries_.capacity() * sizeof(detail::HigherOrderEntry) +
          higher_order_index_.capacity() * sizeof(std::uint32_t) + arena_.capacity();
 }
 
-void Tape::throw_full() const {
+void detail::TapeCore::throw_full() const {
   throw TapeError(fmt::format("the tape is full ({} scalar nodes): reset() it between steps",
                               operand_end_.size()));
 }
 
-std::uint32_t Tape::push(TensorNode node) {
+std::uint32_t detail::TapeCore::push(TensorNode node) {
   nodes_.push_back(node);
   return static_cast<std::uint32_t>(nodes_.size() - 1);
 }
 
-void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
+void detail::TapeCore::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
   slots = std::min(slots, swept_slots_);
   nodes = std::min(nodes, swept_nodes_);
   double* adjoint = adjoint_.data();
@@ -286,7 +289,7 @@ void Tape::zero_intermediates(std::uint32_t slots, std::uint32_t nodes) {
   }
 }
 
-void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
+void detail::TapeCore::sweep(std::uint32_t slots, std::uint32_t nodes) {
   if (anomaly_ && !anomaly_->empty()) [[unlikely]] {
     sweep_from<true>(slots, nodes);
   } else {
@@ -295,7 +298,7 @@ void Tape::sweep(std::uint32_t slots, std::uint32_t nodes) {
 }
 
 template <bool kChecked>
-void Tape::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
+void detail::TapeCore::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
   swept_slots_ = std::max(swept_slots_, slots);
   swept_nodes_ = std::max(swept_nodes_, nodes);
   // Nothing is recorded during this sweep (rules run without recording), so the arrays stay put.
@@ -332,7 +335,7 @@ void Tape::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
       });
 }
 
-void Tape::run_node(const TensorNode& node) {
+void detail::TapeCore::run_node(const TensorNode& node) {
   if (node.op->fast != nullptr && !detail::rules_only()) {
     node.op->fast(node, *this);
   } else {
@@ -340,7 +343,7 @@ void Tape::run_node(const TensorNode& node) {
   }
 }
 
-void Tape::run_rule(const TensorNode& node) {
+void detail::TapeCore::run_rule(const TensorNode& node) {
   const OpRule& op = *node.op;
   std::vector<Tensor> inputs;
   inputs.reserve(node.input_count);
@@ -372,14 +375,14 @@ void Tape::run_rule(const TensorNode& node) {
   for (const auto& [slot, d] : g.dvars) adjoint_[slot] += d.value();
 }
 
-std::uint32_t Tape::nodes_before_slot(std::uint32_t slot) const {
+std::uint32_t detail::TapeCore::nodes_before_slot(std::uint32_t slot) const {
   const auto it = std::upper_bound(
       nodes_.begin(), nodes_.end(), slot,
       [](std::uint32_t s, const TensorNode& node) { return s < node.scalar_count; });
   return static_cast<std::uint32_t>(it - nodes_.begin());
 }
 
-void Tape::backward_from_slot(std::uint32_t slot) {
+void detail::TapeCore::backward_from_slot(std::uint32_t slot) {
   const std::uint32_t nodes = nodes_before_slot(slot);
   allocate_adjoints();
   zero_intermediates(slot + 1, nodes);
@@ -387,7 +390,7 @@ void Tape::backward_from_slot(std::uint32_t slot) {
   sweep(slot + 1, nodes);
 }
 
-void Tape::push_higher_order(const HigherOrderEntry& entry) {
+void detail::TapeCore::push_higher_order(const HigherOrderEntry& entry) {
   higher_order_entries_.push_back(entry);
   higher_order_index_.extend_to(entry.slot + std::size_t{1});
   higher_order_index_[entry.slot] = static_cast<std::uint32_t>(higher_order_entries_.size());
@@ -431,18 +434,18 @@ void Var::require_recorded(const char* what) const {
 double Var::grad_slow() const {
   require_recorded("grad()");
   materialize();
-  return state_->tape->adjoint(term_slot(0));
+  return detail::core(*state_->tape).adjoint(term_slot(0));
 }
 
 void Var::backward() const {
   require_recorded("backward()");
   materialize();
-  state_->tape->backward_from_slot(term_slot(0));
+  detail::core(*state_->tape).backward_from_slot(term_slot(0));
 }
 
 void Var::zero_grad() const {
   require_recorded("zero_grad()");
-  if (own_) state_->tape->zero_adjoint(term_slot(0));
+  if (own_) detail::core(*state_->tape).zero_adjoint(term_slot(0));
 }
 
 namespace detail {

@@ -16,6 +16,7 @@
 #include "core/parallel_for.hpp"
 #include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/detail/var_access.hpp"
 
 namespace tapegrad {
 
@@ -266,15 +267,15 @@ TensorNode make_node(Tape& tape, const OpRule& op, const void* ctx,
                      std::span<const Tensor* const> inputs, Saves saves) {
   TensorNode node{.op = &op, .ctx = ctx};
   node.scalar_count = static_cast<std::uint32_t>(tape.scalar_nodes());
-  node.first_input = tape.kept_count();
+  node.first_input = detail::core(tape).kept_count();
   node.input_count = static_cast<std::uint32_t>(inputs.size());
-  for (const Tensor* in : inputs) tape.keep_alive(in->shared_impl());
+  for (const Tensor* in : inputs) detail::core(tape).keep_alive(in->shared_impl());
   if (saves == Saves::nothing) return node;
   std::uint32_t leaves = 0;
   for (const Tensor* in : inputs) leaves += in->impl()->recorded() ? 0 : 1;
   if (leaves == 0) return node;  // computed tensors cannot be changed in place
   auto* saved = static_cast<SavedVersion*>(
-      tape.allocate(sizeof(SavedVersion) * leaves, alignof(SavedVersion)));
+      detail::core(tape).allocate(sizeof(SavedVersion) * leaves, alignof(SavedVersion)));
   std::uint32_t k = 0;
   for (const Tensor* in : inputs) {
     if (!in->impl()->recorded()) saved[k++] = {in->impl(), in->impl()->version};
@@ -288,7 +289,7 @@ void note_tensor_op(Tape& tape, std::uint32_t node, const char* op,
                     std::span<const Tensor* const> inputs) {
   std::vector<const TensorImpl*> impls;
   for (const Tensor* in : inputs) impls.push_back(in->impl());
-  tape.note_anomaly_node(node, op, describe_operands(inputs), std::move(impls));
+  detail::core(tape).note_anomaly_node(node, op, describe_operands(inputs), std::move(impls));
 }
 }  // namespace
 
@@ -298,13 +299,13 @@ Tensor record(Tape& tape, const OpRule& op, const void* ctx, std::shared_ptr<Ten
     check_tensor_forward(op.name, *out, inputs);
   TensorNode node = make_node(tape, op, ctx, inputs, saves);
   node.out = out.get();
-  out->node = tape.push(node);
+  out->node = detail::core(tape).push(node);
   if (tapegrad::anomaly_mode()) [[unlikely]]
     note_tensor_op(tape, out->node, op.name, inputs);
-  out->tape_state = tape.state();
-  out->generation = tape.generation();
+  out->tape_state = detail::core(tape).state();
+  out->generation = detail::core(tape).generation();
   out->requires_grad = true;
-  tape.keep_alive(out);
+  detail::core(tape).keep_alive(out);
   return Tensor(std::move(out));
 }
 
@@ -317,10 +318,10 @@ Var record_to_var(Tape& tape, const OpRule& op, const void* ctx, double value,
   }
   TensorNode node = make_node(tape, op, ctx, inputs, saves);
   node.out_slot = node.scalar_count;
-  const std::uint32_t index = tape.push(node);
+  const std::uint32_t index = detail::core(tape).push(node);
   if (tapegrad::anomaly_mode()) [[unlikely]]
     note_tensor_op(tape, index, op.name, inputs);
-  return Var::recorded(tape, value, tape.leaf());
+  return detail::VarAccess::recorded(tape, value, detail::core(tape).leaf());
 }
 
 void accumulate_grad(TensorImpl& into, const TensorImpl& from) {
@@ -537,7 +538,7 @@ void Tensor::backward(const Tensor& seed) const {
     detail::throw_unusable(*impl.tape_state, impl.generation, "backward()",
                            fmt::format("this tensor of shape {}", impl.shape.str()));
   }
-  impl.tape()->backward_from_node(impl.node, add_seed);
+  detail::core(*impl.tape()).backward_from_node(impl.node, add_seed);
 }
 
 Tensor Tensor::full_seed_one() const {

@@ -66,7 +66,7 @@ const void* save_context(Tape& tape, const Ctx& ctx) {
   if constexpr (std::is_same_v<Ctx, NoContext>) {
     return nullptr;
   } else {
-    return tape.save(ctx);
+    return detail::core(tape).save(ctx);
   }
 }
 

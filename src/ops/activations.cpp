@@ -62,7 +62,7 @@ void log_softmax_rule(OpGrad& a) {
 }
 // The rule in one pass per line, without its four temporaries: faster for small batches
 // (bench_rules: BM_BackwardLogSoftmaxSmall), level for large ones.
-void log_softmax_fast(const TensorNode& node, Tape&) {
+void log_softmax_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const LogSoftmaxCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {

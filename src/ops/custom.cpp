@@ -10,6 +10,7 @@
 #include "core/anomaly.hpp"
 #include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/detail/var_access.hpp"
 
 namespace tapegrad {
 namespace {
@@ -37,7 +38,7 @@ void custom_rule(OpGrad& g) {
 
 // The name, copied into the tape's arena: entries and anomaly notes keep it by pointer.
 const char* arena_name(Tape& tape, std::string_view name) {
-  auto* p = static_cast<char*>(tape.allocate(name.size() + 1, 1));
+  auto* p = static_cast<char*>(detail::core(tape).allocate(name.size() + 1, 1));
   std::memcpy(p, name.data(), name.size());
   p[name.size()] = '\0';
   return p;
@@ -66,7 +67,7 @@ Tensor custom_op(const CustomOp& op, std::span<const Tensor> inputs, const Tenso
   node->rule = {
       .name = node->name.c_str(), .rule = custom_rule, .differentiable = op.differentiable};
   const CustomNode* ctx = node.get();
-  tape->keep_object(std::move(node));
+  detail::core(*tape).keep_object(std::move(node));
   return detail::record(*tape, ctx->rule, ctx, std::move(out), in, detail::Saves::input_values);
 }
 
@@ -86,16 +87,18 @@ Var precomputed(std::string_view name, double value, std::span<const Var> inputs
   if (tape == nullptr || !grad_enabled()) return Var::constant(value);
   // As sum() does: in higher-order mode every input is a node first, before any operand of
   // this node is pushed (materialising pushes operands of its own).
-  if (tape->higher_order()) {
-    for (const Var& v : inputs) v.materialize();
+  if (detail::core(*tape).higher_order()) {
+    for (const Var& v : inputs) detail::VarAccess::materialize(v);
   }
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Var& v = inputs[i];
-    for (int k = 0; k < v.terms(); ++k)
-      tape->push_operand(v.term_slot(k), detail::chain(v.term_partial(k), partials[i]));
+    for (int k = 0; k < detail::VarAccess::terms(v); ++k)
+      detail::core(*tape).push_operand(
+          detail::VarAccess::term_slot(v, k),
+          detail::chain(detail::VarAccess::term_partial(v, k), partials[i]));
   }
-  const std::uint32_t slot = tape->finish_node();
-  if (tape->higher_order() || anomaly_mode()) {
+  const std::uint32_t slot = detail::core(*tape).finish_node();
+  if (detail::core(*tape).higher_order() || anomaly_mode()) {
     const char* kept = arena_name(*tape, name);
     if (anomaly_mode()) [[unlikely]] {
       bool finite = true;
@@ -105,15 +108,15 @@ Var precomputed(std::string_view name, double value, std::span<const Var> inputs
                                  fmt::format("{} inputs with precomputed partials", inputs.size()),
                                  value, __builtin_return_address(0), finite);
     }
-    if (tape->higher_order()) {
-      HigherOrderEntry e;
+    if (detail::core(*tape).higher_order()) {
+      detail::HigherOrderEntry e;
       e.slot = slot;
       e.name = kept;
       e.first_order_only = true;
-      tape->push_higher_order(e);
+      detail::core(*tape).push_higher_order(e);
     }
   }
-  return Var::recorded(*tape, value, slot);
+  return detail::VarAccess::recorded(*tape, value, slot);
 }
 
 }  // namespace tapegrad

@@ -71,7 +71,7 @@ struct MatmulCtx {
   MatmulDims dims;
 };
 
-void matmul_fast(const TensorNode& node, Tape&) {
+void matmul_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const MatmulCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   const MatmulDims& d = c.dims;
@@ -167,7 +167,7 @@ TAPEGRAD_ISA_CLONES void add_rows_to(double* acc, const double* rows, std::int64
   add_rows_to_body(acc, rows, n, stride, width);
 }
 
-void linear_fast(const TensorNode& node, Tape&) {
+void linear_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const LinearCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {

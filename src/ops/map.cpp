@@ -52,7 +52,7 @@ struct FirstBad {
 };
 
 const void* copy_rule(Tape& tape, const RuleInfo& rule) {
-  void* r = tape.allocate(rule.size, rule.align);
+  void* r = detail::core(tape).allocate(rule.size, rule.align);
   std::memcpy(r, rule.rule, rule.size);
   return r;
 }
@@ -66,7 +66,7 @@ struct UnaryCtx {
 
 }  // namespace
 
-void unary_fast(const TensorNode& node, Tape&) {
+void unary_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const UnaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   const TensorImpl::GradWrite dx = c.x->grad_for_write();
@@ -187,7 +187,7 @@ struct BinaryCtx {
 
 }  // namespace
 
-void binary_fast(const TensorNode& node, Tape&) {
+void binary_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const BinaryCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   const std::size_t es = dtype_size(out.dtype);
@@ -301,7 +301,8 @@ Tensor record_unary(const Tensor& x, const RuleInfo& rule, const UnaryKernels& k
   const Tensor* inputs[] = {&x};
   Tape* tape = recording_tape(inputs, rule.name);
   if (tape == nullptr) return Tensor(std::move(out));
-  return record(*tape, kernels.op, tape->save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
+  return record(*tape, kernels.op,
+                detail::core(*tape).save(UnaryCtx{copy_rule(*tape, rule), &xi, &kernels}),
                 std::move(out), inputs, rule.reads_inputs ? Saves::input_values : Saves::nothing);
 }
 
@@ -334,8 +335,8 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
   }
   if (tape == nullptr) return Tensor(std::move(out));
   return record(*tape, kernels.op,
-                tape->save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}), std::move(out),
-                inputs, rule.reads_inputs ? Saves::input_values : Saves::nothing);
+                detail::core(*tape).save(BinaryCtx{copy_rule(*tape, rule), &xi, &yi, &kernels}),
+                std::move(out), inputs, rule.reads_inputs ? Saves::input_values : Saves::nothing);
 }
 
 Tensor scalar_like(const Tensor& x, double value) {

@@ -18,6 +18,7 @@
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/strided.hpp"
 #include "tapegrad/detail/map.hpp"
+#include "tapegrad/detail/var_access.hpp"
 #include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
@@ -195,7 +196,7 @@ void sum_rule(OpGrad& a) {
   a.dinputs = {reshape(a.dout, c.kept) + zeros(x.shape(), x.dtype())};
 }
 // The rule's broadcast add, without the zeros and the temporary.
-void sum_fast(const TensorNode& node, Tape&) {
+void sum_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const ReduceCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -226,7 +227,7 @@ void extremum_rule(OpGrad& a) {
   a.dinputs = {reshape(a.dout, c.kept) * mask};
 }
 // The rule's mask, counted and applied in two passes without temporaries.
-void extremum_fast(const TensorNode& node, Tape&) {
+void extremum_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const ReduceCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -356,26 +357,28 @@ Var sum(std::span<const Var> xs) {
   // One node whose operands are the inputs' terms (a temporary's combination folds in). In
   // higher-order mode every input is a node first — before any operand of this node is pushed,
   // since materialising pushes operands of its own.
-  if (tape->higher_order()) {
-    for (const Var& v : xs) v.materialize();
+  if (detail::core(*tape).higher_order()) {
+    for (const Var& v : xs) detail::VarAccess::materialize(v);
   }
   for (const Var& v : xs) {
-    for (int k = 0; k < v.terms(); ++k) tape->push_operand(v.term_slot(k), v.term_partial(k));
+    for (int k = 0; k < detail::VarAccess::terms(v); ++k)
+      detail::core(*tape).push_operand(detail::VarAccess::term_slot(v, k),
+                                       detail::VarAccess::term_partial(v, k));
   }
-  const std::uint32_t slot = tape->finish_node();
+  const std::uint32_t slot = detail::core(*tape).finish_node();
   if (anomaly_mode()) [[unlikely]] {
     const bool finite =
         std::all_of(xs.begin(), xs.end(), [](const Var& v) { return std::isfinite(v.value()); });
     detail::note_scalar_result(*tape, slot, "sum", {}, fmt::format("{} terms", xs.size()), total,
                                __builtin_return_address(0), finite);
   }
-  if (tape->higher_order()) {
-    HigherOrderEntry e;  // partials 1: exact constants
+  if (detail::core(*tape).higher_order()) {
+    detail::HigherOrderEntry e;  // partials 1: exact constants
     e.slot = slot;
     e.name = "sum";
-    tape->push_higher_order(e);
+    detail::core(*tape).push_higher_order(e);
   }
-  return Var::recorded(*tape, total, slot);
+  return detail::VarAccess::recorded(*tape, total, slot);
 }
 
 }  // namespace tapegrad

@@ -11,6 +11,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/strided.hpp"
+#include "tapegrad/detail/var_access.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 
 namespace tapegrad {
@@ -33,7 +34,7 @@ void copy_rule(OpGrad& a) {
   a.dinputs = {d.dtype() == x.dtype() ? d : cast(d, x.dtype())};
 }
 // The same copy and conversion in one loop, straight into the gradient.
-void copy_fast(const TensorNode& node, Tape&) {
+void copy_fast(const detail::TensorNode& node, detail::TapeCore&) {
   TensorImpl* x = static_cast<const CopyCtx*>(node.ctx)->x;
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class S>() {
@@ -86,7 +87,7 @@ void view_runs(const Shape& out, const detail::Strides& xs, F&& f) {
 
 // The view's rule (view_rule, below) scatters into a zeroed tensor that is then added to x's
 // gradient; this adds in place.
-void view_fast(const TensorNode& node, Tape&) {
+void view_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const ViewCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -121,7 +122,7 @@ void scatter_rule(OpGrad& a) {
   const auto& c = a.context<ScatterCtx>();
   a.dinputs = {view(a.dout, a.inputs[0].shape(), c.strides, c.base, kView)};
 }
-void scatter_fast(const TensorNode& node, Tape&) {
+void scatter_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const ScatterCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -279,7 +280,7 @@ void concat_rule(OpGrad& a) {
   }
 }
 // The rule's slices, added in place.
-void concat_fast(const TensorNode& node, Tape&) {
+void concat_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const ConcatCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -342,11 +343,12 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
   Tape* tape = detail::recording_tape(inputs, "concat");
   if (tape == nullptr) return Tensor(std::move(out));
   auto** saved = static_cast<TensorImpl**>(
-      tape->allocate(sizeof(TensorImpl*) * impls.size(), alignof(TensorImpl*)));
+      detail::core(*tape).allocate(sizeof(TensorImpl*) * impls.size(), alignof(TensorImpl*)));
   std::copy(impls.begin(), impls.end(), saved);
-  return detail::record(*tape, kConcat,
-                        tape->save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk, a}),
-                        std::move(out), inputs, detail::Saves::nothing);
+  return detail::record(
+      *tape, kConcat,
+      detail::core(*tape).save(ConcatCtx{saved, impls.size(), outer, inner, out_chunk, a}),
+      std::move(out), inputs, detail::Saves::nothing);
 }
 
 Tensor concat(std::initializer_list<Tensor> xs, int axis) {
@@ -401,7 +403,7 @@ void at_rule(OpGrad& g) {
   g.dinputs = {Tensor(std::move(onehot)) * reshape(stack(d, x.dtype()), Shape{})};
 }
 // The rule adds a whole tensor to x's gradient; this adds one element.
-void at_fast(const TensorNode& node, Tape& tape) {
+void at_fast(const detail::TensorNode& node, detail::TapeCore& tape) {
   const auto& c = *static_cast<const AtCtx*>(node.ctx);
   const double g = tape.adjoint(node.out_slot);
   dispatch(c.x->dtype, [&]<class T>() { c.x->grad_data<T>()[c.flat] += static_cast<T>(g); });
@@ -430,7 +432,7 @@ void stack_vars_rule(OpGrad& a) {
   }
 }
 // The rule's adjoints, without a Var per element.
-void stack_vars_fast(const TensorNode& node, Tape& tape) {
+void stack_vars_fast(const detail::TensorNode& node, detail::TapeCore& tape) {
   const auto& c = *static_cast<const StackVarsCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -451,11 +453,11 @@ Tensor stack(std::span<const Var> xs, DType dtype) {
   });
   Tape* tape = detail::tape_of_vars(xs, "stack");
   if (tape == nullptr || !grad_enabled()) return Tensor(std::move(out));
-  auto* slots = static_cast<std::uint32_t*>(tape->allocate(
+  auto* slots = static_cast<std::uint32_t*>(detail::core(*tape).allocate(
       sizeof(std::uint32_t) * std::max<std::size_t>(xs.size(), 1), alignof(std::uint32_t)));
-  for (std::size_t i = 0; i < xs.size(); ++i) slots[i] = xs[i].slot();
-  return detail::record(*tape, kStackVars, tape->save(StackVarsCtx{slots}), std::move(out), {},
-                        detail::Saves::nothing);
+  for (std::size_t i = 0; i < xs.size(); ++i) slots[i] = detail::VarAccess::slot(xs[i]);
+  return detail::record(*tape, kStackVars, detail::core(*tape).save(StackVarsCtx{slots}),
+                        std::move(out), {}, detail::Saves::nothing);
 }
 
 Tensor stack(std::initializer_list<Var> xs, DType dtype) {
@@ -486,7 +488,7 @@ void select_each(const SelectCtx& c, F&& f) {
 
 // The selection's rule (select_rule, below) scatters into a zeroed tensor that is then added
 // to x's gradient; this adds in place.
-void select_fast(const TensorNode& node, Tape&) {
+void select_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const SelectCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -516,7 +518,7 @@ void select_scatter_rule(OpGrad& a) {
   const auto& c = a.context<SelectScatterCtx>();
   a.dinputs = {record_select(a.dout, c.select, a.inputs[0].shape(), kSelect)};
 }
-void select_scatter_fast(const TensorNode& node, Tape&) {
+void select_scatter_fast(const detail::TensorNode& node, detail::TapeCore&) {
   const auto& c = *static_cast<const SelectScatterCtx*>(node.ctx);
   TensorImpl& out = *node.out;
   dispatch(out.dtype, [&]<class T>() {
@@ -560,12 +562,13 @@ Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const OpR
   const Tensor* inputs[] = {&x};
   Tape* tape = detail::recording_tape(inputs, op.name);
   if (tape == nullptr) return Tensor(std::move(out));
-  auto* saved = static_cast<std::int64_t*>(tape->allocate(
+  auto* saved = static_cast<std::int64_t*>(detail::core(*tape).allocate(
       sizeof(std::int64_t) * static_cast<std::size_t>(std::max<std::int64_t>(c.count, 1)),
       alignof(std::int64_t)));
   std::copy_n(c.index, c.count, saved);
   c.index = saved;
-  return detail::record(*tape, op, tape->save(c), std::move(out), inputs, detail::Saves::nothing);
+  return detail::record(*tape, op, detail::core(*tape).save(c), std::move(out), inputs,
+                        detail::Saves::nothing);
 }
 
 Tensor select(const Tensor& x, TensorImpl& xi, SelectCtx c, std::span<const std::int64_t> index,

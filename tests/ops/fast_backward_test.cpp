@@ -157,7 +157,7 @@ TEST(FastBackward, RulesOnlyRunsTheRuleAndTheSweepChecksItsShapes) {
   static constexpr tg::OpRule kBad{
       .name = "bad_rule",
       .rule = [](tg::OpGrad& g) { g.dinputs = {tg::sum(g.dout, {0})}; },
-      .fast = [](const tg::TensorNode&, tg::Tape&) {}};
+      .fast = [](const tg::detail::TensorNode&, tg::detail::TapeCore&) {}};
   tg::Tape tape;
   tg::TapeGuard on(tape);
   const Tensor x = Tensor::from({{1.0, 2.0}, {3.0, 4.0}}).requires_grad();

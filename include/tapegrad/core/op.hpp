@@ -52,7 +52,7 @@ struct OpRule {
   /// A numeric backward on the raw buffers, for ops where it is measurably faster than `rule`
   /// run without recording; it must give the same numbers (tests/ops check every op that has
   /// one against its rule). Runs only inside a sweep, after the output's gradient was reached.
-  using Fast = void (*)(const TensorNode& node, Tape& tape);
+  using Fast = void (*)(const detail::TensorNode& node, detail::TapeCore& tape);
 
   const char* name = "";
   Rule rule = nullptr;

@@ -43,7 +43,8 @@ class Var {
   double value() const { return value_; }
   // d(root)/d(this) accumulated by backward() calls since the last zero_grad().
   double grad() const {
-    if (own_ && state_->usable(generation_)) return state_->tape->adjoint(term_slot(0));
+    if (own_ && state_->usable(generation_))
+      return detail::core(*state_->tape).adjoint(term_slot(0));
     return grad_slow();  // a constant, a stale Var (both throw), or a combination to record
   }
   // Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
@@ -56,14 +57,6 @@ class Var {
   // The tape this Var was recorded on (nullptr for a constant). Valid while check_live() passes:
   // a Var whose tape was destroyed gives nullptr or another tape.
   Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
-  // Whether a and b were recorded on the same tape (both live).
-  bool same_tape(const Var& other) const { return state_ == other.state_; }
-  // The slot of this Var's own node (materialising it first); kNoSlot for a constant.
-  std::uint32_t slot() const {
-    materialize();
-    return term_slot(0);
-  }
-
   // Throws TapeError when this Var's tape was reset or destroyed since it was recorded (a handle
   // never reads a dead tape). Every op checks this; an op that only folds the Var into a
   // temporary touches no tape, so the tape's thread is checked where a tape is written or read:
@@ -72,17 +65,28 @@ class Var {
     if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
       throw_unusable(op);
   }
-  // check_live() for a Var known to be recorded (requires_grad()): it has a state block.
-  void check_live_recorded(const char* op) const {
-    if (!state_->alive(generation_)) [[unlikely]]
-      throw_unusable(op);
-  }
   // check_live(), and the tape is bound to the calling thread.
   void check_usable(const char* op) const {
     if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
       throw_unusable(op);
   }
 
+ private:
+  // The recording path (the library's ops, through detail::VarAccess).
+  friend struct detail::VarAccess;
+  // Whether a and b were recorded on the same tape (both live).
+  bool same_tape(const Var& other) const { return state_ == other.state_; }
+  // The slot of this Var's own node (materialising it first); kNoSlot for a constant.
+  std::uint32_t slot() const {
+    materialize();
+    return term_slot(0);
+  }
+
+  // check_live() for a Var known to be recorded (requires_grad()): it has a state block.
+  void check_live_recorded(const char* op) const {
+    if (!state_->alive(generation_)) [[unlikely]]
+      throw_unusable(op);
+  }
   // Wraps a node just recorded on `tape`.
   [[gnu::always_inline]] inline static Var recorded(Tape& tape, double value, std::uint32_t slot) {
     return Var(value, tape, 1, true, slot, 1.0, kNoSlot, 0.0);
@@ -100,7 +104,6 @@ class Var {
   // Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
   bool records_every_op() const { return state_->mode_bits() != 0; }
 
-  // ---- for the recording path (detail::apply, sum, graph sweep) ----------------------------
   int terms() const { return terms_; }
   std::uint32_t term_slot(int k) const { return static_cast<std::uint32_t>(slots_ >> (32 * k)); }
   double term_partial(int k) const { return k == 0 ? partial_[0] : partial_[1]; }
@@ -117,7 +120,6 @@ class Var {
     }
   }
 
- private:
   void copy_from(const Var& other) {
     other.materialize();
     value_ = other.value_;
@@ -131,9 +133,9 @@ class Var {
   }
   [[gnu::always_inline]] inline void materialize_now() const {
     Tape* tape = state_->tape;
-    tape->push_operand(term_slot(0), partial_[0]);
-    if (terms_ > 1) tape->push_operand(term_slot(1), partial_[1]);
-    slots_ = pack(tape->finish_node(), kNoSlot);
+    detail::core(*tape).push_operand(term_slot(0), partial_[0]);
+    if (terms_ > 1) detail::core(*tape).push_operand(term_slot(1), partial_[1]);
+    slots_ = pack(detail::core(*tape).finish_node(), kNoSlot);
     partial_[0] = 1.0;
     terms_ = 1;
     own_ = true;
@@ -141,19 +143,19 @@ class Var {
   // A leaf on `tape`, or a constant for nullptr.
   Var(double value, Tape* tape) : value_(value) {
     if (tape != nullptr) {
-      state_ = tape->state();
-      generation_ = tape->generation();
+      state_ = detail::core(*tape).state();
+      generation_ = detail::core(*tape).generation();
       terms_ = 1;
       own_ = true;
-      slots_ = pack(tape->leaf(), kNoSlot);
+      slots_ = pack(detail::core(*tape).leaf(), kNoSlot);
       partial_[0] = 1.0;
     }
   }
   [[gnu::always_inline]] inline Var(double value, Tape& tape, int terms, bool own, std::uint32_t s0,
                                     double p0, std::uint32_t s1, double p1)
       : value_(value),
-        state_(tape.state()),
-        generation_(tape.generation()),
+        state_(detail::core(tape).state()),
+        generation_(detail::core(tape).generation()),
         terms_(static_cast<std::uint8_t>(terms)),
         own_(own),
         slots_(pack(s0, s1)),

@@ -77,9 +77,9 @@ constexpr bool has_constant_derivative() {
 // The rule and fast backward of every elementwise op (src/ops/map.cpp); each op's kernels carry
 // an OpRule naming them with the op's own name.
 void unary_rule(OpGrad& g);
-void unary_fast(const TensorNode& node, Tape& tape);
+void unary_fast(const TensorNode& node, TapeCore& tape);
 void binary_rule(OpGrad& g);
-void binary_fast(const TensorNode& node, Tape& tape);
+void binary_fast(const TensorNode& node, TapeCore& tape);
 
 struct UnaryKernels {
   // Returns -1, or the index of the first element outside the rule's domain (nothing written).

@@ -10,6 +10,7 @@
 
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/core/var.hpp"
+#include "tapegrad/detail/var_access.hpp"
 
 namespace tapegrad {
 
@@ -23,13 +24,13 @@ namespace detail {
                                                           const char* op) {
   if (!a.requires_grad()) {
     if (!b.requires_grad()) return nullptr;
-    b.check_live_recorded(op);
+    VarAccess::check_live_recorded(b, op);
     return &b;
   }
-  a.check_live_recorded(op);
+  VarAccess::check_live_recorded(a, op);
   if (b.requires_grad()) {
-    if (!b.same_tape(a)) throw_mixed_tapes(op);
-    b.check_live_recorded(op);
+    if (!VarAccess::same_tape(b, a)) throw_mixed_tapes(op);
+    VarAccess::check_live_recorded(b, op);
   }
   return &a;
 }
@@ -60,12 +61,12 @@ template <class Rule>
   e.slot = slot;
   e.name = Rule::name;
   e.partials = &unary_partials<Rule>;
-  e.rule = tape.save(rule);
+  e.rule = detail::core(tape).save(rule);
   e.in[0] = x;
   e.in_slot[0] = x_slot;
   e.out = out;
   e.arity = 1;
-  tape.push_higher_order(e);
+  detail::core(tape).push_higher_order(e);
 }
 template <class Rule>
 [[gnu::noinline, gnu::cold]] void record_higher_order(Tape& tape, Rule rule, std::uint32_t slot,
@@ -75,14 +76,14 @@ template <class Rule>
   e.slot = slot;
   e.name = Rule::name;
   e.partials = &binary_partials<Rule>;
-  e.rule = tape.save(rule);
+  e.rule = detail::core(tape).save(rule);
   e.in[0] = x;
   e.in[1] = y;
   e.in_slot[0] = x_slot;  // kNoSlot for a constant operand
   e.in_slot[1] = y_slot;
   e.out = out;
   e.arity = 2;
-  tape.push_higher_order(e);
+  detail::core(tape).push_higher_order(e);
 }
 
 // The partial of a folded term: inner · outer, except that an outer partial of 0 gives 0 even
@@ -95,9 +96,9 @@ template <class Rule>
 // x's terms scaled by d, appended to (slots, partials, n) with equal slots merged.
 [[gnu::always_inline]] inline void add_terms(const Var& x, double d, std::uint32_t* slots,
                                              double* partials, int& n) {
-  for (int k = 0; k < x.terms(); ++k) {
-    const std::uint32_t s = x.term_slot(k);
-    const double p = chain(x.term_partial(k), d);
+  for (int k = 0; k < VarAccess::terms(x); ++k) {
+    const std::uint32_t s = VarAccess::term_slot(x, k);
+    const double p = chain(VarAccess::term_partial(x, k), d);
     int j = 0;
     while (j < n && slots[j] != s) ++j;
     if (j < n) {
@@ -128,13 +129,13 @@ template <class Rule>
 [[gnu::noinline]] Var apply_as_node(const Rule& rule, const Var& x, double out) {
   Tape& tape = *x.tape();
   tape.check_thread(Rule::name);
-  const std::uint32_t xs = x.slot();
-  const std::uint32_t slot = tape.record(xs, rule.df(x.value(), out));
-  if (tape.higher_order()) record_higher_order(tape, rule, slot, x.value(), xs, out);
-  if (tape.anomaly()) {
+  const std::uint32_t xs = VarAccess::slot(x);
+  const std::uint32_t slot = detail::core(tape).record(xs, rule.df(x.value(), out));
+  if (detail::core(tape).higher_order()) record_higher_order(tape, rule, slot, x.value(), xs, out);
+  if (detail::core(tape).anomaly()) {
     note_scalar_op(tape, slot, Rule::name, x.value(), out, __builtin_return_address(0));
   }
-  return Var::recorded(tape, out, slot);
+  return VarAccess::recorded(tape, out, slot);
 }
 
 template <class Rule>
@@ -142,33 +143,34 @@ template <class Rule>
                                     double out) {
   tape.check_thread(Rule::name);
   const double a = x.value(), b = y.value();
-  const std::uint32_t xs = x.slot(), ys = y.slot();  // kNoSlot for constants
+  const std::uint32_t xs = VarAccess::slot(x), ys = VarAccess::slot(y);  // kNoSlot for constants
   std::uint32_t slot;
   if (ys == kNoSlot) {
-    slot = tape.record(xs, rule.dx(a, b, out));
+    slot = detail::core(tape).record(xs, rule.dx(a, b, out));
   } else if (xs == kNoSlot) {
-    slot = tape.record(ys, rule.dy(a, b, out));
+    slot = detail::core(tape).record(ys, rule.dy(a, b, out));
   } else {
-    slot = tape.record(xs, rule.dx(a, b, out), ys, rule.dy(a, b, out));
+    slot = detail::core(tape).record(xs, rule.dx(a, b, out), ys, rule.dy(a, b, out));
   }
-  if (tape.higher_order()) record_higher_order(tape, rule, slot, a, xs, b, ys, out);
-  if (tape.anomaly())
+  if (detail::core(tape).higher_order()) record_higher_order(tape, rule, slot, a, xs, b, ys, out);
+  if (detail::core(tape).anomaly())
     note_scalar_op(tape, slot, Rule::name, a, b, out, __builtin_return_address(0));
-  return Var::recorded(tape, out, slot);
+  return VarAccess::recorded(tape, out, slot);
 }
 
 template <class Rule>
 [[gnu::always_inline]] inline Var apply(const Rule& rule, const Var& x, bool fused) {
   const double out = rule.f(x.value());
   if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
-  x.check_live_recorded(Rule::name);
-  if (x.records_every_op()) [[unlikely]]
+  VarAccess::check_live_recorded(x, Rule::name);
+  if (VarAccess::records_every_op(x)) [[unlikely]]
     return apply_as_node(rule, x, out);
-  if (!fused) x.materialize();
+  if (!fused) VarAccess::materialize(x);
   const double d = rule.df(x.value(), out);
-  const std::uint32_t slots[2] = {x.term_slot(0), x.term_slot(1)};
-  const double partials[2] = {chain(x.term_partial(0), d), chain(x.term_partial(1), d)};
-  return Var::combination(x, out, slots, partials, x.terms());
+  const std::uint32_t slots[2] = {VarAccess::term_slot(x, 0), VarAccess::term_slot(x, 1)};
+  const double partials[2] = {chain(VarAccess::term_partial(x, 0), d),
+                              chain(VarAccess::term_partial(x, 1), d)};
+  return VarAccess::combination(x, out, slots, partials, VarAccess::terms(x));
 }
 
 template <class Rule>
@@ -179,32 +181,33 @@ template <class Rule>
   if (!grad_enabled()) return Var::constant(out);
   const Var* like = recorded_operand(x, y, Rule::name);
   if (like == nullptr) return Var::constant(out);
-  if (like->records_every_op()) [[unlikely]]
+  if (VarAccess::records_every_op(*like)) [[unlikely]]
     return apply_as_node(rule, x, y, *like->tape(), out);
-  if (!x_fused) x.materialize();
-  if (!y_fused) y.materialize();
+  if (!x_fused) VarAccess::materialize(x);
+  if (!y_fused) VarAccess::materialize(y);
   // The common shapes first, without arrays (their stores and reloads cost more than the math):
   // one recorded operand, or one term on each side.
-  const int nx = x.terms(), ny = y.terms();
+  const int nx = VarAccess::terms(x), ny = VarAccess::terms(y);
   if (ny == 0 || nx == 0) {
     const Var& v = ny == 0 ? x : y;
     const double d = ny == 0 ? rule.dx(a, b, out) : rule.dy(a, b, out);
-    const std::uint32_t slots[2] = {v.term_slot(0), v.term_slot(1)};
-    const double partials[2] = {chain(v.term_partial(0), d), chain(v.term_partial(1), d)};
-    return Var::combination(*like, out, slots, partials, v.terms());
+    const std::uint32_t slots[2] = {VarAccess::term_slot(v, 0), VarAccess::term_slot(v, 1)};
+    const double partials[2] = {chain(VarAccess::term_partial(v, 0), d),
+                                chain(VarAccess::term_partial(v, 1), d)};
+    return VarAccess::combination(*like, out, slots, partials, VarAccess::terms(v));
   }
   if (nx == 1 && ny == 1) {
-    const double px = chain(x.term_partial(0), rule.dx(a, b, out));
-    const double py = chain(y.term_partial(0), rule.dy(a, b, out));
-    const std::uint32_t sx = x.term_slot(0), sy = y.term_slot(0);
+    const double px = chain(VarAccess::term_partial(x, 0), rule.dx(a, b, out));
+    const double py = chain(VarAccess::term_partial(y, 0), rule.dy(a, b, out));
+    const std::uint32_t sx = VarAccess::term_slot(x, 0), sy = VarAccess::term_slot(y, 0);
     if (sx == sy) {
       const std::uint32_t slots[1] = {sx};
       const double partials[1] = {px + py};
-      return Var::combination(*like, out, slots, partials, 1);
+      return VarAccess::combination(*like, out, slots, partials, 1);
     }
     const std::uint32_t slots[2] = {sx, sy};
     const double partials[2] = {px, py};
-    return Var::combination(*like, out, slots, partials, 2);
+    return VarAccess::combination(*like, out, slots, partials, 2);
   }
   // Zeroed although add_terms fills the first n: GCC (-O1, sanitizers) cannot see that n >= 1
   // here and warns that combination() may read them uninitialised.
@@ -213,12 +216,12 @@ template <class Rule>
   int n = 0;
   if (x.requires_grad()) add_terms(x, rule.dx(a, b, out), slots, partials, n);
   if (y.requires_grad()) add_terms(y, rule.dy(a, b, out), slots, partials, n);
-  if (n <= Var::kTerms) return Var::combination(*like, out, slots, partials, n);
+  if (n <= Var::kTerms) return VarAccess::combination(*like, out, slots, partials, n);
   // More terms than a Var holds: the result becomes a node of its own.
   Tape* tape = like->tape();
   tape->check_thread(Rule::name);
-  for (int k = 0; k < n; ++k) tape->push_operand(slots[k], partials[k]);
-  return Var::recorded(*tape, out, tape->finish_node());
+  for (int k = 0; k < n; ++k) detail::core(*tape).push_operand(slots[k], partials[k]);
+  return VarAccess::recorded(*tape, out, detail::core(*tape).finish_node());
 }
 }  // namespace detail
 
