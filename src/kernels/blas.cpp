@@ -7,8 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "tapegrad/ops/linalg.hpp"
-
 namespace tapegrad::kernels {
 namespace {
 CBLAS_TRANSPOSE flag(bool t) {
@@ -41,13 +39,9 @@ void gemm<double>(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t
               beta, c, ld(ldc));
 }
 
-}  // namespace tapegrad::kernels
-
-namespace tapegrad {
-
-std::string blas_info() {
+std::string blas_description() {
   return fmt::format("{} (core {}, {} threads)", openblas_get_config(), openblas_get_corename(),
                      openblas_get_num_threads());
 }
 
-}  // namespace tapegrad
+}  // namespace tapegrad::kernels

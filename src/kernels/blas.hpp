@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace tapegrad::kernels {
 
@@ -10,5 +11,8 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
           std::int64_t ldc);
+
+// The BLAS library's build configuration, core and thread count (tapegrad::blas_info()).
+std::string blas_description();
 
 }  // namespace tapegrad::kernels

@@ -267,4 +267,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                            LinearCtx{&xi, &wi, &bi, n, k, m});
 }
 
+std::string blas_info() {
+  return kernels::blas_description();
+}
+
 }  // namespace tapegrad
