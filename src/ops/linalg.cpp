@@ -4,12 +4,12 @@
 #include <fmt/format.h>
 
 #include "core/parallel_for.hpp"
+#include "core/strided.hpp"
 #include "core/tensor_support.hpp"
 #include "kernels/blas.hpp"
 #include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "tapegrad/core/strided.hpp"
 #include "tapegrad/detail/map.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape_ops.hpp"

@@ -11,9 +11,9 @@
 #include <fmt/format.h>
 
 #include "core/parallel_for.hpp"
+#include "core/strided.hpp"
 #include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
-#include "tapegrad/core/strided.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape_ops.hpp"

@@ -12,11 +12,11 @@
 
 #include "core/anomaly.hpp"
 #include "core/parallel_for.hpp"
+#include "core/strided.hpp"
 #include "core/tensor_support.hpp"
 #include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "tapegrad/core/strided.hpp"
 #include "tapegrad/detail/map.hpp"
 #include "tapegrad/detail/var_access.hpp"
 #include "tapegrad/ops/creation.hpp"

@@ -7,10 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "core/strided.hpp"
 #include "core/tensor_support.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
-#include "tapegrad/core/strided.hpp"
 #include "tapegrad/detail/var_access.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 

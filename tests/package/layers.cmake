@@ -50,7 +50,7 @@ foreach(file IN LISTS files)
     endif()
   endforeach()
   if(file MATCHES "^include/tapegrad/" AND NOT layer STREQUAL "detail")
-    file(STRINGS "${ROOT}/${file}" opens_detail REGEX "namespace detail")
+    file(STRINGS "${ROOT}/${file}" opens_detail REGEX "namespace (tapegrad::)?detail")
     if(opens_detail)
       string(APPEND problems "  ${file}: a public header opens namespace detail (move it under "
              "include/tapegrad/detail/ or src/)\n")
