@@ -12,6 +12,16 @@
 #include "tapegrad/ops/reduce.hpp"
 
 namespace tapegrad {
+
+Tensor step(const Tensor& x, double threshold) {
+  return detail::map(rules::Step{threshold}, x);
+}
+Tensor leaky_relu(const Tensor& x, double slope) {
+  return detail::map(rules::LeakyRelu{slope}, x);
+}
+Tensor elu(const Tensor& x, double alpha) {
+  return detail::map(rules::Elu{alpha}, x);
+}
 namespace {
 
 // A tensor viewed as (outer, extent, inner) around the softmax axis.

@@ -144,39 +144,11 @@ concept has_float_kernel = requires(const float* x, float* out, std::int64_t n) 
 
 template <class Rule>
 struct UnaryLoops {
-  static std::int64_t forward(const void* r, DType dtype, const void* x, void* out,
-                              std::int64_t n) {
-    const Rule& rule = *static_cast<const Rule*>(r);
-    return dispatch(dtype, [&]<class T>() -> std::int64_t {
-      const T* xv = static_cast<const T*>(x);
-      if constexpr (requires { rule.ok(0.0); }) {
-        for (std::int64_t i = 0; i < n; ++i)
-          if (!rule.ok(static_cast<double>(xv[i]))) return i;
-      }
-      T* o = static_cast<T*>(out);
-      // The outer condition depends on Rule alone, so Clang drops the branch for rules without
-      // a float kernel before it looks the member up.
-      if constexpr (has_float_kernel<Rule>) {
-        if constexpr (std::is_same_v<T, float>) {
-          Rule::f_float(xv, o, n);
-          return -1;
-        }
-      }
-      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
-      return -1;
-    });
-  }
+  // Defined below, out of the class: not inline, so that the library's own ops are compiled once
+  // in the library (see TAPEGRAD_OP_KERNELS in ops/elementwise.hpp).
+  static std::int64_t forward(const void* r, DType dtype, const void* x, void* out, std::int64_t n);
   static void backward(const void* r, DType dtype, const void* dout, const void* x, const void* out,
-                       void* dx, std::int64_t n, bool assign) {
-    const Rule& rule = *static_cast<const Rule*>(r);
-    dispatch(dtype, [&]<class T>() {
-      const T* g = static_cast<const T*>(dout);
-      const T* xv = static_cast<const T*>(x);
-      const T* o = static_cast<const T*>(out);
-      accumulate_run(static_cast<T*>(dx), std::integral_constant<std::int64_t, 1>{}, n, assign,
-                     [&](std::int64_t i) { return g[i] * static_cast<T>(rule.df(xv[i], o[i])); });
-    });
-  }
+                       void* dx, std::int64_t n, bool assign);
   static Tensor partial(const void* r, const Tensor& x, const Tensor& out) {
     return static_cast<const Rule*>(r)->df(x, out);
   }
@@ -193,6 +165,43 @@ struct UnaryLoops {
       partial_fn(),
       {.name = Rule::name, .rule = &unary_rule, .fast = &unary_fast}};
 };
+
+template <class Rule>
+std::int64_t UnaryLoops<Rule>::forward(const void* r, DType dtype, const void* x, void* out,
+                                       std::int64_t n) {
+  const Rule& rule = *static_cast<const Rule*>(r);
+  return dispatch(dtype, [&]<class T>() -> std::int64_t {
+    const T* xv = static_cast<const T*>(x);
+    if constexpr (requires { rule.ok(0.0); }) {
+      for (std::int64_t i = 0; i < n; ++i)
+        if (!rule.ok(static_cast<double>(xv[i]))) return i;
+    }
+    T* o = static_cast<T*>(out);
+    // The outer condition depends on Rule alone, so Clang drops the branch for rules without
+    // a float kernel before it looks the member up.
+    if constexpr (has_float_kernel<Rule>) {
+      if constexpr (std::is_same_v<T, float>) {
+        Rule::f_float(xv, o, n);
+        return -1;
+      }
+    }
+    for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(xv[i]));
+    return -1;
+  });
+}
+
+template <class Rule>
+void UnaryLoops<Rule>::backward(const void* r, DType dtype, const void* dout, const void* x,
+                                const void* out, void* dx, std::int64_t n, bool assign) {
+  const Rule& rule = *static_cast<const Rule*>(r);
+  dispatch(dtype, [&]<class T>() {
+    const T* g = static_cast<const T*>(dout);
+    const T* xv = static_cast<const T*>(x);
+    const T* o = static_cast<const T*>(out);
+    accumulate_run(static_cast<T*>(dx), std::integral_constant<std::int64_t, 1>{}, n, assign,
+                   [&](std::int64_t i) { return g[i] * static_cast<T>(rule.df(xv[i], o[i])); });
+  });
+}
 
 // Calls run(sx, sy) with the strides of a run of a binary op; the common pairs (both contiguous,
 // or one side broadcast along the run) as compile-time constants, so their loops vectorise.
@@ -248,52 +257,13 @@ void accumulate_run(T* d, Stride stride, std::int64_t n, bool assign, Term&& ter
 
 template <class Rule>
 struct BinaryLoops {
+  // Defined below, out of the class (see UnaryLoops).
   static std::int64_t forward(const void* r, DType dtype, const void* x, std::int64_t xs,
                               const void* y, std::int64_t ys, void* out, std::int64_t n,
-                              bool y_recorded) {
-    const Rule& rule = *static_cast<const Rule*>(r);
-    return dispatch(dtype, [&]<class T>() -> std::int64_t {
-      const T* a = static_cast<const T*>(x);
-      const T* b = static_cast<const T*>(y);
-      if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
-        for (std::int64_t i = 0; i < n; ++i)
-          if (!rule.ok(static_cast<double>(a[i * xs]), static_cast<double>(b[i * ys]), y_recorded))
-            return i;
-      } else {
-        (void)y_recorded;
-      }
-      T* o = static_cast<T*>(out);
-      with_run_strides(xs, ys, [&](auto sx, auto sy) {
-        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i * sx], b[i * sy]));
-      });
-      return -1;
-    });
-  }
+                              bool y_recorded);
   static void backward(const void* r, DType dtype, const void* dout, const void* x, std::int64_t xs,
                        const void* y, std::int64_t ys, const void* out, void* dx, void* dy,
-                       std::int64_t n, bool dx_assign, bool dy_assign) {
-    const Rule& rule = *static_cast<const Rule*>(r);
-    dispatch(dtype, [&]<class T>() {
-      const T* g = static_cast<const T*>(dout);
-      const T* a = static_cast<const T*>(x);
-      const T* b = static_cast<const T*>(y);
-      const T* o = static_cast<const T*>(out);
-      // A stride of 0 accumulates the whole row into one element: that is the broadcast
-      // reduction, done here for every binary op.
-      with_run_strides(xs, ys, [&](auto sx, auto sy) {
-        if (dx != nullptr) {
-          accumulate_run(static_cast<T*>(dx), sx, n, dx_assign, [&](std::int64_t i) {
-            return g[i] * static_cast<T>(rule.dx(a[i * sx], b[i * sy], o[i]));
-          });
-        }
-        if (dy != nullptr) {
-          accumulate_run(static_cast<T*>(dy), sy, n, dy_assign, [&](std::int64_t i) {
-            return g[i] * static_cast<T>(rule.dy(a[i * sx], b[i * sy], o[i]));
-          });
-        }
-      });
-    });
-  }
+                       std::int64_t n, bool dx_assign, bool dy_assign);
   static Tensor partial_x(const void* r, const Tensor& x, const Tensor& y, const Tensor& out) {
     return static_cast<const Rule*>(r)->dx(x, y, out);
   }
@@ -314,6 +284,57 @@ struct BinaryLoops {
       partial_fn(true),
       {.name = Rule::name, .rule = &binary_rule, .fast = &binary_fast}};
 };
+
+template <class Rule>
+std::int64_t BinaryLoops<Rule>::forward(const void* r, DType dtype, const void* x, std::int64_t xs,
+                                        const void* y, std::int64_t ys, void* out, std::int64_t n,
+                                        bool y_recorded) {
+  const Rule& rule = *static_cast<const Rule*>(r);
+  return dispatch(dtype, [&]<class T>() -> std::int64_t {
+    const T* a = static_cast<const T*>(x);
+    const T* b = static_cast<const T*>(y);
+    if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
+      for (std::int64_t i = 0; i < n; ++i)
+        if (!rule.ok(static_cast<double>(a[i * xs]), static_cast<double>(b[i * ys]), y_recorded))
+          return i;
+    } else {
+      (void)y_recorded;
+    }
+    T* o = static_cast<T*>(out);
+    with_run_strides(xs, ys, [&](auto sx, auto sy) {
+      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(rule.f(a[i * sx], b[i * sy]));
+    });
+    return -1;
+  });
+}
+
+template <class Rule>
+void BinaryLoops<Rule>::backward(const void* r, DType dtype, const void* dout, const void* x,
+                                 std::int64_t xs, const void* y, std::int64_t ys, const void* out,
+                                 void* dx, void* dy, std::int64_t n, bool dx_assign,
+                                 bool dy_assign) {
+  const Rule& rule = *static_cast<const Rule*>(r);
+  dispatch(dtype, [&]<class T>() {
+    const T* g = static_cast<const T*>(dout);
+    const T* a = static_cast<const T*>(x);
+    const T* b = static_cast<const T*>(y);
+    const T* o = static_cast<const T*>(out);
+    // A stride of 0 accumulates the whole row into one element: that is the broadcast
+    // reduction, done here for every binary op.
+    with_run_strides(xs, ys, [&](auto sx, auto sy) {
+      if (dx != nullptr) {
+        accumulate_run(static_cast<T*>(dx), sx, n, dx_assign, [&](std::int64_t i) {
+          return g[i] * static_cast<T>(rule.dx(a[i * sx], b[i * sy], o[i]));
+        });
+      }
+      if (dy != nullptr) {
+        accumulate_run(static_cast<T*>(dy), sy, n, dy_assign, [&](std::int64_t i) {
+          return g[i] * static_cast<T>(rule.dy(a[i * sx], b[i * sy], o[i]));
+        });
+      }
+    });
+  });
+}
 
 template <class Rule>
 Tensor map(const Rule& rule, const Tensor& x) {

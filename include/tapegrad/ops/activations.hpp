@@ -71,22 +71,17 @@ struct Elu {
 inline Var step(const Var& x, double threshold = rules::Step::traits.default_parameter) {
   return detail::map(rules::Step{threshold}, x);
 }
-inline Tensor step(const Tensor& x, double threshold = rules::Step::traits.default_parameter) {
-  return detail::map(rules::Step{threshold}, x);
-}
+// The tensor forms are compiled in the library (src/ops/activations.cpp), as the elementwise ops'
+// tensor loops are (see TAPEGRAD_OP_KERNELS in ops/elementwise.hpp).
+Tensor step(const Tensor& x, double threshold = rules::Step::traits.default_parameter);
 inline Var leaky_relu(const Var& x, double slope = rules::LeakyRelu::traits.default_parameter) {
   return detail::map(rules::LeakyRelu{slope}, x);
 }
-inline Tensor leaky_relu(const Tensor& x,
-                         double slope = rules::LeakyRelu::traits.default_parameter) {
-  return detail::map(rules::LeakyRelu{slope}, x);
-}
+Tensor leaky_relu(const Tensor& x, double slope = rules::LeakyRelu::traits.default_parameter);
 inline Var elu(const Var& x, double alpha = rules::Elu::traits.default_parameter) {
   return detail::map(rules::Elu{alpha}, x);
 }
-inline Tensor elu(const Tensor& x, double alpha = rules::Elu::traits.default_parameter) {
-  return detail::map(rules::Elu{alpha}, x);
-}
+Tensor elu(const Tensor& x, double alpha = rules::Elu::traits.default_parameter);
 // The identity, for symmetry with the other activations (records nothing).
 inline Var linear(const Var& x) {
   return x;

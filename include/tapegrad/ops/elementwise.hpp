@@ -23,10 +23,22 @@
 
 namespace tapegrad {
 
+// The tensor loops of the library's own ops (detail::UnaryLoops / BinaryLoops) are compiled
+// once, in the library and with its flags, not in every program that includes this header (whose
+// -O0 or -O2 copy the linker could otherwise pick for the library's calls too): here they are
+// declared extern; src/ops/op_kernels.cpp defines TAPEGRAD_DEFINE_OP_KERNELS and includes this
+// header first, which turns the same op lines into their definitions.
+#ifdef TAPEGRAD_DEFINE_OP_KERNELS
+#define TAPEGRAD_OP_KERNELS(Loops, Rule) template struct detail::Loops<Rule>;
+#else
+#define TAPEGRAD_OP_KERNELS(Loops, Rule) extern template struct detail::Loops<Rule>;
+#endif
+
 // Each scalar op takes a named Var (const Var&: it keeps a node of its own) or a temporary
 // (Var&&: folded into the result, see Var). The op line also registers the op under its rule's
 // name, which must be the function's name, as tapegrad::registered::fn (ops/registry.hpp).
 #define TAPEGRAD_UNARY_OP(fn, Rule)                                                         \
+  TAPEGRAD_OP_KERNELS(UnaryLoops, Rule)                                                     \
   [[gnu::always_inline]] inline Var fn(const Var& x) {                                      \
     return detail::map(Rule{}, x);                                                          \
   }                                                                                         \
@@ -43,6 +55,7 @@ namespace tapegrad {
   }
 
 #define TAPEGRAD_BINARY_OP(fn, Rule)                                                        \
+  TAPEGRAD_OP_KERNELS(BinaryLoops, Rule)                                                    \
   [[gnu::always_inline]] inline Var fn(const Var& x, const Var& y) {                        \
     return detail::map(Rule{}, x, y);                                                       \
   }                                                                                         \
@@ -577,6 +590,7 @@ TAPEGRAD_OPERATOR(*, mul)
 TAPEGRAD_OPERATOR(/, div)
 #undef TAPEGRAD_OPERATOR
 #undef TAPEGRAD_BINARY_OP
+#undef TAPEGRAD_OP_KERNELS
 
 [[gnu::always_inline]] inline Var operator-(const Var& x) {
   return neg(x);
