@@ -20,3 +20,19 @@ install(FILES ${PROJECT_BINARY_DIR}/tapegradConfig.cmake
               cmake/tapegradBLAS.cmake
         DESTINATION ${TAPEGRAD_CMAKE_DIR})
 install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# pkg-config: a static archive needs BLAS and threads at the consumer's link step; a shared
+# library brings them itself. fmt is needed by the public headers either way.
+file(RELATIVE_PATH TAPEGRAD_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" TAPEGRAD_PC_TO_PREFIX "${TAPEGRAD_PC_TO_PREFIX}")
+if(BUILD_SHARED_LIBS)
+  set(TAPEGRAD_PC_REQUIRES "fmt")
+  set(TAPEGRAD_PC_REQUIRES_PRIVATE "openblas")
+  set(TAPEGRAD_PC_LIBS "")
+else()
+  set(TAPEGRAD_PC_REQUIRES "fmt openblas")
+  set(TAPEGRAD_PC_REQUIRES_PRIVATE "")
+  set(TAPEGRAD_PC_LIBS "-pthread")
+endif()
+configure_file(cmake/tapegrad.pc.in ${PROJECT_BINARY_DIR}/tapegrad.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/tapegrad.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
