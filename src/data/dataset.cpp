@@ -13,6 +13,7 @@
 #include <map>
 #include <unordered_map>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -511,9 +512,35 @@ std::vector<std::string> dataset_names() {
   return names;
 }
 
+namespace {
+// The data files of an install, found from where the running code is (so an install can be moved
+// or unpacked anywhere): beside the shared library, or beside the program the static library was
+// linked into. Empty when neither is an install.
+std::filesystem::path installed_data_directory() {
+#if defined(TAPEGRAD_LIB_TO_DATA) && defined(TAPEGRAD_BIN_TO_DATA)
+  std::error_code ec;
+  std::vector<std::filesystem::path> candidates;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&data_directory), &info) != 0 && info.dli_fname != nullptr) {
+    const std::filesystem::path object = std::filesystem::canonical(info.dli_fname, ec);
+    if (!ec) candidates.push_back(object.parent_path() / TAPEGRAD_LIB_TO_DATA);
+  }
+  const std::filesystem::path program = std::filesystem::canonical("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(program.parent_path() / TAPEGRAD_BIN_TO_DATA);
+  for (const std::filesystem::path& dir : candidates) {
+    if (std::filesystem::is_regular_file(dir / "digits.csv", ec))
+      return dir.lexically_normal();
+  }
+#endif
+  return {};
+}
+}  // namespace
+
 std::filesystem::path data_directory() {
   if (const char* env = std::getenv("TAPEGRAD_DATA_DIR"); env != nullptr && *env != '\0')
     return env;
+  if (std::filesystem::path installed = installed_data_directory(); !installed.empty())
+    return installed;
 #ifdef TAPEGRAD_SOURCE_DATA_DIR
   if (std::filesystem::exists(TAPEGRAD_SOURCE_DATA_DIR)) return TAPEGRAD_SOURCE_DATA_DIR;
 #endif

@@ -52,3 +52,23 @@ execute_process(COMMAND "${CONSUMER_BINARY}/consumer-pkg-config" RESULT_VARIABLE
 if(rc)
   message(FATAL_ERROR "the pkg-config consumer failed: ${rc}")
 endif()
+
+# A moved install still finds its own data: copy the prefix elsewhere, give the copy a digits.csv
+# of 100 rows, and the copied tool must read that one (not the source tree's 1797 rows).
+file(GLOB tool "${PREFIX}/bin/tapegrad")
+if(NOT tool)
+  return()  # built without the tool
+endif()
+set(moved "${CONSUMER_BINARY}/moved-install")
+file(REMOVE_RECURSE "${moved}")
+file(COPY "${PREFIX}/" DESTINATION "${moved}")
+file(STRINGS "${moved}/share/tapegrad/digits.csv" rows LIMIT_COUNT 100)  # no header line
+list(JOIN rows "\n" rows)
+file(WRITE "${moved}/share/tapegrad/digits.csv" "${rows}\n")
+execute_process(COMMAND "${CMAKE_COMMAND}" -E env --unset=TAPEGRAD_DATA_DIR
+                        "${moved}/bin/tapegrad" train --data digits --epochs 1
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(rc OR NOT out MATCHES "digits \\(100 rows")
+  message(FATAL_ERROR "the moved install's tool did not read the moved data (exit ${rc}):\n"
+          "${out}${err}")
+endif()

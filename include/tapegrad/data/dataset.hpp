@@ -79,7 +79,8 @@ std::vector<std::string> read_csv_header(const std::filesystem::path& path,
 Dataset select_features(const Dataset& d, std::span<const std::string> names);
 
 // "digits", "iris", "wine", "breast_cancer" (classification), "diabetes" (regression), read from
-// $TAPEGRAD_DATA_DIR or the data/ directory tapegrad was built or installed with; with
+// $TAPEGRAD_DATA_DIR, else the install's share/tapegrad (found relative to the library or the
+// program, so a moved install still finds it), else the source tree's data/; with
 // scikit-learn's feature names and the target named "target".
 Dataset load_dataset(std::string_view name);
 std::vector<std::string> dataset_names();
