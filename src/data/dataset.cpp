@@ -528,8 +528,7 @@ std::filesystem::path installed_data_directory() {
   const std::filesystem::path program = std::filesystem::canonical("/proc/self/exe", ec);
   if (!ec) candidates.push_back(program.parent_path() / TAPEGRAD_BIN_TO_DATA);
   for (const std::filesystem::path& dir : candidates) {
-    if (std::filesystem::is_regular_file(dir / "digits.csv", ec))
-      return dir.lexically_normal();
+    if (std::filesystem::is_regular_file(dir / "digits.csv", ec)) return dir.lexically_normal();
   }
 #endif
   return {};

@@ -1,56 +1,42 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs the tapegrad build, then builds and runs the consumer project against the install.
+
+# Runs a command and stops the test, naming `what`, when it fails.
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "${what} failed: ${rc}")
+  endif()
+endfunction()
+
 file(REMOVE_RECURSE "${PREFIX}" "${CONSUMER_BINARY}")
-execute_process(COMMAND "${CMAKE_COMMAND}" --install "${TAPEGRAD_BINARY_DIR}" --prefix "${PREFIX}"
-                RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "cmake --install failed: ${rc}")
-endif()
-execute_process(COMMAND "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE}" -B "${CONSUMER_BINARY}"
-                        "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE}"
-                RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "configuring the consumer against ${PREFIX} failed: ${rc}")
-endif()
-execute_process(COMMAND "${CMAKE_COMMAND}" --build "${CONSUMER_BINARY}" RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "building the consumer failed: ${rc}")
-endif()
-execute_process(COMMAND "${CONSUMER_BINARY}/consumer" RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "the consumer failed: ${rc}")
-endif()
+run("cmake --install" "${CMAKE_COMMAND}" --install "${TAPEGRAD_BINARY_DIR}" --prefix "${PREFIX}")
+run("configuring the consumer against ${PREFIX}" "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE}"
+    -B "${CONSUMER_BINARY}" "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE}")
+run("building the consumer" "${CMAKE_COMMAND}" --build "${CONSUMER_BINARY}")
+run("the consumer" "${CONSUMER_BINARY}/consumer")
 
 # The same consumer through pkg-config, as a Makefile user would build it.
 find_program(PKG_CONFIG NAMES pkg-config pkgconf)
-if(NOT PKG_CONFIG)
+if(PKG_CONFIG)
+  file(GLOB_RECURSE pc_file "${PREFIX}/*/pkgconfig/tapegrad.pc")
+  if(NOT pc_file)
+    message(FATAL_ERROR "no tapegrad.pc was installed under ${PREFIX}")
+  endif()
+  get_filename_component(pc_dir "${pc_file}" DIRECTORY)
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env "PKG_CONFIG_PATH=${pc_dir}"
+                          "${PKG_CONFIG}" --cflags --libs tapegrad
+                  OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(rc OR NOT flags MATCHES "-ltapegrad" OR NOT flags MATCHES "-lopenblas|-lfmt")
+    message(FATAL_ERROR "pkg-config --cflags --libs tapegrad gave '${flags}' (exit ${rc}): "
+            "tapegrad or its dependencies are missing")
+  endif()
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run("building the consumer with pkg-config's flags" c++ -std=c++20 -O1
+      "${CONSUMER_SOURCE}/consumer.cpp" -o "${CONSUMER_BINARY}/consumer-pkg-config" ${flags})
+  run("the pkg-config consumer" "${CONSUMER_BINARY}/consumer-pkg-config")
+else()
   message(STATUS "pkg-config not found: the pkg-config consumer is skipped")
-  return()
-endif()
-file(GLOB_RECURSE pc_file "${PREFIX}/*/pkgconfig/tapegrad.pc")
-if(NOT pc_file)
-  message(FATAL_ERROR "no tapegrad.pc was installed under ${PREFIX}")
-endif()
-get_filename_component(pc_dir "${pc_file}" DIRECTORY)
-execute_process(COMMAND "${CMAKE_COMMAND}" -E env "PKG_CONFIG_PATH=${pc_dir}"
-                        "${PKG_CONFIG}" --cflags --libs tapegrad
-                OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "pkg-config --cflags --libs tapegrad failed: ${rc}")
-endif()
-if(NOT flags MATCHES "-ltapegrad" OR NOT flags MATCHES "-lopenblas|-lfmt")
-  message(FATAL_ERROR "pkg-config gave '${flags}': tapegrad and its dependencies are missing")
-endif()
-separate_arguments(flags UNIX_COMMAND "${flags}")
-execute_process(COMMAND c++ -std=c++20 -O1 "${CONSUMER_SOURCE}/consumer.cpp"
-                        -o "${CONSUMER_BINARY}/consumer-pkg-config" ${flags}
-                RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "building the consumer with pkg-config's flags failed: ${rc}")
-endif()
-execute_process(COMMAND "${CONSUMER_BINARY}/consumer-pkg-config" RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "the pkg-config consumer failed: ${rc}")
 endif()
 
 # A moved install still finds its own data: copy the prefix elsewhere, give the copy a digits.csv
