@@ -15,6 +15,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 std::string to_string(const Tensor& x);
 }  // namespace tapegrad
@@ -56,3 +58,5 @@ struct fmt::formatter<tapegrad::GradcheckResult> : fmt::formatter<std::string_vi
     return fmt::formatter<std::string_view>::format(r.str(), ctx);
   }
 };
+
+#pragma GCC visibility pop

@@ -11,6 +11,8 @@
 
 #include "tapegrad/core/tensor.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::metrics {
 
 // Fraction of equal entries; throws ValueError for different lengths or none.
@@ -49,3 +51,5 @@ struct fmt::formatter<tapegrad::metrics::ConfusionMatrix> : fmt::formatter<std::
     return fmt::formatter<std::string_view>::format(m.str(), ctx);
   }
 };
+
+#pragma GCC visibility pop

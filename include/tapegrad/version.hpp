@@ -6,6 +6,8 @@
 // a major release breaks the API, and the shared library's SOVERSION is the major version.
 #pragma once
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 #define TAPEGRAD_VERSION_MAJOR 0
 #define TAPEGRAD_VERSION_MINOR 1
 #define TAPEGRAD_VERSION_PATCH 0
@@ -16,3 +18,5 @@
 namespace tapegrad {
 inline constexpr const char* kVersion = "0.1.0";
 }
+
+#pragma GCC visibility pop

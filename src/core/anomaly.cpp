@@ -13,6 +13,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
+#include "tapegrad/detail/var_apply.hpp"  // note_scalar_op
 
 namespace tapegrad {
 

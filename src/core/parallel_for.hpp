@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/internal_api.hpp"
 #include "tapegrad/core/parallel.hpp"
 
 namespace tapegrad {
@@ -18,7 +19,8 @@ namespace detail {
 inline constexpr std::int64_t kParallelFrom = std::int64_t{1} << 15;
 
 using ChunkFn = void (*)(void* f, std::int64_t begin, std::int64_t end);
-void parallel_chunks(std::int64_t n, std::int64_t item_size, ChunkFn fn, void* f);
+TAPEGRAD_INTERNAL_API void parallel_chunks(std::int64_t n, std::int64_t item_size, ChunkFn fn,
+                                           void* f);
 
 // Calls f(begin, end) on disjoint chunks covering items [0, n), each `item_size` elements of
 // work (a row of a broadcast, say), possibly from several threads at once, and returns when all

@@ -10,17 +10,18 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/internal_api.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/tensor.hpp"
+#include "tapegrad/detail/var_apply.hpp"  // throw_mixed_tapes
 
 namespace tapegrad {
 
 namespace detail {
-[[noreturn]] void throw_mixed_tapes(const char* op);
 // Validates an op input: defined, and not recorded on a tape that was reset since.
 TensorImpl& input(const Tensor& t, const char* op);
 // A fresh output tensor (not yet recorded).
-std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
+TAPEGRAD_INTERNAL_API std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
 // The tape the recorded Vars among `xs` are on (each checked usable here), or nullptr when none
 // is recorded; throws TapeError naming `op` when they come from two tapes.
 Tape* tape_of_vars(std::span<const Var> xs, const char* op);
@@ -43,11 +44,12 @@ namespace detail {
 enum class Saves { input_values, nothing };
 // The tape an op on these inputs records on (the inputs' tape, else the current one), or
 // nullptr when nothing needs a gradient or grad mode is off. Throws on mixed or stale tapes.
-Tape* recording_tape(std::span<const Tensor* const> inputs, const char* op);
+TAPEGRAD_INTERNAL_API Tape* recording_tape(std::span<const Tensor* const> inputs, const char* op);
 // Records `op` producing `out` (a fresh tensor, not yet recorded) on `tape`, with `ctx` (in the
 // tape's arena, or nullptr) and `inputs` kept alive until the tape is reset.
-Tensor record(Tape& tape, const OpRule& op, const void* ctx, std::shared_ptr<TensorImpl> out,
-              std::span<const Tensor* const> inputs, Saves saves);
+TAPEGRAD_INTERNAL_API Tensor record(Tape& tape, const OpRule& op, const void* ctx,
+                                    std::shared_ptr<TensorImpl> out,
+                                    std::span<const Tensor* const> inputs, Saves saves);
 // The same for an op whose output is a new Var (a crossing from tensors to scalars).
 Var record_to_var(Tape& tape, const OpRule& op, const void* ctx, double value,
                   std::span<const Tensor* const> inputs, Saves saves);
@@ -97,7 +99,7 @@ Var record_op_to_var(const OpRule& op, double value, std::initializer_list<const
 
 // Tests only: while alive on this thread, backward() runs every op's rule instead of its fast
 // backward, so that the two can be compared.
-class RulesOnlyGuard {
+class TAPEGRAD_INTERNAL_API RulesOnlyGuard {
  public:
   RulesOnlyGuard();
   ~RulesOnlyGuard();

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "core/internal_api.hpp"
 
 namespace tapegrad::data {
 
@@ -12,6 +13,6 @@ namespace tapegrad::data {
 // \xNN: a binary file or a 1 MiB field still gives a readable line.
 std::string shown(std::string_view text);
 // 'a', 'b', 'c' (each shown()): the first ten, then how many more.
-std::string quoted_list(const std::vector<std::string>& names);
+TAPEGRAD_INTERNAL_API std::string quoted_list(const std::vector<std::string>& names);
 
 }  // namespace tapegrad::data

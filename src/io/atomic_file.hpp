@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include "core/internal_api.hpp"
 #include "tapegrad/io/output_files.hpp"
 
 namespace tapegrad::io {
@@ -25,13 +26,13 @@ struct OutputTarget {
   uid_t owner = 0;
   gid_t group = 0;
 };
-OutputTarget resolve_output(const std::filesystem::path& path);
+TAPEGRAD_INTERNAL_API OutputTarget resolve_output(const std::filesystem::path& path);
 
 // A temporary in the target's directory that replaces the target when committed. Writes that
 // fail throw IoError; a file that is not committed (an error, an exception in the caller) is
 // removed by the destructor. Constructing one also removes the stale temporaries of this target
 // left by processes that no longer exist (SIGKILL), so at most one is ever left behind.
-class AtomicFile {
+class TAPEGRAD_INTERNAL_API AtomicFile {
  public:
   // Resolves `path` (see resolve_output) and creates the temporary: ValueError when the target
   // is refused or its directory cannot be written.
@@ -68,11 +69,12 @@ class AtomicFile {
 };
 
 // Writes `content` to `path` through an AtomicFile.
-void write_file_atomically(const std::filesystem::path& path, std::string_view content);
+TAPEGRAD_INTERNAL_API void write_file_atomically(const std::filesystem::path& path,
+                                                 std::string_view content);
 
 // Proves that a later write to `path` can succeed: the target is accepted by resolve_output and
 // a temporary can be created beside it (and is removed at once). Throws ValueError otherwise.
-void check_output_writable(const std::filesystem::path& path);
+TAPEGRAD_INTERNAL_API void check_output_writable(const std::filesystem::path& path);
 
 // The name of this target's temporaries, up to the pid: `.NAME.tapegrad-partial.` (NAME
 // shortened so that the whole name fits the file system's limit).

@@ -2,7 +2,8 @@
 # The layering rules of the source tree (docs/adding_an_op.md, STYLE): no file includes a header
 # of a layer above its own — kernels < core < ops < autodiff/nn/optim/data/io/check < cli, with
 # include/tapegrad/detail/ beside core — except the header declaring what the file implements,
-# and the public headers outside include/tapegrad/detail/ hold no `namespace detail`.
+# the public headers outside include/tapegrad/detail/ hold no `namespace detail`, and every
+# public header declares its contents with default visibility (the exported API).
 #   cmake -DROOT=<source dir> -P layers.cmake
 cmake_policy(VERSION 3.20)
 set(rank_kernels 0)
@@ -54,6 +55,19 @@ foreach(file IN LISTS files)
     if(opens_detail)
       string(APPEND problems "  ${file}: a public header opens namespace detail (move it under "
              "include/tapegrad/detail/ or src/)\n")
+    endif()
+  endif()
+  # What a public header declares is exported from the shared library (which is compiled with
+  # hidden visibility): each opens a default-visibility region after its includes and closes it.
+  if(file MATCHES "^include/tapegrad/")
+    file(STRINGS "${ROOT}/${file}" declares REGEX "^namespace ")
+    file(STRINGS "${ROOT}/${file}" pushes REGEX "^#pragma GCC visibility push\\(default\\)")
+    file(STRINGS "${ROOT}/${file}" pops REGEX "^#pragma GCC visibility pop")
+    list(LENGTH pushes npush)
+    list(LENGTH pops npop)
+    if(declares AND (npush EQUAL 0 OR NOT npush EQUAL npop))
+      string(APPEND problems "  ${file}: a public header must open `#pragma GCC visibility "
+             "push(default)` after its includes and close it with `#pragma GCC visibility pop`\n")
     endif()
   endif()
 endforeach()

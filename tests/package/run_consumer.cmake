@@ -34,20 +34,24 @@ if(PKG_CONFIG)
   separate_arguments(flags UNIX_COMMAND "${flags}")
   run("building the consumer with pkg-config's flags" c++ -std=c++20 -O1
       "${CONSUMER_SOURCE}/consumer.cpp" -o "${CONSUMER_BINARY}/consumer-pkg-config" ${flags})
-  run("the pkg-config consumer" "${CONSUMER_BINARY}/consumer-pkg-config")
+  # A shared library in a prefix the loader does not search is found as a user would find it.
+  get_filename_component(lib_dir "${pc_dir}" DIRECTORY)
+  run("the pkg-config consumer" "${CMAKE_COMMAND}" -E env "LD_LIBRARY_PATH=${lib_dir}"
+      "${CONSUMER_BINARY}/consumer-pkg-config")
 else()
   message(STATUS "pkg-config not found: the pkg-config consumer is skipped")
 endif()
 
-# A moved install still finds its own data: copy the prefix elsewhere, give the copy a digits.csv
-# of 100 rows, and the copied tool must read that one (not the source tree's 1797 rows).
+# A moved install still finds its own library and data: move the prefix elsewhere (nothing is
+# left at the old path), give it a digits.csv of 100 rows, and the moved tool must run and read
+# that one (not the source tree's 1797 rows).
 file(GLOB tool "${PREFIX}/bin/tapegrad")
 if(NOT tool)
   return()  # built without the tool
 endif()
 set(moved "${CONSUMER_BINARY}/moved-install")
 file(REMOVE_RECURSE "${moved}")
-file(COPY "${PREFIX}/" DESTINATION "${moved}")
+file(RENAME "${PREFIX}" "${moved}")
 file(STRINGS "${moved}/share/tapegrad/digits.csv" rows LIMIT_COUNT 100)  # no header line
 list(JOIN rows "\n" rows)
 file(WRITE "${moved}/share/tapegrad/digits.csv" "${rows}\n")

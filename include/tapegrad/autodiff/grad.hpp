@@ -23,6 +23,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 struct GradOptions {
@@ -70,3 +72,5 @@ Tensor hessian(const TensorFunction& f, const Tensor& x);
 Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

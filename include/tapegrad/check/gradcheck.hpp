@@ -23,6 +23,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 struct GradcheckOptions {
@@ -72,3 +74,5 @@ GradcheckResult gradgradcheck(const TensorToVar& f, std::vector<Tensor> at,
                               const GradcheckOptions& options = {});
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

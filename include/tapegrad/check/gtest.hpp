@@ -7,6 +7,8 @@
 
 #include "tapegrad/check/gradcheck.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::testing {
 inline ::testing::AssertionResult gradcheck_passed(const GradcheckResult& result) {
   if (result) return ::testing::AssertionSuccess() << result.str();
@@ -22,3 +24,5 @@ inline ::testing::AssertionResult gradcheck_passed(const GradcheckResult& result
   EXPECT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradgradcheck(__VA_ARGS__)))
 #define ASSERT_GRADGRADCHECK(...) \
   ASSERT_TRUE(::tapegrad::testing::gradcheck_passed(::tapegrad::gradgradcheck(__VA_ARGS__)))
+
+#pragma GCC visibility pop

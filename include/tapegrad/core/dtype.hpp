@@ -8,6 +8,8 @@
 
 #include "tapegrad/core/error.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 enum class DType : unsigned char { f32, f64 };
@@ -34,3 +36,5 @@ decltype(auto) dispatch(DType d, Fn&& fn) {
 }
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

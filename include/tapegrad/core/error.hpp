@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // Base of every tapegrad exception: catch this to handle them all.
@@ -59,3 +61,5 @@ class AnomalyError : public Error {
 };
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

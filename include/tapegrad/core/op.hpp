@@ -17,6 +17,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 /// What an op's derivative rule is given, and what it gives back.
@@ -64,3 +66,5 @@ struct OpRule {
 };
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <utility>
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // Threads an elementwise loop may use, the calling thread included: TAPEGRAD_NUM_THREADS when
@@ -23,3 +25,5 @@ int num_threads();
 void set_num_threads(int threads);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

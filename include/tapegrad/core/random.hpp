@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 class Rng {
@@ -68,3 +70,5 @@ inline std::vector<std::int64_t> permutation(std::int64_t n, Rng& rng) {
 }
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -15,6 +15,8 @@
 #include <span>
 #include <string>
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 class Shape {
@@ -78,3 +80,5 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 std::array<std::int64_t, Shape::kMaxDims> broadcast_strides(const Shape& from, const Shape& to);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -10,6 +10,8 @@
 #include "tapegrad/detail/tape_core.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 class Tape : private detail::TapeCore {
@@ -139,3 +141,5 @@ class NoGradGuard {
 };
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

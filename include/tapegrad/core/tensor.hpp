@@ -21,6 +21,8 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/detail/tensor_impl.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // Frees the blocks this thread's buffer cache holds (at most 256 MiB of large blocks and 64
@@ -127,3 +129,5 @@ struct NamedTensor {
 };
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -13,6 +13,8 @@
 
 #include "tapegrad/core/tape.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 class Var {
@@ -195,3 +197,5 @@ class Var {
 };
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

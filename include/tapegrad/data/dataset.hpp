@@ -13,6 +13,8 @@
 
 #include "tapegrad/core/tensor.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::data {
 
 struct Dataset {
@@ -115,3 +117,5 @@ class Standardizer {
 };
 
 }  // namespace tapegrad::data
+
+#pragma GCC visibility pop

@@ -16,6 +16,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/detail/var_apply.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::detail {
 
 // A 0-d float64 constant, for rules run on tensors.
@@ -374,3 +376,5 @@ template <class Rule>
 }
 
 }  // namespace tapegrad::detail
+
+#pragma GCC visibility pop

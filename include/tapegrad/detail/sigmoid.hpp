@@ -9,6 +9,8 @@
 
 #include "tapegrad/detail/vector_math.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 namespace detail {
@@ -39,3 +41,5 @@ T sigmoid_of(const T& x) {
 }  // namespace detail
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

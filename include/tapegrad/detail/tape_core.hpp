@@ -23,6 +23,8 @@
 
 #include "tapegrad/detail/tape_state.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 class Tape;
@@ -264,3 +266,5 @@ const TapeCore& core(const Tape& tape);
 
 }  // namespace detail
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

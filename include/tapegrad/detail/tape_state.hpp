@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 class Tape;
 namespace detail {
@@ -182,3 +184,5 @@ class ModeBit {
 void sync_anomaly_mode();
 }  // namespace detail
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -13,6 +13,8 @@
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tape.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 namespace detail {
@@ -97,3 +99,5 @@ struct TensorImpl {
 };
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -8,6 +8,8 @@
 
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::detail {
 
 struct VarAccess {
@@ -47,3 +49,5 @@ struct VarAccess {
 };
 
 }  // namespace tapegrad::detail
+
+#pragma GCC visibility pop

@@ -12,6 +12,8 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/detail/var_access.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 namespace detail {
@@ -226,3 +228,5 @@ template <class Rule>
 }  // namespace detail
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::kernels {
 
 void exp_f32(const float* x, float* out, std::int64_t n);
@@ -28,3 +30,5 @@ const char* vector_math_isa();
 bool use_vector_math_isa(std::string_view isa);
 
 }  // namespace tapegrad::kernels
+
+#pragma GCC visibility pop

@@ -18,6 +18,8 @@
 //   exist.
 #pragma once
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::io {
 
 // Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the temporaries of writes in
@@ -28,3 +30,5 @@ namespace tapegrad::io {
 void remove_partial_files_on_signals();
 
 }  // namespace tapegrad::io
+
+#pragma GCC visibility pop

@@ -14,6 +14,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/io/output_files.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::io {
 
 using tapegrad::NamedTensor;
@@ -50,3 +52,5 @@ void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTen
                      std::string_view source);
 
 }  // namespace tapegrad::io
+
+#pragma GCC visibility pop

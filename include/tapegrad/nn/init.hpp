@@ -8,6 +8,8 @@
 
 #include "tapegrad/core/tensor.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::nn {
 
 enum class Init {
@@ -28,3 +30,5 @@ Tensor init_weight(Init init, std::int64_t fan_in, std::int64_t fan_out, std::ui
                    DType dtype = DType::f64);
 
 }  // namespace tapegrad::nn
+
+#pragma GCC visibility pop

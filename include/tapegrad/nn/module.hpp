@@ -18,6 +18,8 @@
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/ops/registry.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::nn {
 
 class Module {
@@ -153,3 +155,5 @@ struct fmt::formatter<M> : fmt::formatter<std::string_view> {
     return fmt::formatter<std::string_view>::format(m.summary(), ctx);
   }
 };
+
+#pragma GCC visibility pop

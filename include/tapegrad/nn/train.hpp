@@ -15,6 +15,8 @@
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/optim/optimizer.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::nn {
 
 enum class Regime {
@@ -92,3 +94,5 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, const Module& mode
 Tensor predict(const Module& model, const Tensor& x);
 
 }  // namespace tapegrad::nn
+
+#pragma GCC visibility pop

@@ -8,6 +8,8 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 namespace rules {
@@ -122,3 +124,5 @@ inline const Op& log_softmax =
 }  // namespace registered
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

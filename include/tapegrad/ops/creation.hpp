@@ -8,6 +8,8 @@
 
 #include "tapegrad/core/tensor.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 Tensor zeros(const Shape& shape, DType dtype = DType::f64);
@@ -27,3 +29,5 @@ Tensor uniform(const Shape& shape, double lo, double hi, std::uint64_t seed,
                DType dtype = DType::f64);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -16,6 +16,8 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/detail/map.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 /// Applies an elementwise rule of your own to a Var or (elementwise) a Tensor.
@@ -77,3 +79,5 @@ Var precomputed(std::string_view name, double value, std::span<const Var> inputs
                 std::span<const double> partials);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

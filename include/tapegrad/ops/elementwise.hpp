@@ -21,6 +21,8 @@
 #include "tapegrad/detail/vector_math.hpp"
 #include "tapegrad/ops/registry.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // The tensor loops of the library's own ops (detail::UnaryLoops / BinaryLoops) are compiled
@@ -656,3 +658,5 @@ inline Tensor ne(const Tensor& x, const Tensor& y) {
 }
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

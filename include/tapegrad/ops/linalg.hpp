@@ -6,6 +6,8 @@
 
 #include "tapegrad/core/tensor.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // a: (..., M, K), b: (..., K, N) -> (..., M, N); the leading (batch) axes broadcast.
@@ -25,3 +27,5 @@ std::string blas_info();
 // OPENBLAS_CORETYPE.)
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

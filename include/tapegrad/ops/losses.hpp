@@ -12,6 +12,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 enum class Reduction { mean, sum };
@@ -43,3 +45,5 @@ Var kl_divergence(const Tensor& logits, const Tensor& target,
                   Reduction reduction = Reduction::mean);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -10,6 +10,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // A list of axes; negative axes count from the back. Not convertible from a single int, so that
@@ -55,3 +57,5 @@ inline Tensor min(const Tensor& x, std::initializer_list<int> axes, bool keepdim
 Var sum(std::span<const Var> xs);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

@@ -14,6 +14,8 @@
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 /// What a named op offers beyond its functions. A rule may declare it as
@@ -140,3 +142,5 @@ Op binary_op(std::string_view name, F, const OpTraits& traits) {
 }
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

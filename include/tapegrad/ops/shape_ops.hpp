@@ -11,6 +11,8 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/ops/reduce.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad {
 
 // Same elements, new shape; one extent may be -1 (inferred).
@@ -39,3 +41,5 @@ Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> ind
 Tensor cast(const Tensor& x, DType dtype);
 
 }  // namespace tapegrad
+
+#pragma GCC visibility pop

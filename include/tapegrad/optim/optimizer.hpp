@@ -11,6 +11,8 @@
 
 #include "tapegrad/core/tensor.hpp"
 
+#pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
+
 namespace tapegrad::optim {
 
 class Optimizer {
@@ -91,3 +93,5 @@ class Adam : public Optimizer {
 };
 
 }  // namespace tapegrad::optim
+
+#pragma GCC visibility pop
