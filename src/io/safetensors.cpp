@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -27,6 +29,118 @@ constexpr std::uint64_t kMaxFile = std::uint64_t{16} << 30;  // read whole: at m
 
 const char* dtype_code(DType d) {
   return d == DType::f32 ? "F32" : "F64";
+}
+
+// ---- the dtypes of the format, and how each is read ---------------------------------------------
+enum class Kind { f32, f64, f16, bf16, sint, uint, opaque };
+struct Stored {
+  std::string_view code;
+  std::uint64_t size;  // bytes per element
+  Kind kind;
+};
+constexpr Stored kStored[] = {
+    {"F64", 8, Kind::f64},     {"F32", 4, Kind::f32},        {"F16", 2, Kind::f16},
+    {"BF16", 2, Kind::bf16},   {"I8", 1, Kind::sint},        {"I16", 2, Kind::sint},
+    {"I32", 4, Kind::sint},    {"I64", 8, Kind::sint},       {"U8", 1, Kind::uint},
+    {"U16", 2, Kind::uint},    {"U32", 4, Kind::uint},       {"U64", 8, Kind::uint},
+    {"BOOL", 1, Kind::opaque}, {"F8_E4M3", 1, Kind::opaque}, {"F8_E5M2", 1, Kind::opaque},
+};
+
+const Stored* stored_dtype(std::string_view code) {
+  for (const Stored& s : kStored) {
+    if (s.code == code) return &s;
+  }
+  return nullptr;
+}
+
+template <class T>
+T little_endian(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// IEEE binary16 to binary32: every half is a float, so this is exact (subnormals, ±0, ±inf;
+// a NaN stays a NaN with its sign and payload).
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1fu;
+  const std::uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0) {  // ±0 and subnormals: mantissa * 2^-24
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  return std::bit_cast<float>(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
+}
+
+// bfloat16 is the upper half of a binary32: exact.
+float bfloat16_to_float(std::uint16_t b) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
+}
+
+// The tensor in F32 (from F32, F16, BF16) or F64 (from F64 and the integers), exactly; nothing
+// when a 64-bit integer is beyond ±2^53, where float64 would round it (every integer up to 2^53
+// in magnitude is a double).
+std::optional<Tensor> convert(const Stored& stored, const Shape& shape, const char* bytes) {
+  const bool single =
+      stored.kind == Kind::f32 || stored.kind == Kind::f16 || stored.kind == Kind::bf16;
+  auto impl = std::make_shared<TensorImpl>(shape, single ? DType::f32 : DType::f64);
+  const auto n = static_cast<std::size_t>(impl->numel());
+  if (stored.kind == Kind::f32 || stored.kind == Kind::f64) {
+    std::memcpy(impl->value.data(), bytes, impl->bytes());
+    return Tensor(std::move(impl));
+  }
+  if (single) {
+    float* out = impl->data<float>();
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto h = little_endian<std::uint16_t>(bytes + 2 * i);
+      out[i] = stored.kind == Kind::f16 ? half_to_float(h) : bfloat16_to_float(h);
+    }
+    return Tensor(std::move(impl));
+  }
+  double* out = impl->data<double>();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* p = bytes + stored.size * i;
+    double v = 0;
+    if (stored.kind == Kind::sint) {
+      switch (stored.size) {
+        case 1:
+          v = little_endian<std::int8_t>(p);
+          break;
+        case 2:
+          v = little_endian<std::int16_t>(p);
+          break;
+        case 4:
+          v = little_endian<std::int32_t>(p);
+          break;
+        default: {
+          const auto x = little_endian<std::int64_t>(p);
+          if (x > (std::int64_t{1} << 53) || x < -(std::int64_t{1} << 53)) return std::nullopt;
+          v = static_cast<double>(x);
+        }
+      }
+    } else {
+      switch (stored.size) {
+        case 1:
+          v = little_endian<std::uint8_t>(p);
+          break;
+        case 2:
+          v = little_endian<std::uint16_t>(p);
+          break;
+        case 4:
+          v = little_endian<std::uint32_t>(p);
+          break;
+        default: {
+          const auto x = little_endian<std::uint64_t>(p);
+          if (x > (std::uint64_t{1} << 53)) return std::nullopt;
+          v = static_cast<double>(x);
+        }
+      }
+    }
+    out[i] = v;
+  }
+  return Tensor(std::move(impl));
 }
 
 // ---- a strict parser for the header: objects, strings, arrays of non-negative integers --------
@@ -296,13 +410,11 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
   std::sort(order.begin(), order.end(),
             [&](std::size_t a, std::size_t b) { return offsets[a] < offsets[b]; });
   std::uint64_t covered = 0;
+  std::vector<bool> read(order.size(), false);
   for (std::size_t k : order) {
     const auto& [begin, end] = offsets[k];
     const std::string& name = result.tensors[k].name;
-    if (dtypes[k] != "F32" && dtypes[k] != "F64") {
-      throw ValueError(fmt::format("{}: tensor '{}' has dtype {}; tapegrad reads F32 and F64", file,
-                                   name, dtypes[k]));
-    }
+    const Stored* stored = stored_dtype(dtypes[k]);
     if (shapes[k].size() > static_cast<std::size_t>(Shape::kMaxDims)) {
       throw ValueError(fmt::format("{}: tensor '{}' has {} axes; at most {}", file, name,
                                    shapes[k].size(), Shape::kMaxDims));
@@ -314,17 +426,17 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
       }
       numel *= static_cast<std::uint64_t>(d);
     }
-    const std::uint64_t expected = numel * (dtypes[k] == "F32" ? 4 : 8);
     if (begin > end || end > data_size) {
       throw ValueError(
           fmt::format("{}: truncated or corrupt: tensor '{}' has data_offsets [{}, {}] but "
                       "the data section has {} bytes",
                       file, name, begin, end, data_size));
     }
-    if (end - begin != expected) {
-      throw ValueError(
-          fmt::format("{}: tensor '{}' ({} of shape [{}]) needs {} bytes; its offsets give {}",
-                      file, name, dtypes[k], fmt::join(shapes[k], ", "), expected, end - begin));
+    // A dtype this reader does not know has a size it cannot check: only its place is checked.
+    if (stored != nullptr && end - begin != numel * stored->size) {
+      throw ValueError(fmt::format(
+          "{}: tensor '{}' ({} of shape [{}]) needs {} bytes; its offsets give {}", file, name,
+          dtypes[k], fmt::join(shapes[k], ", "), numel * stored->size, end - begin));
     }
     if (begin < covered) {
       throw ValueError(
@@ -336,11 +448,21 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
           covered, begin, name));
     }
     covered = end;
-    const DType dtype = dtypes[k] == "F32" ? DType::f32 : DType::f64;
-    auto impl =
-        std::make_shared<TensorImpl>(Shape(std::span<const std::int64_t>(shapes[k])), dtype);
-    std::memcpy(impl->value.data(), data + begin, expected);
-    result.tensors[k].tensor = Tensor(std::move(impl));
+    // Allocated only now that the data are known to be there: at most 8 bytes per stored byte.
+    if (stored == nullptr || stored->kind == Kind::opaque) {
+      result.unread.emplace(name, dtypes[k]);
+      continue;
+    }
+    const Shape shape(std::span<const std::int64_t>(shapes[k]));
+    std::optional<Tensor> tensor = convert(*stored, shape, data + begin);
+    if (!tensor) {
+      result.unread.emplace(name, fmt::format("{} with values beyond ±2^53, which float64 cannot "
+                                              "hold exactly",
+                                              dtypes[k]));
+      continue;
+    }
+    result.tensors[k].tensor = std::move(*tensor);
+    read[k] = true;
   }
   if (covered != data_size) {
     throw ValueError(fmt::format(
@@ -348,13 +470,33 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
         file, data_size, covered));
   }
   std::vector<NamedTensor> sorted;
-  for (std::size_t k : order) sorted.push_back(std::move(result.tensors[k]));
+  for (std::size_t k : order) {
+    if (read[k]) sorted.push_back(std::move(result.tensors[k]));
+  }
   result.tensors = std::move(sorted);
   return result;
 }
 
 void load_parameters(std::span<const NamedTensor> into, const std::filesystem::path& path) {
-  load_parameters(into, load_safetensors(path).tensors, path.string());
+  const SafetensorsFile file = load_safetensors(path);
+  check_read(into, file, path.string());
+  load_parameters(into, file.tensors, path.string());
+}
+
+void check_read(std::span<const NamedTensor> needed, const SafetensorsFile& file,
+                std::string_view source) {
+  std::vector<std::string> problems;
+  for (const NamedTensor& p : needed) {
+    const auto it = file.unread.find(p.name);
+    if (it != file.unread.end()) {
+      problems.push_back(fmt::format("'{}' is {}, which tapegrad cannot convert to {}", p.name,
+                                     it->second, dtype_name(p.tensor.dtype())));
+    }
+  }
+  if (!problems.empty()) {
+    throw ValueError(fmt::format("{}: {} (tapegrad reads F64, F32, F16, BF16 and I8 ... U64)",
+                                 source, fmt::join(problems, "; ")));
+  }
 }
 
 void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTensor> from,
@@ -371,7 +513,7 @@ void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTen
       continue;
     }
     const Tensor& s = *it->second;
-    if (!(s.shape() == p.tensor.shape()) || s.dtype() != p.tensor.dtype()) {
+    if (!(s.shape() == p.tensor.shape())) {
       problems.push_back(fmt::format("'{}' is {} {} in the file, {} {} in the model", p.name,
                                      dtype_name(s.dtype()), s.shape().str(),
                                      dtype_name(p.tensor.dtype()), p.tensor.shape().str()));
@@ -390,9 +532,16 @@ void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTen
     }
   }
   for (const NamedTensor& p : into) {
-    std::memcpy(p.tensor.impl()->value.data(), stored.at(p.name)->impl()->value.data(),
-                p.tensor.impl()->bytes());
-    ++p.tensor.impl()->version;  // an in-place change, as through mutable_data()
+    const TensorImpl& s = *stored.at(p.name)->impl();
+    TensorImpl& d = *p.tensor.impl();
+    if (s.dtype == d.dtype) {
+      std::memcpy(d.value.data(), s.value.data(), d.bytes());
+    } else if (d.dtype == DType::f32) {  // rounds to nearest, ties to even
+      std::copy_n(s.data<double>(), d.numel(), d.data<float>());
+    } else {  // exact
+      std::copy_n(s.data<float>(), d.numel(), d.data<double>());
+    }
+    ++d.version;  // an in-place change, as through mutable_data()
   }
 }
 
