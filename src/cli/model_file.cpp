@@ -9,12 +9,44 @@
 #include <fmt/format.h>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/io/safetensors.hpp>
+#include <tapegrad/ops/creation.hpp>
 
 namespace tapegrad::cli {
 
 namespace {
 
-constexpr const char* kFormat = "tapegrad.mlp.v1";
+// v2 stores each Linear weight as PyTorch's nn.Linear does, (out, in) with y = x W^T + b, and
+// says so in "weight_layout"; v1 stored it as the layer holds it, (in, out) with y = x W + b.
+constexpr const char* kFormat = "tapegrad.mlp.v2";
+constexpr const char* kFormatV1 = "tapegrad.mlp.v1";
+constexpr const char* kLayoutKey = "weight_layout";
+constexpr const char* kLayout = "out_in";
+
+// A Linear layer's weight (2-D, named "<layer>.weight"), which the file stores transposed.
+bool is_weight(const NamedTensor& p) {
+  return p.tensor.dim() == 2 && p.name.ends_with(".weight");
+}
+
+// to = fromᵀ, both leaves of one dtype. from: (R, C), to: (C, R)
+void transpose_into(const Tensor& from, const Tensor& to) {
+  const std::int64_t rows = from.shape()[0], cols = from.shape()[1];
+  dispatch(from.dtype(), [&]<class T>() {
+    const std::span<const T> src = from.data<T>();
+    const std::span<T> dst = to.mutable_data<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < cols; ++c) {
+        dst[static_cast<std::size_t>(c * rows + r)] = src[static_cast<std::size_t>(r * cols + c)];
+      }
+    }
+  });
+}
+
+// w: (R, C) -> (C, R)
+Tensor transposed(const Tensor& w) {
+  Tensor t = zeros({w.shape()[1], w.shape()[0]}, w.dtype());
+  transpose_into(w, t);
+  return t;
+}
 
 std::string join_numbers(const std::vector<double>& v) {
   std::vector<std::string> parts;
@@ -172,6 +204,7 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
   for (std::int64_t s : spec.sizes) sizes.push_back(std::to_string(s));
   const std::map<std::string, std::string> meta = {
       {"format", kFormat},
+      {kLayoutKey, kLayout},
       {"task", spec.task == Task::classify ? "classify" : "regress"},
       {"sizes", fmt::format("{}", fmt::join(sizes, ","))},
       {"activation", spec.activation.spec()},
@@ -184,31 +217,70 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
   };
   const auto params = model.named_parameters();
   std::vector<io::NamedTensor> tensors;
-  for (const auto& p : params) tensors.push_back({p.name, p.tensor});
+  for (const auto& p : params) {
+    tensors.push_back({p.name, is_weight(p) ? transposed(p.tensor) : p.tensor});
+  }
   io::save_safetensors(path, tensors, meta);
 }
 
 namespace {
 
+// The metadata value of `key`, or `fallback` when a v2 file leaves it out (v1 files have all).
+const std::string& optional(const std::map<std::string, std::string>& meta, const std::string& key,
+                            const std::string& fallback, bool v1, const std::string& source) {
+  if (v1) return need(meta, key, source);
+  const auto it = meta.find(key);
+  return it == meta.end() ? fallback : it->second;
+}
+
 std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
                                                 const std::string& source) {
   const auto format = file.metadata.find("format");
-  if (format == file.metadata.end() || format->second != kFormat) {
+  const bool v1 = format != file.metadata.end() && format->second == kFormatV1;
+  if (format == file.metadata.end() || (format->second != kFormat && !v1)) {
     throw ValueError(fmt::format(
-        "{}: a safetensors file, but not a tapegrad model (its metadata has no format '{}')",
-        source, kFormat));
+        "{}: a safetensors file, but not a tapegrad model (its metadata has no format '{}' or "
+        "'{}'{})",
+        source, kFormat, kFormatV1,
+        format == file.metadata.end() ? "" : fmt::format("; it has '{}'", format->second)));
   }
+  if (!v1) {
+    const auto layout = file.metadata.find(kLayoutKey);
+    if (layout != file.metadata.end() && layout->second != kLayout) {
+      throw ValueError(fmt::format(
+          "{}: metadata '{}' is '{}'; a {} file stores weights '{}' ((out, in), as nn.Linear)",
+          source, kLayoutKey, layout->second, kFormat, kLayout));
+    }
+  }
+  const auto& meta = file.metadata;
   ModelSpec spec;
-  spec.task = need(file.metadata, "task", source) == "regress" ? Task::regress : Task::classify;
-  spec.sizes = parse_numbers<std::int64_t>(need(file.metadata, "sizes", source), "sizes", source);
-  spec.activation = nn::Activation::parse(need(file.metadata, "activation", source));
-  spec.mean = parse_numbers<double>(need(file.metadata, "mean", source), "mean", source);
-  spec.scale = parse_numbers<double>(need(file.metadata, "scale", source), "scale", source);
-  spec.class_names = split_lines(need(file.metadata, "classes", source));
-  spec.feature_names = split_lines(need(file.metadata, "features", source));
-  spec.target = need(file.metadata, "target", source);
-  const auto y = parse_numbers<double>(need(file.metadata, "target_standardisation", source),
-                                       "target_standardisation", source);
+  const std::string& task = need(meta, "task", source);
+  if (task != "classify" && task != "regress") {
+    throw ValueError(
+        fmt::format("{}: metadata 'task' must be classify or regress; got '{}'", source, task));
+  }
+  spec.task = task == "regress" ? Task::regress : Task::classify;
+  spec.sizes = parse_numbers<std::int64_t>(need(meta, "sizes", source), "sizes", source);
+  spec.activation = nn::Activation::parse(need(meta, "activation", source));
+  // v2: no standardisation unless the file gives one.
+  std::string zeros_text, ones_text;
+  if (!v1 && !spec.sizes.empty() && spec.sizes.front() >= 1 && spec.sizes.front() <= kMaxWidth) {
+    const std::vector<double> zeros_v(static_cast<std::size_t>(spec.sizes.front()), 0.0);
+    const std::vector<double> ones_v(zeros_v.size(), 1.0);
+    zeros_text = join_numbers(zeros_v);
+    ones_text = join_numbers(ones_v);
+  }
+  spec.mean = parse_numbers<double>(optional(meta, "mean", zeros_text, v1, source), "mean", source);
+  spec.scale =
+      parse_numbers<double>(optional(meta, "scale", ones_text, v1, source), "scale", source);
+  const std::string none;
+  spec.class_names = split_lines(optional(meta, "classes", none, v1, source));
+  spec.feature_names = split_lines(optional(meta, "features", none, v1, source));
+  spec.target = optional(meta, "target", none, v1, source);
+  const std::string identity = "0,1";
+  const auto y =
+      parse_numbers<double>(optional(meta, "target_standardisation", identity, v1, source),
+                            "target_standardisation", source);
   if (y.size() != 2 || !std::isfinite(y[0]) || !std::isfinite(y[1]) || !(y[1] > 0)) {
     throw ValueError(fmt::format("{}: bad target standardisation in the metadata", source));
   }
@@ -218,12 +290,32 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
       spec.scale.size() != spec.mean.size()) {
     throw ValueError(fmt::format("{}: inconsistent model metadata (sizes, mean, scale)", source));
   }
+  // A model uses every tensor of its file: one that could not be converted is refused by name.
+  if (!file.unread.empty()) {
+    std::vector<std::string> names;
+    for (const auto& [name, why] : file.unread)
+      names.push_back(fmt::format("'{}' is {}", name, why));
+    throw ValueError(fmt::format(
+        "{}: tensor {}, which tapegrad cannot convert to float32 (it reads F64, F32, F16, BF16 "
+        "and I8 ... U64)",
+        source, fmt::join(names, ", ")));
+  }
   check_against_file(spec, file, source);
   check_names(spec, source);
   nn::Sequential model = build_model(spec, 0);
+  // What the file holds: v2 weights transposed, (out, in), read into staging tensors first.
+  const std::vector<NamedTensor> params = model.named_parameters();
   std::vector<io::NamedTensor> into;
-  for (const auto& p : model.named_parameters()) into.push_back({p.name, p.tensor});
+  for (const auto& p : params) {
+    into.push_back({p.name, !v1 && is_weight(p) ? zeros({p.tensor.shape()[1], p.tensor.shape()[0]},
+                                                        p.tensor.dtype())
+                                                : p.tensor});
+  }
   io::load_parameters(into, file.tensors, source);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (into[i].tensor.impl() != params[i].tensor.impl())
+      transpose_into(into[i].tensor, params[i].tensor);
+  }
   return {std::move(spec), std::move(model)};
 }
 

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/expression.hpp"
+#include "cli/model_file.hpp"
 #include "support/output_files.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -529,6 +530,90 @@ TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
     const tapegrad::nn::Activation asked = tapegrad::nn::Activation::parse(activation);
     EXPECT_EQ(written, asked);
   }
+}
+
+// Model files store each weight as PyTorch's nn.Linear does, (out, in), under the keys an
+// nn.Sequential of Linear and activation layers has; the layer holds it as (in, out).
+TEST_F(CliFiles, ModelFilesStoreWeightsAsPyTorchsLinearDoes) {
+  const std::string model = path("m.safetensors");
+  ASSERT_EQ(run("train --data iris --layers 5 --epochs 2 --save " + model).status, 0);
+  const auto file = tapegrad::io::load_safetensors(model);
+  EXPECT_EQ(file.metadata.at("format"), "tapegrad.mlp.v2");
+  EXPECT_EQ(file.metadata.at("weight_layout"), "out_in");
+  std::vector<std::string> names;
+  for (const auto& t : file.tensors) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(file.tensors[0].tensor.shape(), tapegrad::Shape({5, 4}));
+  EXPECT_EQ(file.tensors[2].tensor.shape(), tapegrad::Shape({3, 5}));
+  const auto [spec, net] = cli::load_model(model);
+  const auto params = net.named_parameters();
+  ASSERT_EQ(params[0].tensor.shape(), tapegrad::Shape({4, 5}));
+  for (std::int64_t o = 0; o < 5; ++o) {
+    for (std::int64_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(file.tensors[0].tensor.get(o, i), params[0].tensor.get(i, o));
+    }
+  }
+}
+
+// A model file of the first schema, (in, out) weights, is still read, converted on load.
+TEST_F(CliFiles, AVersion1ModelFileGivesTheSamePredictions) {
+  const std::string v2 = path("v2.safetensors");
+  ASSERT_EQ(run("train --data iris --layers 6 --epochs 3 --save " + v2).status, 0);
+  auto file = tapegrad::io::load_safetensors(v2);
+  for (auto& t : file.tensors) {
+    if (t.tensor.dim() != 2) continue;
+    const std::int64_t rows = t.tensor.shape()[0], cols = t.tensor.shape()[1];
+    std::vector<double> transposed;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      for (std::int64_t r = 0; r < rows; ++r) transposed.push_back(t.tensor.get(r, c));
+    }
+    t.tensor =
+        tapegrad::Tensor::from(std::span<const double>(transposed), {cols, rows}, t.tensor.dtype());
+  }
+  file.metadata["format"] = "tapegrad.mlp.v1";
+  file.metadata.erase("weight_layout");
+  const std::string v1 = path("v1.safetensors");
+  tapegrad::io::save_safetensors(v1, file.tensors, file.metadata);
+  const Outcome a = run("predict --model " + v2 + " --data iris");
+  const Outcome b = run("predict --model " + v1 + " --data iris");
+  ASSERT_EQ(a.status, 0) << a.out;
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_EQ(std::count(a.out.begin(), a.out.end(), '\n'), 151);
+  EXPECT_EQ(a.out, b.out);
+  // The file checked in for the fuzzer, written by tapegrad 0.1 before v2, still evaluates.
+  const Outcome old = run("eval --model " + std::string(TAPEGRAD_TEST_DIR) +
+                          "/../fuzz/corpus/model/iris_classify.safetensors --data iris");
+  EXPECT_EQ(old.status, 0) << old.out;
+  // A v1 file holding the v2 layout is refused: the shapes then disagree.
+  file = tapegrad::io::load_safetensors(v2);
+  file.metadata["format"] = "tapegrad.mlp.v1";
+  tapegrad::io::save_safetensors(path("mixed.safetensors"), file.tensors, file.metadata);
+  const Outcome mixed = run("eval --model " + path("mixed.safetensors") + " --data iris");
+  EXPECT_EQ(mixed.status, 2) << mixed.out;
+  EXPECT_NE(mixed.out.find("'0.weight' is float32 (6, 4) in the file, float32 (4, 6) in the model"),
+            std::string::npos)
+      << mixed.out;
+}
+
+TEST_F(CliFiles, AModelFileWithATensorThatCannotBeConvertedIsRefusedNamingIt) {
+  const std::string model = path("m.safetensors");
+  ASSERT_EQ(run("train --data iris --layers 2 --epochs 1 --save " + model).status, 0);
+  std::string bytes = slurp(model);
+  // 0.bias (2 floats, 8 bytes) becomes 8 BOOLs of shape [2, 4]: the same bytes, another dtype.
+  const std::size_t at = bytes.find(R"("0.bias":{"dtype":"F32","shape":[2])");
+  ASSERT_NE(at, std::string::npos) << bytes.substr(0, 400);
+  bytes.replace(at, 35, R"("0.bias":{"dtype":"BOOL","shape":[8])");
+  // The header grew by a byte: so does its length (the 8 bytes before it).
+  std::uint64_t length = 0;
+  std::memcpy(&length, bytes.data(), 8);
+  ++length;
+  std::memcpy(bytes.data(), &length, 8);
+  std::ofstream(path("bool.safetensors"), std::ios::binary) << bytes;
+  const Outcome o = run("eval --model " + path("bool.safetensors") + " --data iris");
+  EXPECT_EQ(o.status, 2) << o.out;
+  EXPECT_NE(o.out.find("tensor '0.bias' is BOOL, which tapegrad cannot convert to float32"),
+            std::string::npos)
+      << o.out;
 }
 
 TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {
