@@ -11,6 +11,8 @@
 #include <tapegrad/io/safetensors.hpp>
 #include <tapegrad/ops/creation.hpp>
 
+#include "io/utf8.hpp"
+
 namespace tapegrad::cli {
 
 namespace {
@@ -199,7 +201,28 @@ nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed) {
                               .dtype = DType::f32});
 }
 
+void check_savable(const ModelSpec& spec) {
+  // The names go into the header's JSON, which must be UTF-8: a CSV file in Latin-1, say, is
+  // refused here (before training) rather than written as a header other readers reject.
+  const auto check = [](const std::string& name, const std::string& what) {
+    if (const std::string problem = io::utf8_problem(name); !problem.empty()) {
+      throw ValueError(fmt::format(
+          "{} is not valid UTF-8 ({}); a model file's header is JSON, which must be UTF-8: "
+          "convert the data file to UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+          what, problem));
+    }
+  };
+  for (std::size_t i = 0; i < spec.feature_names.size(); ++i) {
+    check(spec.feature_names[i], fmt::format("the name of feature column {}", i + 1));
+  }
+  for (std::size_t i = 0; i < spec.class_names.size(); ++i) {
+    check(spec.class_names[i], fmt::format("the name of class {}", i));
+  }
+  check(spec.target, "the target column's name");
+}
+
 void save_model(const std::filesystem::path& path, const ModelSpec& spec, const nn::Module& model) {
+  check_savable(spec);
   std::vector<std::string> sizes;
   for (std::int64_t s : spec.sizes) sizes.push_back(std::to_string(s));
   const std::map<std::string, std::string> meta = {

@@ -11,10 +11,11 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "io/atomic_file.hpp"
 #include "io/input_file.hpp"
-#include "io/json_text.hpp"
+#include "io/utf8.hpp"
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad::io {
@@ -143,213 +144,213 @@ std::optional<Tensor> convert(const Stored& stored, const Shape& shape, const ch
   return Tensor(std::move(impl));
 }
 
-// ---- a strict parser for the header: objects, strings, arrays of non-negative integers --------
-class HeaderParser {
+// ---- the header: nlohmann/json's SAX parser, read straight into the tensor list -----------------
+// No document tree is built: every event is checked as it comes, so a header of a million
+// nested arrays is refused at its second level, not after allocating them. A repeated key
+// anywhere is refused (a JSON parser would keep one of them silently).
+class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  HeaderParser(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
+  struct Entry {
+    std::string dtype;
+    std::vector<std::int64_t> shape;
+    std::vector<std::int64_t> offsets;
+  };
 
-  SafetensorsFile parse(std::vector<std::pair<std::uint64_t, std::uint64_t>>& offsets,
-                        std::vector<std::string>& dtypes,
-                        std::vector<std::vector<std::int64_t>>& shapes) {
-    SafetensorsFile result;
-    std::set<std::string> names;
-    bool has_metadata = false;
-    expect('{');
-    if (!peek('}')) {
-      do {
-        const std::string key = string();
-        expect(':');
-        if (key == "__metadata__") {
-          if (has_metadata) fail("__metadata__ appears twice");
-          has_metadata = true;
-          expect('{');
-          if (!peek('}')) {
-            do {
-              std::string k = string();
-              expect(':');
-              if (!result.metadata.emplace(k, string()).second)
-                fail(fmt::format("metadata key '{}' appears twice", k));
-            } while (accept(','));
-          }
-          expect('}');
-          continue;
-        }
-        if (!names.insert(key).second) fail(fmt::format("tensor '{}' appears twice", key));
-        std::string dtype;
-        std::vector<std::int64_t> shape;
-        std::vector<std::int64_t> range;
-        bool has_dtype = false, has_shape = false, has_offsets = false;
-        expect('{');
-        do {
-          const std::string field = string();
-          expect(':');
-          const auto once = [&](bool& seen) {
-            if (seen) fail(fmt::format("tensor '{}' has the field '{}' twice", key, field));
-            seen = true;
-          };
-          if (field == "dtype") {
-            once(has_dtype);
-            dtype = string();
-          } else if (field == "shape") {
-            once(has_shape);
-            shape = integers();
-          } else if (field == "data_offsets") {
-            once(has_offsets);
-            range = integers();
-          } else {
-            fail(fmt::format("tensor '{}' has an unknown field '{}'", key, field));
-          }
-        } while (accept(','));
-        expect('}');
-        if (!has_dtype || !has_shape || !has_offsets || range.size() != 2) {
-          fail(fmt::format("tensor '{}' needs dtype, shape and data_offsets [begin, end]", key));
-        }
-        result.tensors.push_back({key, Tensor()});
-        offsets.emplace_back(range[0], range[1]);
-        dtypes.push_back(dtype);
-        shapes.push_back(shape);
-      } while (accept(','));
+  explicit HeaderReader(std::string file) : file_(std::move(file)) {}
+
+  SafetensorsFile read(std::string_view text, std::vector<Entry>& entries) {
+    entries_ = &entries;
+    nlohmann::json::sax_parse(text.begin(), text.end(), this, nlohmann::json::input_format_t::json,
+                              /*strict=*/true);
+    if (!done_) fail("the header must be one JSON object");
+    return std::move(result_);
+  }
+
+  bool null() override { return unexpected("null"); }
+  bool boolean(bool) override { return unexpected("a boolean"); }
+  bool number_integer(number_integer_t) override { return number(-1); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return number(v > (std::uint64_t{1} << 53) ? -2 : static_cast<std::int64_t>(v));
+  }
+  bool number_float(number_float_t, const string_t&) override { return number(-1); }
+  bool binary(binary_t&) override { return unexpected("binary data"); }
+
+  bool string(string_t& s) override {
+    if (where_ == Where::metadata) {
+      if (!result_.metadata.emplace(key_, std::move(s)).second) {
+        fail(fmt::format("metadata key '{}' appears twice", key_));
+      }
+      return true;
     }
-    expect('}');
-    skip_space();
-    if (pos_ != text_.size()) fail("text after the header's closing brace");
-    return result;
+    if (where_ == Where::tensor && field_ == Field::dtype) {
+      entries_->back().dtype = std::move(s);
+      return true;
+    }
+    return unexpected("a string");
+  }
+
+  bool start_object(std::size_t) override {
+    switch (where_) {
+      case Where::start:
+        where_ = Where::top;
+        return true;
+      case Where::top:
+        if (key_ == "__metadata__") {
+          if (has_metadata_) fail("__metadata__ appears twice");
+          has_metadata_ = true;
+          where_ = Where::metadata;
+          return true;
+        }
+        if (!names_.insert(key_).second) fail(fmt::format("tensor '{}' appears twice", key_));
+        result_.tensors.push_back({key_, Tensor()});
+        entries_->emplace_back();
+        seen_ = 0;
+        where_ = Where::tensor;
+        return true;
+      default:
+        return unexpected("an object");
+    }
+  }
+
+  bool key(string_t& k) override {
+    if (where_ == Where::top || where_ == Where::metadata) {
+      key_ = std::move(k);
+      return true;
+    }
+    // A tensor's field.
+    const std::string& tensor = result_.tensors.back().name;
+    if (k == "dtype") {
+      field_ = Field::dtype;
+    } else if (k == "shape") {
+      field_ = Field::shape;
+    } else if (k == "data_offsets") {
+      field_ = Field::offsets;
+    } else {
+      fail(fmt::format("tensor '{}' has an unknown field '{}'", tensor, k));
+    }
+    const unsigned bit = 1u << static_cast<unsigned>(field_);
+    if ((seen_ & bit) != 0) fail(fmt::format("tensor '{}' has the field '{}' twice", tensor, k));
+    seen_ |= bit;
+    return true;
+  }
+
+  bool end_object() override {
+    if (where_ == Where::metadata) {
+      where_ = Where::top;
+    } else if (where_ == Where::tensor) {
+      const Entry& e = entries_->back();
+      if (seen_ != 7u || e.offsets.size() != 2) {
+        fail(fmt::format("tensor '{}' needs dtype, shape and data_offsets [begin, end]",
+                         result_.tensors.back().name));
+      }
+      where_ = Where::top;
+    } else {
+      where_ = Where::end;
+      done_ = true;
+    }
+    return true;
+  }
+
+  bool start_array(std::size_t) override {
+    if (where_ != Where::tensor || field_ == Field::dtype) return unexpected("an array");
+    where_ = Where::array;
+    return true;
+  }
+
+  bool end_array() override {
+    where_ = Where::tensor;
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::json::exception& e) override {
+    // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
+    std::string_view what = e.what();
+    if (const std::size_t at = what.find("] "); at != std::string_view::npos) {
+      what.remove_prefix(at + 2);
+    }
+    throw ValueError(
+        fmt::format("{}: bad safetensors header at byte {}: {}", file_, position + 8, what));
   }
 
  private:
+  enum class Where { start, top, metadata, tensor, array, end };
+  enum class Field : unsigned { dtype, shape, offsets };
+
   [[noreturn]] void fail(const std::string& what) const {
-    throw ValueError(
-        fmt::format("{}: bad safetensors header at byte {}: {}", file_, pos_ + 8, what));
-  }
-  void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' ||
-                                   text_[pos_] == '\t' || text_[pos_] == '\r'))
-      ++pos_;
-  }
-  bool peek(char c) {
-    skip_space();
-    return pos_ < text_.size() && text_[pos_] == c;
-  }
-  bool accept(char c) {
-    if (!peek(c)) return false;
-    ++pos_;
-    return true;
-  }
-  void expect(char c) {
-    if (!accept(c)) fail(fmt::format("expected '{}'", c));
-  }
-  std::string string() {
-    expect('"');
-    std::string out;
-    while (true) {
-      if (pos_ >= text_.size()) fail("unterminated string");
-      const char c = text_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= text_.size()) fail("unterminated escape");
-      const char e = text_[pos_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          if (pos_ + 4 > text_.size()) fail("short \\u escape");
-          unsigned code = 0;
-          for (int i = 0; i < 4; ++i) {
-            const char h = text_[pos_++];
-            code <<= 4;
-            if (h >= '0' && h <= '9')
-              code |= static_cast<unsigned>(h - '0');
-            else if (h >= 'a' && h <= 'f')
-              code |= static_cast<unsigned>(h - 'a' + 10);
-            else if (h >= 'A' && h <= 'F')
-              code |= static_cast<unsigned>(h - 'A' + 10);
-            else
-              fail("bad \\u escape");
-          }
-          // UTF-8 for the basic plane (surrogate pairs are passed through as two units).
-          if (code < 0x80) {
-            out += static_cast<char>(code);
-          } else if (code < 0x800) {
-            out += static_cast<char>(0xc0 | (code >> 6));
-            out += static_cast<char>(0x80 | (code & 0x3f));
-          } else {
-            out += static_cast<char>(0xe0 | (code >> 12));
-            out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
-            out += static_cast<char>(0x80 | (code & 0x3f));
-          }
-          break;
-        }
-        default:
-          fail(fmt::format("bad escape '\\{}'", e));
-      }
-    }
-  }
-  std::vector<std::int64_t> integers() {
-    std::vector<std::int64_t> out;
-    expect('[');
-    if (accept(']')) return out;
-    do {
-      skip_space();
-      const std::size_t start = pos_;
-      std::int64_t v = 0;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-        if (v > (std::int64_t{1} << 53)) fail("integer too large");
-        v = v * 10 + (text_[pos_++] - '0');
-      }
-      if (pos_ == start) fail("expected a non-negative integer");
-      out.push_back(v);
-      if (out.size() > 64) fail("array too long");
-    } while (accept(','));
-    expect(']');
-    return out;
+    throw ValueError(fmt::format("{}: bad safetensors header: {}", file_, what));
   }
 
-  std::string_view text_;
+  bool unexpected(const char* what) const {
+    switch (where_) {
+      case Where::start:
+        fail(fmt::format("the header must be a JSON object, not {}", what));
+      case Where::top:
+        fail(fmt::format("'{}' must be an object (a tensor or __metadata__), not {}", key_, what));
+      case Where::metadata:
+        fail(fmt::format("metadata '{}' must be a string, not {}", key_, what));
+      default:
+        fail(fmt::format("tensor '{}': {} must be {}, not {}", result_.tensors.back().name,
+                         field_name(), field_ == Field::dtype ? "a string" : "an array of integers",
+                         what));
+    }
+    return false;
+  }
+
+  const char* field_name() const {
+    return field_ == Field::dtype ? "dtype" : field_ == Field::shape ? "shape" : "data_offsets";
+  }
+
+  // A non-negative integer of an array (-1: not one; -2: beyond 2^53).
+  bool number(std::int64_t v) {
+    if (where_ != Where::array) return unexpected("a number");
+    const std::string& tensor = result_.tensors.back().name;
+    if (v == -1)
+      fail(fmt::format("tensor '{}': {} must hold non-negative integers", tensor, field_name()));
+    if (v == -2)
+      fail(fmt::format("tensor '{}': {} holds an integer beyond 2^53", tensor, field_name()));
+    auto& out = field_ == Field::shape ? entries_->back().shape : entries_->back().offsets;
+    if (out.size() >= 64) fail(fmt::format("tensor '{}': {} is too long", tensor, field_name()));
+    out.push_back(v);
+    return true;
+  }
+
   std::string file_;
-  std::size_t pos_ = 0;
+  SafetensorsFile result_;
+  std::vector<Entry>* entries_ = nullptr;
+  std::set<std::string> names_;
+  std::string key_;
+  Where where_ = Where::start;
+  Field field_ = Field::dtype;
+  unsigned seen_ = 0;
+  bool has_metadata_ = false;
+  bool done_ = false;
 };
 
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
                       const std::map<std::string, std::string>& metadata) {
-  // Validate everything before touching the disk.
-  std::set<std::string> names;
-  std::string header = "{";
-  if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [k, v] : metadata) {
-      header += fmt::format("{}{}:{}", first ? "" : ",", json_quote(k), json_quote(v));
-      first = false;
+  // Validate everything before touching the disk. The header keeps this order: the metadata,
+  // then the tensors as their data follow.
+  const auto utf8 = [](const std::string& text, const std::string& what) {
+    if (const std::string problem = utf8_problem(text); !problem.empty()) {
+      throw ValueError(fmt::format(
+          "save_safetensors: {} is not valid UTF-8 ({}); a safetensors header is JSON, which "
+          "other readers require to be UTF-8",
+          what, problem));
     }
-    header += "}";
+  };
+  std::set<std::string> names;
+  nlohmann::ordered_json json = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) {
+      utf8(k, "a metadata key");
+      utf8(v, fmt::format("metadata '{}'", k));
+      meta[k] = v;
+    }
+    json["__metadata__"] = std::move(meta);
   }
   std::uint64_t offset = 0;
   for (const NamedTensor& t : tensors) {
@@ -360,14 +361,15 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
       throw ValueError(
           fmt::format("save_safetensors: tensor name '{}' is empty, reserved or repeated", t.name));
     }
+    utf8(t.name, "a tensor name");
     const std::uint64_t bytes = t.tensor.impl()->bytes();
-    header +=
-        fmt::format("{}{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-                    header.size() > 1 ? "," : "", json_quote(t.name), dtype_code(t.tensor.dtype()),
-                    fmt::join(t.tensor.shape().dims(), ","), offset, offset + bytes);
+    const auto dims = t.tensor.shape().dims();
+    json[t.name] = {{"dtype", dtype_code(t.tensor.dtype())},
+                    {"shape", std::vector<std::int64_t>(dims.begin(), dims.end())},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
-  header += "}";
+  std::string header = json.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
 
   AtomicFile file(path);
@@ -396,11 +398,16 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
                     "the file has {} after the length",
                     file, length, bytes.size() - 8));
   }
+  std::vector<HeaderReader::Entry> entries;
+  SafetensorsFile result = HeaderReader(file).read(bytes.substr(8, length), entries);
   std::vector<std::pair<std::uint64_t, std::uint64_t>> offsets;
   std::vector<std::string> dtypes;
   std::vector<std::vector<std::int64_t>> shapes;
-  SafetensorsFile result =
-      HeaderParser(bytes.substr(8, length), file).parse(offsets, dtypes, shapes);
+  for (HeaderReader::Entry& e : entries) {
+    offsets.emplace_back(e.offsets[0], e.offsets[1]);
+    dtypes.push_back(std::move(e.dtype));
+    shapes.push_back(std::move(e.shape));
+  }
   const std::uint64_t data_size = bytes.size() - 8 - length;
   const char* data = bytes.data() + 8 + length;
 

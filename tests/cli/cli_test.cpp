@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/expression.hpp"
 #include "cli/model_file.hpp"
@@ -53,21 +54,35 @@ Outcome run(const std::string& args) {
   return run_with_env("", args);
 }
 
-double json_field(const std::string& json, const std::string& key) {
-  const std::size_t at = json.find("\"" + key + "\": ");
-  if (at == std::string::npos) return NAN;
-  return std::stod(json.substr(at + key.size() + 4));
+// The tool's --json output: one line, one JSON object (parse() throws on anything else).
+nlohmann::json json_of(const Outcome& r) {
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  return nlohmann::json::parse(r.out);
 }
 
 TEST(CliGrad, SeedExampleDerivative) {
   const Outcome r = run("grad 'cos(sin(x^2) + 3*x^2)' x=1.5 --json");
   ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = json_of(r);
   const double x = 1.5;
   const double u = std::sin(x * x) + 3 * x * x;
-  EXPECT_NEAR(json_field(r.out, "value"), std::cos(u), 1e-12);
-  EXPECT_NEAR(json_field(r.out, "analytic"), -std::sin(u) * (2 * x * std::cos(x * x) + 6 * x),
-              1e-9);
-  EXPECT_LT(json_field(r.out, "relative_error"), 1e-6);
+  EXPECT_EQ(j.at("expression"), "cos(sin(x^2) + 3*x^2)");
+  EXPECT_EQ(j.at("point").at("x"), 1.5);
+  EXPECT_NEAR(j.at("value").get<double>(), std::cos(u), 1e-12);
+  EXPECT_NEAR(j.at("gradient").at("x").at("analytic").get<double>(),
+              -std::sin(u) * (2 * x * std::cos(x * x) + 6 * x), 1e-9);
+  EXPECT_LT(j.at("gradient").at("x").at("relative_error").get<double>(), 1e-6);
+}
+
+// --json writes JSON a strict parser reads: numbers that read back exactly, non-finite values
+// as null.
+TEST(CliGrad, JsonOutputIsStrictJson) {
+  const Outcome r = run("grad 'exp(x) + y' x=1000 y=0.1 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = json_of(r);
+  EXPECT_EQ(j.at("point").at("y").get<double>(), 0.1);  // the shortest form that reads back
+  EXPECT_TRUE(j.at("value").is_null()) << r.out;        // log(0) + 0.1 = -inf
+  EXPECT_EQ(r.out.find("inf"), std::string::npos) << r.out;
 }
 
 TEST(CliGrad, TableOutputNamesEveryVariable) {
@@ -82,25 +97,18 @@ TEST(CliGrad, HessianAgainstTheClosedForm) {
   // f = x²y + sin(y): f_xx = 2y, f_xy = 2x, f_yy = -sin(y).
   const Outcome r = run("grad 'x^2*y + sin(y)' x=1.5 y=0.5 --hessian --json");
   ASSERT_EQ(r.status, 0) << r.out;
-  const std::size_t at = r.out.find("\"analytic\": [[");
-  ASSERT_NE(at, std::string::npos) << r.out;
-  double h[4] = {};
-  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf, %lf], [%lf, %lf]]", &h[0], &h[1],
-                        &h[2], &h[3]),
-            4)
-      << r.out;
-  EXPECT_NEAR(h[0], 1.0, 1e-12);
-  EXPECT_NEAR(h[1], 3.0, 1e-12);
-  EXPECT_NEAR(h[2], 3.0, 1e-12);
-  EXPECT_NEAR(h[3], -std::sin(0.5), 1e-12);
-  EXPECT_NE(r.out.find("\"variables\": [\"x\", \"y\"]"), std::string::npos) << r.out;
-  const std::size_t error = r.out.find("\"error\": [[");
-  ASSERT_NE(error, std::string::npos);
-  double e[4] = {};
-  ASSERT_EQ(std::sscanf(r.out.c_str() + error, "\"error\": [[%lf, %lf], [%lf, %lf]]", &e[0], &e[1],
-                        &e[2], &e[3]),
-            4);
-  for (double v : e) EXPECT_LT(v, 1e-7);
+  const nlohmann::json hessian = json_of(r).at("hessian");
+  const auto h = hessian.at("analytic").get<std::vector<std::vector<double>>>();
+  ASSERT_EQ(h.size(), 2u) << r.out;
+  ASSERT_EQ(h[0].size(), 2u) << r.out;
+  EXPECT_NEAR(h[0][0], 1.0, 1e-12);
+  EXPECT_NEAR(h[0][1], 3.0, 1e-12);
+  EXPECT_NEAR(h[1][0], 3.0, 1e-12);
+  EXPECT_NEAR(h[1][1], -std::sin(0.5), 1e-12);
+  EXPECT_EQ(hessian.at("variables"), (std::vector<std::string>{"x", "y"})) << r.out;
+  for (const auto& row : hessian.at("error").get<std::vector<std::vector<double>>>()) {
+    for (double v : row) EXPECT_LT(v, 1e-7);
+  }
 }
 
 // softsign through the tool: registered where it is defined, found by the expression language
@@ -108,13 +116,11 @@ TEST(CliGrad, HessianAgainstTheClosedForm) {
 TEST(CliGrad, SoftsignFirstAndSecondDerivatives) {
   const Outcome r = run("grad 'softsign(x)' x=0.5 --hessian --json");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NEAR(json_field(r.out, "value"), 0.5 / 1.5, 1e-15);
-  EXPECT_NEAR(json_field(r.out, "analytic"), 1 / (1.5 * 1.5), 1e-15);
-  const std::size_t at = r.out.find("\"analytic\": [[");
-  ASSERT_NE(at, std::string::npos) << r.out;
-  double h = 0;
-  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf]]", &h), 1) << r.out;
-  EXPECT_NEAR(h, -2 / (1.5 * 1.5 * 1.5), 1e-12);
+  const nlohmann::json j = json_of(r);
+  EXPECT_NEAR(j.at("value").get<double>(), 0.5 / 1.5, 1e-15);
+  EXPECT_NEAR(j.at("gradient").at("x").at("analytic").get<double>(), 1 / (1.5 * 1.5), 1e-15);
+  EXPECT_NEAR(j.at("hessian").at("analytic").at(0).at(0).get<double>(), -2 / (1.5 * 1.5 * 1.5),
+              1e-12);
   const Outcome unknown = run("grad 'softsine(x)' x=1");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_NE(unknown.out.find("known: abs add"), std::string::npos) << unknown.out;
@@ -614,6 +620,33 @@ TEST_F(CliFiles, AModelFileWithATensorThatCannotBeConvertedIsRefusedNamingIt) {
   EXPECT_NE(o.out.find("tensor '0.bias' is BOOL, which tapegrad cannot convert to float32"),
             std::string::npos)
       << o.out;
+}
+
+// A model file's header is JSON, which must be UTF-8: a column name in Latin-1 is refused
+// before training, naming the column, rather than written raw into a header other readers
+// reject. Without --save the same data trains.
+TEST_F(CliFiles, ColumnNamesThatAreNotUtf8AreRefusedBeforeTrainingASavedModel) {
+  std::ofstream(path("latin1.csv"), std::ios::binary)
+      << "size,caf\xE9,label\n1,2,0\n2,1,1\n3,3,0\n4,2,1\n5,1,0\n6,0,1\n";
+  const Outcome o =
+      run("train --data " + path("latin1.csv") + " --epochs 1 --save " + path("m.safetensors"));
+  EXPECT_EQ(o.status, 2) << o.out;
+  EXPECT_NE(o.out.find("the name of feature column 2 is not valid UTF-8 (incomplete UTF-8 "
+                       "string; last byte: 0xE9)"),
+            std::string::npos)
+      << o.out;
+  EXPECT_EQ(o.out.find("epoch"), std::string::npos) << o.out;
+  EXPECT_FALSE(std::filesystem::exists(path("m.safetensors")));
+  EXPECT_EQ(run("train --data " + path("latin1.csv") + " --epochs 1").status, 0);
+  // UTF-8 names are kept byte for byte.
+  std::ofstream(path("utf8.csv"), std::ios::binary)
+      << "size,caf\xC3\xA9,label\n1,2,0\n2,1,1\n3,3,0\n4,2,1\n5,1,0\n6,0,1\n";
+  ASSERT_EQ(run("train --data " + path("utf8.csv") + " --epochs 1 --save " + path("m.safetensors"))
+                .status,
+            0);
+  EXPECT_EQ(tapegrad::io::load_safetensors(path("m.safetensors")).metadata.at("features"),
+            "size\ncaf\xC3\xA9");
+  EXPECT_EQ(run("eval --model " + path("m.safetensors") + " --data " + path("utf8.csv")).status, 0);
 }
 
 TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {

@@ -597,3 +597,79 @@ TEST(Safetensors, LoadParametersConvertsToTheModelsDtypeAndNamesWhatItCannotRead
 }
 
 }  // namespace
+
+namespace {
+
+TEST(SafetensorsJson, SurrogatePairsDecodeToUtf8NotCesu8) {
+  const auto f = io::parse_safetensors(
+      spec_file(R"({"__metadata__":{"smile":"\ud83d\ude00","e":"caf\u00e9","raw":"😀"}})", ""), "u");
+  EXPECT_EQ(f.metadata.at("smile"), "\xF0\x9F\x98\x80");  // U+1F600 in 4 bytes
+  EXPECT_EQ(f.metadata.at("raw"), "\xF0\x9F\x98\x80");
+  EXPECT_EQ(f.metadata.at("e"), "caf\xC3\xA9");
+  // A lone surrogate is no character.
+  EXPECT_NE(error_parsing(spec_file(R"({"__metadata__":{"k":"\ud83d"}})", ""))
+                .find("bad safetensors header at byte"),
+            std::string::npos);
+}
+
+TEST(SafetensorsJson, AHeaderThatIsNotUtf8IsRefused) {
+  const std::string message =
+      error_parsing(spec_file("{\"__metadata__\":{\"k\":\"caf\xE9\"}}", ""));
+  EXPECT_NE(message.find("bad safetensors header at byte"), std::string::npos) << message;
+  EXPECT_NE(message.find("UTF-8"), std::string::npos) << message;
+}
+
+TEST(SafetensorsJson, NamesThatAreNotUtf8AreNotWrittenIntoAHeader) {
+  TempDir dir;
+  const std::vector<tg::NamedTensor> one = {{"w", tg::ones({2})}};
+  try {
+    io::save_safetensors(dir / "m.safetensors", one, {{"features", "price\nsize in m\xB2"}});
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("metadata 'features' is not valid UTF-8 (invalid UTF-8 "
+                                         "byte at index 15: 0xB2)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(io::save_safetensors(dir / "m.safetensors",
+                                    std::vector<tg::NamedTensor>{{"w\xFF", tg::ones({2})}}),
+               tg::ValueError);
+  EXPECT_EQ(dir.entries(), 0u);  // nothing written
+  // Valid UTF-8 beyond ASCII round-trips byte for byte.
+  io::save_safetensors(dir / "m.safetensors",
+                       std::vector<tg::NamedTensor>{{"poids.\xC3\xA9", tg::ones({2})}},
+                       {{"\xF0\x9F\x98\x80", "m\xC2\xB2 \"quoted\" \\ \x01"}});
+  const auto f = io::load_safetensors(dir / "m.safetensors");
+  EXPECT_EQ(f.tensors.at(0).name, "poids.\xC3\xA9");
+  EXPECT_EQ(f.metadata.at("\xF0\x9F\x98\x80"), "m\xC2\xB2 \"quoted\" \\ \x01");
+}
+
+TEST(SafetensorsJson, TheHeaderMustHaveTheFormatsShape) {
+  const auto refused = [](const std::string& header, const std::string& expected) {
+    const std::string message = error_parsing(spec_file(header, std::string(8, '\0')));
+    EXPECT_NE(message.find(expected), std::string::npos) << header << "\n" << message;
+  };
+  refused(R"([])", "the header must be a JSON object, not an array");
+  refused(R"({"__metadata__":{"k":1}})", "metadata 'k' must be a string, not a number");
+  refused(R"({"a":[1]})", "'a' must be an object (a tensor or __metadata__), not an array");
+  refused(R"({"a":{"dtype":"F64","shape":[-1],"data_offsets":[0,8]}})",
+          "tensor 'a': shape must hold non-negative integers");
+  refused(R"({"a":{"dtype":"F64","shape":[1.0],"data_offsets":[0,8]}})",
+          "tensor 'a': shape must hold non-negative integers");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,9007199254740993]}})",
+          "tensor 'a': data_offsets holds an integer beyond 2^53");
+  refused(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,8]}})",
+          "tensor 'a': dtype must be a string, not a number");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8],"x":1}})",
+          "tensor 'a' has an unknown field 'x'");
+  refused(R"({"a":{"dtype":"F64","shape":[1]}})",
+          "tensor 'a' needs dtype, shape and data_offsets [begin, end]");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}} x)",
+          "bad safetensors header at byte");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]})", "bad safetensors header");
+  // Deep nesting is refused at its first unexpected level, without building it.
+  refused(R"({"a":{"dtype":"F64","shape":)" + std::string(1000000, '['),
+          "tensor 'a': shape must be an array of integers, not an array");
+}
+
+}  // namespace
