@@ -107,29 +107,35 @@ const std::string& need(const std::map<std::string, std::string>& meta, const st
   return it->second;
 }
 
+// The widths within the limits, and the network they make exactly as large as the file's
+// tensors: checked before anything is sized from them.
+void check_sizes(const std::vector<std::int64_t>& sizes, const io::SafetensorsFile& file,
+                 const std::string& source) {
+  const std::string text = fmt::format("{}", fmt::join(sizes, ","));
+  const std::int64_t needed =
+      checked_parameter_count(sizes, fmt::format("{}: metadata 'sizes' ({})", source, text));
+  std::int64_t stored = 0;
+  for (const auto& t : file.tensors) stored += t.tensor.numel();
+  if (needed != stored) {
+    throw ValueError(
+        fmt::format("{}: metadata 'sizes' ({}) needs {} parameters but the file holds {}", source,
+                    text, needed, stored));
+  }
+}
+
 // Checks the metadata against limits and against the tensors the file actually holds, before
 // anything is allocated from it: the network built from `sizes` then holds exactly as many
 // parameters as the file, and every stored number is finite.
 void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
                         const std::string& source) {
-  const std::string sizes = fmt::format("{}", fmt::join(spec.sizes, ","));
-  const std::int64_t needed =
-      checked_parameter_count(spec.sizes, fmt::format("{}: metadata 'sizes' ({})", source, sizes));
-  std::int64_t stored = 0;
+  check_sizes(spec.sizes, file, source);
   for (const auto& t : file.tensors) {
-    stored += t.tensor.numel();
     for (const double v : t.tensor.to_vector()) {
       if (!std::isfinite(v)) {
         throw ValueError(
             fmt::format("{}: tensor '{}' holds a non-finite value ({})", source, t.name, v));
       }
     }
-  }
-  if (needed != stored) {
-    throw ValueError(
-        fmt::format("{}: metadata 'sizes' ({}) needs {} parameters but the file "
-                    "holds {}",
-                    source, sizes, needed, stored));
   }
   const auto check_finite = [&](const std::vector<double>& values, const char* key) {
     for (const double v : values) {
@@ -275,6 +281,16 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
           source, kLayoutKey, layout->second, kFormat, kLayout));
     }
   }
+  // A model uses every tensor of its file: one that could not be converted is refused by name.
+  if (!file.unread.empty()) {
+    std::vector<std::string> names;
+    for (const auto& [name, why] : file.unread)
+      names.push_back(fmt::format("'{}' is {}", name, why));
+    throw ValueError(fmt::format(
+        "{}: tensor {}, which tapegrad cannot convert to float32 (it reads F64, F32, F16, BF16 "
+        "and I8 ... U64)",
+        source, fmt::join(names, ", ")));
+  }
   const auto& meta = file.metadata;
   ModelSpec spec;
   const std::string& task = need(meta, "task", source);
@@ -285,17 +301,16 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
   spec.task = task == "regress" ? Task::regress : Task::classify;
   spec.sizes = parse_numbers<std::int64_t>(need(meta, "sizes", source), "sizes", source);
   spec.activation = nn::Activation::parse(need(meta, "activation", source));
-  // v2: no standardisation unless the file gives one.
-  std::string zeros_text, ones_text;
-  if (!v1 && !spec.sizes.empty() && spec.sizes.front() >= 1 && spec.sizes.front() <= kMaxWidth) {
-    const std::vector<double> zeros_v(static_cast<std::size_t>(spec.sizes.front()), 0.0);
-    const std::vector<double> ones_v(zeros_v.size(), 1.0);
-    zeros_text = join_numbers(zeros_v);
-    ones_text = join_numbers(ones_v);
-  }
-  spec.mean = parse_numbers<double>(optional(meta, "mean", zeros_text, v1, source), "mean", source);
-  spec.scale =
-      parse_numbers<double>(optional(meta, "scale", ones_text, v1, source), "scale", source);
+  // v2: no standardisation unless the file gives one (the widths checked first: they size it).
+  check_sizes(spec.sizes, file, source);
+  const auto numbers = [&](const char* key, double fallback) {
+    if (!v1 && !meta.contains(key)) {
+      return std::vector<double>(static_cast<std::size_t>(spec.sizes.front()), fallback);
+    }
+    return parse_numbers<double>(need(meta, key, source), key, source);
+  };
+  spec.mean = numbers("mean", 0.0);
+  spec.scale = numbers("scale", 1.0);
   const std::string none;
   spec.class_names = split_lines(optional(meta, "classes", none, v1, source));
   spec.feature_names = split_lines(optional(meta, "features", none, v1, source));
@@ -312,16 +327,6 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
   if (spec.sizes.size() < 2 || spec.mean.size() != static_cast<std::size_t>(spec.sizes.front()) ||
       spec.scale.size() != spec.mean.size()) {
     throw ValueError(fmt::format("{}: inconsistent model metadata (sizes, mean, scale)", source));
-  }
-  // A model uses every tensor of its file: one that could not be converted is refused by name.
-  if (!file.unread.empty()) {
-    std::vector<std::string> names;
-    for (const auto& [name, why] : file.unread)
-      names.push_back(fmt::format("'{}' is {}", name, why));
-    throw ValueError(fmt::format(
-        "{}: tensor {}, which tapegrad cannot convert to float32 (it reads F64, F32, F16, BF16 "
-        "and I8 ... U64)",
-        source, fmt::join(names, ", ")));
   }
   check_against_file(spec, file, source);
   check_names(spec, source);
