@@ -460,7 +460,7 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
       result.unread.emplace(name, dtypes[k]);
       continue;
     }
-    const Shape shape(std::span<const std::int64_t>(shapes[k]));
+    const Shape shape{std::span<const std::int64_t>(shapes[k])};
     std::optional<Tensor> tensor = convert(*stored, shape, data + begin);
     if (!tensor) {
       result.unread.emplace(name, fmt::format("{} with values beyond ±2^53, which float64 cannot "
