@@ -14,12 +14,12 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/expression.hpp"
 #include "io/atomic_file.hpp"
-#include "io/json_text.hpp"
 
 namespace tapegrad::cli {
 
@@ -47,9 +47,10 @@ std::map<std::string, double> parse_assignments(const std::vector<std::string>& 
   return values;
 }
 
-// A finite JSON number, or null.
-std::string json_number(double v) {
-  return std::isfinite(v) ? fmt::format("{:.17g}", v) : "null";
+// A finite JSON number (as nlohmann/json writes it: the shortest that reads back the same), or
+// null.
+nlohmann::ordered_json json_number(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
 
 struct Partial {
@@ -143,22 +144,21 @@ Hessian second_derivatives(const Node& root, const std::map<std::string, double>
   return h;
 }
 
-std::string json_matrix(const std::vector<std::vector<double>>& m) {
-  std::vector<std::string> rows;
+nlohmann::ordered_json json_matrix(const std::vector<std::vector<double>>& m) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const auto& row : m) {
-    std::vector<std::string> items;
+    nlohmann::ordered_json items = nlohmann::ordered_json::array();
     for (double v : row) items.push_back(json_number(v));
-    rows.push_back(fmt::format("[{}]", fmt::join(items, ", ")));
+    rows.push_back(std::move(items));
   }
-  return fmt::format("[{}]", fmt::join(rows, ", "));
+  return rows;
 }
 
-std::string hessian_json(const Hessian& h) {
-  std::vector<std::string> names;
-  for (const std::string& name : h.names) names.push_back(io::json_quote(name));
-  return fmt::format("{{\"variables\": [{}], \"analytic\": {}, \"numeric\": {}, \"error\": {}}}",
-                     fmt::join(names, ", "), json_matrix(h.analytic), json_matrix(h.numeric),
-                     json_matrix(h.error));
+nlohmann::ordered_json hessian_json(const Hessian& h) {
+  return {{"variables", h.names},
+          {"analytic", json_matrix(h.analytic)},
+          {"numeric", json_matrix(h.numeric)},
+          {"error", json_matrix(h.error)}};
 }
 
 void print_hessian(const Hessian& h) {
@@ -198,20 +198,22 @@ int run_grad(const GradArgs& args) {
     std::optional<Hessian> h;
     if (args.hessian) h = second_derivatives(*root, point);
     if (args.json) {
-      std::vector<std::string> point_items, grads;
-      for (const auto& [name, v] : point) {
-        point_items.push_back(fmt::format("{}: {}", io::json_quote(name), json_number(v)));
-      }
+      nlohmann::ordered_json out = {{"expression", args.expression}};
+      nlohmann::ordered_json at = nlohmann::ordered_json::object();
+      for (const auto& [name, v] : point) at[name] = json_number(v);
+      out["point"] = std::move(at);
+      out["value"] = json_number(d.value);
+      nlohmann::ordered_json grads = nlohmann::ordered_json::object();
       for (const Partial& p : d.partials) {
-        grads.push_back(
-            fmt::format("{}: {{\"analytic\": {}, \"numeric\": {}, \"relative_error\": {}}}",
-                        io::json_quote(p.name), json_number(p.analytic), json_number(p.numeric),
-                        json_number(p.relative_error)));
+        grads[p.name] = {{"analytic", json_number(p.analytic)},
+                         {"numeric", json_number(p.numeric)},
+                         {"relative_error", json_number(p.relative_error)}};
       }
-      fmt::print(
-          "{{\"expression\": {}, \"point\": {{{}}}, \"value\": {}, \"gradient\": {{{}}}{}}}\n",
-          io::json_quote(args.expression), fmt::join(point_items, ", "), json_number(d.value),
-          fmt::join(grads, ", "), h ? ", \"hessian\": " + hessian_json(*h) : std::string());
+      out["gradient"] = std::move(grads);
+      if (h) out["hessian"] = hessian_json(*h);
+      // One line; bytes of the expression that are not UTF-8 are written as U+FFFD.
+      fmt::print("{}\n",
+                 out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
       return kOk;
     }
     fmt::print("f = {}\n", args.expression);

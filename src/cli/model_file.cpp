@@ -9,12 +9,46 @@
 #include <fmt/format.h>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/io/safetensors.hpp>
+#include <tapegrad/ops/creation.hpp>
+
+#include "io/utf8.hpp"
 
 namespace tapegrad::cli {
 
 namespace {
 
-constexpr const char* kFormat = "tapegrad.mlp.v1";
+// v2 stores each Linear weight as PyTorch's nn.Linear does, (out, in) with y = x W^T + b, and
+// says so in "weight_layout"; v1 stored it as the layer holds it, (in, out) with y = x W + b.
+constexpr const char* kFormat = "tapegrad.mlp.v2";
+constexpr const char* kFormatV1 = "tapegrad.mlp.v1";
+constexpr const char* kLayoutKey = "weight_layout";
+constexpr const char* kLayout = "out_in";
+
+// A Linear layer's weight (2-D, named "<layer>.weight"), which the file stores transposed.
+bool is_weight(const NamedTensor& p) {
+  return p.tensor.dim() == 2 && p.name.ends_with(".weight");
+}
+
+// to = fromᵀ, both leaves of one dtype. from: (R, C), to: (C, R)
+void transpose_into(const Tensor& from, const Tensor& to) {
+  const std::int64_t rows = from.shape()[0], cols = from.shape()[1];
+  dispatch(from.dtype(), [&]<class T>() {
+    const std::span<const T> src = from.data<T>();
+    const std::span<T> dst = to.mutable_data<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < cols; ++c) {
+        dst[static_cast<std::size_t>(c * rows + r)] = src[static_cast<std::size_t>(r * cols + c)];
+      }
+    }
+  });
+}
+
+// w: (R, C) -> (C, R)
+Tensor transposed(const Tensor& w) {
+  Tensor t = zeros({w.shape()[1], w.shape()[0]}, w.dtype());
+  transpose_into(w, t);
+  return t;
+}
 
 std::string join_numbers(const std::vector<double>& v) {
   std::vector<std::string> parts;
@@ -73,29 +107,35 @@ const std::string& need(const std::map<std::string, std::string>& meta, const st
   return it->second;
 }
 
+// The widths within the limits, and the network they make exactly as large as the file's
+// tensors: checked before anything is sized from them.
+void check_sizes(const std::vector<std::int64_t>& sizes, const io::SafetensorsFile& file,
+                 const std::string& source) {
+  const std::string text = fmt::format("{}", fmt::join(sizes, ","));
+  const std::int64_t needed =
+      checked_parameter_count(sizes, fmt::format("{}: metadata 'sizes' ({})", source, text));
+  std::int64_t stored = 0;
+  for (const auto& t : file.tensors) stored += t.tensor.numel();
+  if (needed != stored) {
+    throw ValueError(
+        fmt::format("{}: metadata 'sizes' ({}) needs {} parameters but the file holds {}", source,
+                    text, needed, stored));
+  }
+}
+
 // Checks the metadata against limits and against the tensors the file actually holds, before
 // anything is allocated from it: the network built from `sizes` then holds exactly as many
 // parameters as the file, and every stored number is finite.
 void check_against_file(const ModelSpec& spec, const io::SafetensorsFile& file,
                         const std::string& source) {
-  const std::string sizes = fmt::format("{}", fmt::join(spec.sizes, ","));
-  const std::int64_t needed =
-      checked_parameter_count(spec.sizes, fmt::format("{}: metadata 'sizes' ({})", source, sizes));
-  std::int64_t stored = 0;
+  check_sizes(spec.sizes, file, source);
   for (const auto& t : file.tensors) {
-    stored += t.tensor.numel();
     for (const double v : t.tensor.to_vector()) {
       if (!std::isfinite(v)) {
         throw ValueError(
             fmt::format("{}: tensor '{}' holds a non-finite value ({})", source, t.name, v));
       }
     }
-  }
-  if (needed != stored) {
-    throw ValueError(
-        fmt::format("{}: metadata 'sizes' ({}) needs {} parameters but the file "
-                    "holds {}",
-                    source, sizes, needed, stored));
   }
   const auto check_finite = [&](const std::vector<double>& values, const char* key) {
     for (const double v : values) {
@@ -167,11 +207,33 @@ nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed) {
                               .dtype = DType::f32});
 }
 
+void check_savable(const ModelSpec& spec) {
+  // The names go into the header's JSON, which must be UTF-8: a CSV file in Latin-1, say, is
+  // refused here (before training) rather than written as a header other readers reject.
+  const auto check = [](const std::string& name, const std::string& what) {
+    if (const std::string problem = io::utf8_problem(name); !problem.empty()) {
+      throw ValueError(fmt::format(
+          "{} is not valid UTF-8 ({}); a model file's header is JSON, which must be UTF-8: "
+          "convert the data file to UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+          what, problem));
+    }
+  };
+  for (std::size_t i = 0; i < spec.feature_names.size(); ++i) {
+    check(spec.feature_names[i], fmt::format("the name of feature column {}", i + 1));
+  }
+  for (std::size_t i = 0; i < spec.class_names.size(); ++i) {
+    check(spec.class_names[i], fmt::format("the name of class {}", i));
+  }
+  check(spec.target, "the target column's name");
+}
+
 void save_model(const std::filesystem::path& path, const ModelSpec& spec, const nn::Module& model) {
+  check_savable(spec);
   std::vector<std::string> sizes;
   for (std::int64_t s : spec.sizes) sizes.push_back(std::to_string(s));
   const std::map<std::string, std::string> meta = {
       {"format", kFormat},
+      {kLayoutKey, kLayout},
       {"task", spec.task == Task::classify ? "classify" : "regress"},
       {"sizes", fmt::format("{}", fmt::join(sizes, ","))},
       {"activation", spec.activation.spec()},
@@ -184,31 +246,79 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
   };
   const auto params = model.named_parameters();
   std::vector<io::NamedTensor> tensors;
-  for (const auto& p : params) tensors.push_back({p.name, p.tensor});
+  for (const auto& p : params) {
+    tensors.push_back({p.name, is_weight(p) ? transposed(p.tensor) : p.tensor});
+  }
   io::save_safetensors(path, tensors, meta);
 }
 
 namespace {
 
+// The metadata value of `key`, or `fallback` when a v2 file leaves it out (v1 files have all).
+const std::string& optional(const std::map<std::string, std::string>& meta, const std::string& key,
+                            const std::string& fallback, bool v1, const std::string& source) {
+  if (v1) return need(meta, key, source);
+  const auto it = meta.find(key);
+  return it == meta.end() ? fallback : it->second;
+}
+
 std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
                                                 const std::string& source) {
   const auto format = file.metadata.find("format");
-  if (format == file.metadata.end() || format->second != kFormat) {
+  const bool v1 = format != file.metadata.end() && format->second == kFormatV1;
+  if (format == file.metadata.end() || (format->second != kFormat && !v1)) {
     throw ValueError(fmt::format(
-        "{}: a safetensors file, but not a tapegrad model (its metadata has no format '{}')",
-        source, kFormat));
+        "{}: a safetensors file, but not a tapegrad model (its metadata has no format '{}' or "
+        "'{}'{})",
+        source, kFormat, kFormatV1,
+        format == file.metadata.end() ? "" : fmt::format("; it has '{}'", format->second)));
   }
+  if (!v1) {
+    const auto layout = file.metadata.find(kLayoutKey);
+    if (layout != file.metadata.end() && layout->second != kLayout) {
+      throw ValueError(fmt::format(
+          "{}: metadata '{}' is '{}'; a {} file stores weights '{}' ((out, in), as nn.Linear)",
+          source, kLayoutKey, layout->second, kFormat, kLayout));
+    }
+  }
+  // A model uses every tensor of its file: one that could not be converted is refused by name.
+  if (!file.unread.empty()) {
+    std::vector<std::string> names;
+    for (const auto& [name, why] : file.unread)
+      names.push_back(fmt::format("'{}' is {}", name, why));
+    throw ValueError(fmt::format(
+        "{}: tensor {}, which tapegrad cannot convert to float32 (it reads F64, F32, F16, BF16 "
+        "and I8 ... U64)",
+        source, fmt::join(names, ", ")));
+  }
+  const auto& meta = file.metadata;
   ModelSpec spec;
-  spec.task = need(file.metadata, "task", source) == "regress" ? Task::regress : Task::classify;
-  spec.sizes = parse_numbers<std::int64_t>(need(file.metadata, "sizes", source), "sizes", source);
-  spec.activation = nn::Activation::parse(need(file.metadata, "activation", source));
-  spec.mean = parse_numbers<double>(need(file.metadata, "mean", source), "mean", source);
-  spec.scale = parse_numbers<double>(need(file.metadata, "scale", source), "scale", source);
-  spec.class_names = split_lines(need(file.metadata, "classes", source));
-  spec.feature_names = split_lines(need(file.metadata, "features", source));
-  spec.target = need(file.metadata, "target", source);
-  const auto y = parse_numbers<double>(need(file.metadata, "target_standardisation", source),
-                                       "target_standardisation", source);
+  const std::string& task = need(meta, "task", source);
+  if (task != "classify" && task != "regress") {
+    throw ValueError(
+        fmt::format("{}: metadata 'task' must be classify or regress; got '{}'", source, task));
+  }
+  spec.task = task == "regress" ? Task::regress : Task::classify;
+  spec.sizes = parse_numbers<std::int64_t>(need(meta, "sizes", source), "sizes", source);
+  spec.activation = nn::Activation::parse(need(meta, "activation", source));
+  // v2: no standardisation unless the file gives one (the widths checked first: they size it).
+  check_sizes(spec.sizes, file, source);
+  const auto numbers = [&](const char* key, double fallback) {
+    if (!v1 && !meta.contains(key)) {
+      return std::vector<double>(static_cast<std::size_t>(spec.sizes.front()), fallback);
+    }
+    return parse_numbers<double>(need(meta, key, source), key, source);
+  };
+  spec.mean = numbers("mean", 0.0);
+  spec.scale = numbers("scale", 1.0);
+  const std::string none;
+  spec.class_names = split_lines(optional(meta, "classes", none, v1, source));
+  spec.feature_names = split_lines(optional(meta, "features", none, v1, source));
+  spec.target = optional(meta, "target", none, v1, source);
+  const std::string identity = "0,1";
+  const auto y =
+      parse_numbers<double>(optional(meta, "target_standardisation", identity, v1, source),
+                            "target_standardisation", source);
   if (y.size() != 2 || !std::isfinite(y[0]) || !std::isfinite(y[1]) || !(y[1] > 0)) {
     throw ValueError(fmt::format("{}: bad target standardisation in the metadata", source));
   }
@@ -221,9 +331,19 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
   check_against_file(spec, file, source);
   check_names(spec, source);
   nn::Sequential model = build_model(spec, 0);
+  // What the file holds: v2 weights transposed, (out, in), read into staging tensors first.
+  const std::vector<NamedTensor> params = model.named_parameters();
   std::vector<io::NamedTensor> into;
-  for (const auto& p : model.named_parameters()) into.push_back({p.name, p.tensor});
+  for (const auto& p : params) {
+    into.push_back({p.name, !v1 && is_weight(p) ? zeros({p.tensor.shape()[1], p.tensor.shape()[0]},
+                                                        p.tensor.dtype())
+                                                : p.tensor});
+  }
   io::load_parameters(into, file.tensors, source);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (into[i].tensor.impl() != params[i].tensor.impl())
+      transpose_into(into[i].tensor, params[i].tensor);
+  }
   return {std::move(spec), std::move(model)};
 }
 

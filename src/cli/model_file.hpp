@@ -41,6 +41,9 @@ inline constexpr std::int64_t kMaxParameters = std::int64_t{1} << 28;
 std::int64_t checked_parameter_count(std::span<const std::int64_t> sizes, std::string_view source);
 
 nn::Sequential build_model(const ModelSpec& spec, std::uint64_t seed);
+// Throws ValueError when save_model() would refuse the spec's names (not valid UTF-8): train
+// calls it before training.
+void check_savable(const ModelSpec& spec);
 void save_model(const std::filesystem::path& path, const ModelSpec& spec, const nn::Module& model);
 // Throws ValueError naming the file when it is not a tapegrad model or does not fit its spec.
 std::pair<ModelSpec, nn::Sequential> load_model(const std::filesystem::path& path);

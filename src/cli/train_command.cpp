@@ -268,6 +268,7 @@ int run_train(const TrainArgs& args) {
     spec.class_names = all.class_names;
     spec.feature_names = all.feature_names;
     spec.target = all.target_name;
+    if (!args.save.empty()) check_savable(spec);  // the names, before any training
     const std::int64_t outputs = spec.task == Task::classify ? all.num_classes() : 1;
     spec.sizes.push_back(all.num_features());
     for (std::int64_t h : args.layers) spec.sizes.push_back(h);

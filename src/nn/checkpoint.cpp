@@ -65,6 +65,11 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, const Module& mode
     throw ValueError(fmt::format("{}: metadata '{}' must be a non-negative integer; got '{}'",
                                  where, kEpochsKey, text));
   }
+  if (!file.unread.empty()) {  // a checkpoint needs every tensor it holds
+    const auto& [name, dtype] = *file.unread.begin();
+    throw ValueError(
+        fmt::format("{}: tensor '{}' is {}, which tapegrad cannot read", where, name, dtype));
+  }
   std::vector<NamedTensor> parameters, state;
   for (const NamedTensor& t : file.tensors) {
     for (const double v : t.tensor.to_vector()) {

@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/expression.hpp"
+#include "cli/model_file.hpp"
 #include "support/output_files.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -52,21 +54,35 @@ Outcome run(const std::string& args) {
   return run_with_env("", args);
 }
 
-double json_field(const std::string& json, const std::string& key) {
-  const std::size_t at = json.find("\"" + key + "\": ");
-  if (at == std::string::npos) return NAN;
-  return std::stod(json.substr(at + key.size() + 4));
+// The tool's --json output: one line, one JSON object (parse() throws on anything else).
+nlohmann::json json_of(const Outcome& r) {
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  return nlohmann::json::parse(r.out);
 }
 
 TEST(CliGrad, SeedExampleDerivative) {
   const Outcome r = run("grad 'cos(sin(x^2) + 3*x^2)' x=1.5 --json");
   ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = json_of(r);
   const double x = 1.5;
   const double u = std::sin(x * x) + 3 * x * x;
-  EXPECT_NEAR(json_field(r.out, "value"), std::cos(u), 1e-12);
-  EXPECT_NEAR(json_field(r.out, "analytic"), -std::sin(u) * (2 * x * std::cos(x * x) + 6 * x),
-              1e-9);
-  EXPECT_LT(json_field(r.out, "relative_error"), 1e-6);
+  EXPECT_EQ(j.at("expression"), "cos(sin(x^2) + 3*x^2)");
+  EXPECT_EQ(j.at("point").at("x"), 1.5);
+  EXPECT_NEAR(j.at("value").get<double>(), std::cos(u), 1e-12);
+  EXPECT_NEAR(j.at("gradient").at("x").at("analytic").get<double>(),
+              -std::sin(u) * (2 * x * std::cos(x * x) + 6 * x), 1e-9);
+  EXPECT_LT(j.at("gradient").at("x").at("relative_error").get<double>(), 1e-6);
+}
+
+// --json writes JSON a strict parser reads: numbers that read back exactly, non-finite values
+// as null.
+TEST(CliGrad, JsonOutputIsStrictJson) {
+  const Outcome r = run("grad 'exp(x) + y' x=1000 y=0.1 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = json_of(r);
+  EXPECT_EQ(j.at("point").at("y").get<double>(), 0.1);  // the shortest form that reads back
+  EXPECT_TRUE(j.at("value").is_null()) << r.out;        // log(0) + 0.1 = -inf
+  EXPECT_EQ(r.out.find("inf"), std::string::npos) << r.out;
 }
 
 TEST(CliGrad, TableOutputNamesEveryVariable) {
@@ -81,25 +97,18 @@ TEST(CliGrad, HessianAgainstTheClosedForm) {
   // f = x²y + sin(y): f_xx = 2y, f_xy = 2x, f_yy = -sin(y).
   const Outcome r = run("grad 'x^2*y + sin(y)' x=1.5 y=0.5 --hessian --json");
   ASSERT_EQ(r.status, 0) << r.out;
-  const std::size_t at = r.out.find("\"analytic\": [[");
-  ASSERT_NE(at, std::string::npos) << r.out;
-  double h[4] = {};
-  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf, %lf], [%lf, %lf]]", &h[0], &h[1],
-                        &h[2], &h[3]),
-            4)
-      << r.out;
-  EXPECT_NEAR(h[0], 1.0, 1e-12);
-  EXPECT_NEAR(h[1], 3.0, 1e-12);
-  EXPECT_NEAR(h[2], 3.0, 1e-12);
-  EXPECT_NEAR(h[3], -std::sin(0.5), 1e-12);
-  EXPECT_NE(r.out.find("\"variables\": [\"x\", \"y\"]"), std::string::npos) << r.out;
-  const std::size_t error = r.out.find("\"error\": [[");
-  ASSERT_NE(error, std::string::npos);
-  double e[4] = {};
-  ASSERT_EQ(std::sscanf(r.out.c_str() + error, "\"error\": [[%lf, %lf], [%lf, %lf]]", &e[0], &e[1],
-                        &e[2], &e[3]),
-            4);
-  for (double v : e) EXPECT_LT(v, 1e-7);
+  const nlohmann::json hessian = json_of(r).at("hessian");
+  const auto h = hessian.at("analytic").get<std::vector<std::vector<double>>>();
+  ASSERT_EQ(h.size(), 2u) << r.out;
+  ASSERT_EQ(h[0].size(), 2u) << r.out;
+  EXPECT_NEAR(h[0][0], 1.0, 1e-12);
+  EXPECT_NEAR(h[0][1], 3.0, 1e-12);
+  EXPECT_NEAR(h[1][0], 3.0, 1e-12);
+  EXPECT_NEAR(h[1][1], -std::sin(0.5), 1e-12);
+  EXPECT_EQ(hessian.at("variables"), (std::vector<std::string>{"x", "y"})) << r.out;
+  for (const auto& row : hessian.at("error").get<std::vector<std::vector<double>>>()) {
+    for (double v : row) EXPECT_LT(v, 1e-7);
+  }
 }
 
 // softsign through the tool: registered where it is defined, found by the expression language
@@ -107,13 +116,11 @@ TEST(CliGrad, HessianAgainstTheClosedForm) {
 TEST(CliGrad, SoftsignFirstAndSecondDerivatives) {
   const Outcome r = run("grad 'softsign(x)' x=0.5 --hessian --json");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NEAR(json_field(r.out, "value"), 0.5 / 1.5, 1e-15);
-  EXPECT_NEAR(json_field(r.out, "analytic"), 1 / (1.5 * 1.5), 1e-15);
-  const std::size_t at = r.out.find("\"analytic\": [[");
-  ASSERT_NE(at, std::string::npos) << r.out;
-  double h = 0;
-  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "\"analytic\": [[%lf]]", &h), 1) << r.out;
-  EXPECT_NEAR(h, -2 / (1.5 * 1.5 * 1.5), 1e-12);
+  const nlohmann::json j = json_of(r);
+  EXPECT_NEAR(j.at("value").get<double>(), 0.5 / 1.5, 1e-15);
+  EXPECT_NEAR(j.at("gradient").at("x").at("analytic").get<double>(), 1 / (1.5 * 1.5), 1e-15);
+  EXPECT_NEAR(j.at("hessian").at("analytic").at(0).at(0).get<double>(), -2 / (1.5 * 1.5 * 1.5),
+              1e-12);
   const Outcome unknown = run("grad 'softsine(x)' x=1");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_NE(unknown.out.find("known: abs add"), std::string::npos) << unknown.out;
@@ -529,6 +536,117 @@ TEST_F(CliFiles, EveryActivationRoundTripsThroughAModelFile) {
     const tapegrad::nn::Activation asked = tapegrad::nn::Activation::parse(activation);
     EXPECT_EQ(written, asked);
   }
+}
+
+// Model files store each weight as PyTorch's nn.Linear does, (out, in), under the keys an
+// nn.Sequential of Linear and activation layers has; the layer holds it as (in, out).
+TEST_F(CliFiles, ModelFilesStoreWeightsAsPyTorchsLinearDoes) {
+  const std::string model = path("m.safetensors");
+  ASSERT_EQ(run("train --data iris --layers 5 --epochs 2 --save " + model).status, 0);
+  const auto file = tapegrad::io::load_safetensors(model);
+  EXPECT_EQ(file.metadata.at("format"), "tapegrad.mlp.v2");
+  EXPECT_EQ(file.metadata.at("weight_layout"), "out_in");
+  std::vector<std::string> names;
+  for (const auto& t : file.tensors) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(file.tensors[0].tensor.shape(), tapegrad::Shape({5, 4}));
+  EXPECT_EQ(file.tensors[2].tensor.shape(), tapegrad::Shape({3, 5}));
+  const auto [spec, net] = cli::load_model(model);
+  const auto params = net.named_parameters();
+  ASSERT_EQ(params[0].tensor.shape(), tapegrad::Shape({4, 5}));
+  for (std::int64_t o = 0; o < 5; ++o) {
+    for (std::int64_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(file.tensors[0].tensor.get(o, i), params[0].tensor.get(i, o));
+    }
+  }
+}
+
+// A model file of the first schema, (in, out) weights, is still read, converted on load.
+TEST_F(CliFiles, AVersion1ModelFileGivesTheSamePredictions) {
+  const std::string v2 = path("v2.safetensors");
+  ASSERT_EQ(run("train --data iris --layers 6 --epochs 3 --save " + v2).status, 0);
+  auto file = tapegrad::io::load_safetensors(v2);
+  for (auto& t : file.tensors) {
+    if (t.tensor.dim() != 2) continue;
+    const std::int64_t rows = t.tensor.shape()[0], cols = t.tensor.shape()[1];
+    std::vector<double> transposed;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      for (std::int64_t r = 0; r < rows; ++r) transposed.push_back(t.tensor.get(r, c));
+    }
+    t.tensor =
+        tapegrad::Tensor::from(std::span<const double>(transposed), {cols, rows}, t.tensor.dtype());
+  }
+  file.metadata["format"] = "tapegrad.mlp.v1";
+  file.metadata.erase("weight_layout");
+  const std::string v1 = path("v1.safetensors");
+  tapegrad::io::save_safetensors(v1, file.tensors, file.metadata);
+  const Outcome a = run("predict --model " + v2 + " --data iris");
+  const Outcome b = run("predict --model " + v1 + " --data iris");
+  ASSERT_EQ(a.status, 0) << a.out;
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_EQ(std::count(a.out.begin(), a.out.end(), '\n'), 151);
+  EXPECT_EQ(a.out, b.out);
+  // The file checked in for the fuzzer, written by tapegrad 0.1 before v2, still evaluates.
+  const Outcome old = run("eval --model " + std::string(TAPEGRAD_TEST_DIR) +
+                          "/../fuzz/corpus/model/iris_classify.safetensors --data iris");
+  EXPECT_EQ(old.status, 0) << old.out;
+  // A v1 file holding the v2 layout is refused: the shapes then disagree.
+  file = tapegrad::io::load_safetensors(v2);
+  file.metadata["format"] = "tapegrad.mlp.v1";
+  tapegrad::io::save_safetensors(path("mixed.safetensors"), file.tensors, file.metadata);
+  const Outcome mixed = run("eval --model " + path("mixed.safetensors") + " --data iris");
+  EXPECT_EQ(mixed.status, 2) << mixed.out;
+  EXPECT_NE(mixed.out.find("'0.weight' is float32 (6, 4) in the file, float32 (4, 6) in the model"),
+            std::string::npos)
+      << mixed.out;
+}
+
+TEST_F(CliFiles, AModelFileWithATensorThatCannotBeConvertedIsRefusedNamingIt) {
+  const std::string model = path("m.safetensors");
+  ASSERT_EQ(run("train --data iris --layers 2 --epochs 1 --save " + model).status, 0);
+  std::string bytes = slurp(model);
+  // 0.bias (2 floats, 8 bytes) becomes 8 BOOLs of shape [2, 4]: the same bytes, another dtype.
+  const std::size_t at = bytes.find(R"("0.bias":{"dtype":"F32","shape":[2])");
+  ASSERT_NE(at, std::string::npos) << bytes.substr(0, 400);
+  bytes.replace(at, 35, R"("0.bias":{"dtype":"BOOL","shape":[8])");
+  // The header grew by a byte: so does its length (the 8 bytes before it).
+  std::uint64_t length = 0;
+  std::memcpy(&length, bytes.data(), 8);
+  ++length;
+  std::memcpy(bytes.data(), &length, 8);
+  std::ofstream(path("bool.safetensors"), std::ios::binary) << bytes;
+  const Outcome o = run("eval --model " + path("bool.safetensors") + " --data iris");
+  EXPECT_EQ(o.status, 2) << o.out;
+  EXPECT_NE(o.out.find("tensor '0.bias' is BOOL, which tapegrad cannot convert to float32"),
+            std::string::npos)
+      << o.out;
+}
+
+// A model file's header is JSON, which must be UTF-8: a column name in Latin-1 is refused
+// before training, naming the column, rather than written raw into a header other readers
+// reject. Without --save the same data trains.
+TEST_F(CliFiles, ColumnNamesThatAreNotUtf8AreRefusedBeforeTrainingASavedModel) {
+  std::ofstream(path("latin1.csv"), std::ios::binary)
+      << "size,caf\xE9,label\n1,2,0\n2,1,1\n3,3,0\n4,2,1\n5,1,0\n6,0,1\n";
+  const Outcome o =
+      run("train --data " + path("latin1.csv") + " --epochs 1 --save " + path("m.safetensors"));
+  EXPECT_EQ(o.status, 2) << o.out;
+  EXPECT_NE(o.out.find("the name of feature column 2 is not valid UTF-8 (incomplete UTF-8 "
+                       "string; last byte: 0xE9)"),
+            std::string::npos)
+      << o.out;
+  EXPECT_EQ(o.out.find("epoch"), std::string::npos) << o.out;
+  EXPECT_FALSE(std::filesystem::exists(path("m.safetensors")));
+  EXPECT_EQ(run("train --data " + path("latin1.csv") + " --epochs 1").status, 0);
+  // UTF-8 names are kept byte for byte.
+  std::ofstream(path("utf8.csv"), std::ios::binary)
+      << "size,caf\xC3\xA9,label\n1,2,0\n2,1,1\n3,3,0\n4,2,1\n5,1,0\n6,0,1\n";
+  ASSERT_EQ(run("train --data " + path("utf8.csv") + " --epochs 1 --save " + path("m.safetensors"))
+                .status,
+            0);
+  EXPECT_EQ(tapegrad::io::load_safetensors(path("m.safetensors")).metadata.at("features"),
+            "size\ncaf\xC3\xA9");
+  EXPECT_EQ(run("eval --model " + path("m.safetensors") + " --data " + path("utf8.csv")).status, 0);
 }
 
 TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <bit>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -136,9 +138,12 @@ TEST(Safetensors, TruncatedAndCorruptFilesGiveClearErrors) {
   EXPECT_NE(error_loading(dir / "json.safetensors").find("bad safetensors header"),
             std::string::npos);
   std::string dtype = good;
-  dtype.replace(dtype.find("F64"), 3, "I64");
+  dtype.replace(dtype.find("F64"), 3, "F16");
   write_bytes(dir / "dtype.safetensors", dtype);
-  EXPECT_NE(error_loading(dir / "dtype.safetensors").find("dtype I64"), std::string::npos);
+  EXPECT_NE(error_loading(dir / "dtype.safetensors")
+                .find("tensor 'w' (F16 of shape [100]) needs 200 bytes; its offsets give 800"),
+            std::string::npos)
+      << error_loading(dir / "dtype.safetensors");
   EXPECT_NE(error_loading(dir / "missing.safetensors").find("cannot open"), std::string::npos);
 }
 
@@ -398,8 +403,15 @@ TEST(Safetensors, LoadParametersChecksEverythingBeforeChangingAnything) {
   } catch (const tg::ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("missing '4.weight'"), std::string::npos) << e.what();
   }
+  // Into another dtype: converted, float64 to float32 rounding to nearest.
   const tg::nn::Sequential f32 = tg::nn::mlp({3, 4, 2}, {.dtype = tg::DType::f32});
-  EXPECT_THROW(io::load_parameters(f32.named_parameters(), dir / "m.safetensors"), tg::ValueError);
+  io::load_parameters(f32.named_parameters(), dir / "m.safetensors");
+  const auto stored = params[0].tensor.to_vector();
+  const auto loaded = f32.named_parameters()[0].tensor.data<float>();
+  ASSERT_EQ(loaded.size(), stored.size());
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(loaded[i], static_cast<float>(stored[i]));
+  }
 }
 
 TEST(Safetensors, LoadParametersNamesTensorsTheModelDoesNotHave) {
@@ -429,4 +441,235 @@ TEST(Safetensors, LoadingParametersBetweenForwardAndBackwardIsAnInPlaceChange) {
   io::load_parameters(params, dir / "w.safetensors");
   EXPECT_THROW(loss.backward(), tg::TapeError);
 }
+}  // namespace
+
+namespace {
+
+// One tensor of `dtype` holding `data` (little-endian), as any writer of the format makes it.
+std::string one_tensor(const std::string& dtype, std::int64_t n, const std::string& data) {
+  return spec_file(fmt::format(R"({{"t":{{"dtype":"{}","shape":[{}],"data_offsets":[0,{}]}}}})",
+                               dtype, n, data.size()),
+                   data);
+}
+
+template <class T>
+std::string raw(std::initializer_list<T> values) {
+  std::string out;
+  for (T v : values) out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  return out;
+}
+
+std::vector<std::uint32_t> float_bits(const Tensor& t) {
+  std::vector<std::uint32_t> out;
+  for (float v : t.data<float>()) out.push_back(std::bit_cast<std::uint32_t>(v));
+  return out;
+}
+
+TEST(Safetensors, F16IsReadAsF32Exactly) {
+  // +0, -0, the smallest and largest subnormals (2^-24, 1023 * 2^-24), the smallest normal
+  // 2^-14, 1, -2, 1/3 rounded to half, the largest half 65504, -2^-24, +inf, -inf, and NaNs.
+  const auto f = io::parse_safetensors(
+      one_tensor("F16", 14,
+                 raw<std::uint16_t>({0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0xc000, 0x3555,
+                                     0x7bff, 0x8001, 0x7c00, 0xfc00, 0x7e00, 0xfd01})),
+      "f16");
+  ASSERT_EQ(f.tensors.size(), 1u);
+  const Tensor& t = f.tensors[0].tensor;
+  EXPECT_EQ(t.dtype(), tg::DType::f32);
+  const std::vector<std::uint32_t> expected = {
+      0x00000000,  // +0
+      0x80000000,  // -0
+      0x33800000,  // 2^-24 = 5.9604644775390625e-08
+      0x387fc000,  // 1023 * 2^-24 = 6.097555160522461e-05
+      0x38800000,  // 2^-14 = 6.103515625e-05
+      0x3f800000,  // 1
+      0xc0000000,  // -2
+      0x3eaaa000,  // 0.333251953125
+      0x477fe000,  // 65504
+      0xb3800000,  // -2^-24
+      0x7f800000,  // +inf
+      0xff800000,  // -inf
+      0x7fc00000,  // the quiet NaN
+      0xffa02000,  // a negative NaN keeps its sign and payload
+  };
+  EXPECT_EQ(float_bits(t), expected);
+  const auto v = t.to_vector();
+  EXPECT_EQ(v[2], 5.9604644775390625e-08);
+  EXPECT_EQ(v[3], 6.097555160522461e-05);
+  EXPECT_EQ(v[7], 0.333251953125);
+  EXPECT_EQ(v[8], 65504.0);
+  EXPECT_TRUE(std::isinf(v[10]) && v[10] > 0);
+  EXPECT_TRUE(std::isnan(v[12]) && std::isnan(v[13]));
+}
+
+TEST(Safetensors, BF16IsReadAsF32Exactly) {
+  const auto f = io::parse_safetensors(
+      one_tensor("BF16", 10,
+                 raw<std::uint16_t>({0x3f80, 0xc040, 0x3eab, 0x0001, 0x8000, 0x7f7f, 0x7f80, 0xff80,
+                                     0x7fc0, 0x0080})),
+      "bf16");
+  const Tensor& t = f.tensors.at(0).tensor;
+  EXPECT_EQ(t.dtype(), tg::DType::f32);
+  const auto v = t.to_vector();
+  EXPECT_EQ(v[0], 1.0);
+  EXPECT_EQ(v[1], -3.0);
+  EXPECT_EQ(v[2], 0.333984375);
+  EXPECT_EQ(v[3], std::ldexp(1.0, -133));  // the smallest subnormal bfloat16
+  EXPECT_EQ(v[4], 0.0);
+  EXPECT_TRUE(std::signbit(v[4]));
+  EXPECT_EQ(v[5], 3.3895313892515355e38);  // the largest finite bfloat16
+  EXPECT_EQ(v[6], INFINITY);
+  EXPECT_EQ(v[7], -INFINITY);
+  EXPECT_TRUE(std::isnan(v[8]));
+  EXPECT_EQ(v[9], std::ldexp(1.0, -126));  // the smallest normal
+  EXPECT_EQ(float_bits(t)[8], 0x7fc00000u);
+}
+
+TEST(Safetensors, IntegersAreReadAsF64Exactly) {
+  const auto values = [](const std::string& dtype, std::int64_t n, const std::string& data) {
+    const auto f = io::parse_safetensors(one_tensor(dtype, n, data), dtype);
+    EXPECT_TRUE(f.unread.empty()) << dtype;
+    EXPECT_EQ(f.tensors.at(0).tensor.dtype(), tg::DType::f64) << dtype;
+    return f.tensors.at(0).tensor.to_vector();
+  };
+  using V = std::vector<double>;
+  EXPECT_EQ(values("I8", 3, raw<std::int8_t>({-128, 0, 127})), (V{-128, 0, 127}));
+  EXPECT_EQ(values("U8", 2, raw<std::uint8_t>({0, 255})), (V{0, 255}));
+  EXPECT_EQ(values("I16", 2, raw<std::int16_t>({-32768, 32767})), (V{-32768, 32767}));
+  EXPECT_EQ(values("U16", 1, raw<std::uint16_t>({65535})), (V{65535}));
+  EXPECT_EQ(values("I32", 2, raw<std::int32_t>({-2147483647 - 1, 2147483647})),
+            (V{-2147483648.0, 2147483647.0}));
+  EXPECT_EQ(values("U32", 1, raw<std::uint32_t>({4294967295u})), (V{4294967295.0}));
+  constexpr std::int64_t k53 = std::int64_t{1} << 53;
+  EXPECT_EQ(values("I64", 3, raw<std::int64_t>({-k53, -1, k53})),
+            (V{-9007199254740992.0, -1, 9007199254740992.0}));
+  EXPECT_EQ(values("U64", 1, raw<std::uint64_t>({std::uint64_t{1} << 53})),
+            (V{9007199254740992.0}));
+}
+
+TEST(Safetensors, TensorsThatCannotBeConvertedAreLeftUnreadNotTheWholeFile) {
+  constexpr std::int64_t k53 = std::int64_t{1} << 53;
+  const std::string header = R"({"big":{"dtype":"I64","shape":[1],"data_offsets":[0,8]},)"
+                             R"("flag":{"dtype":"BOOL","shape":[2],"data_offsets":[8,10]},)"
+                             R"("new":{"dtype":"F4","shape":[4],"data_offsets":[10,12]},)"
+                             R"("w":{"dtype":"F16","shape":[1],"data_offsets":[12,14]}})";
+  const auto f = io::parse_safetensors(
+      spec_file(header, raw<std::int64_t>({k53 + 1}) + std::string("\1\0", 2) + "ab" +
+                            raw<std::uint16_t>({0x3c00})),
+      "mixed");
+  ASSERT_EQ(f.tensors.size(), 1u);
+  EXPECT_EQ(f.tensors[0].name, "w");
+  EXPECT_EQ(f.tensors[0].tensor.to_vector(), std::vector<double>{1.0});
+  EXPECT_EQ(f.unread.at("flag"), "BOOL");
+  EXPECT_EQ(f.unread.at("new"), "F4");
+  EXPECT_NE(f.unread.at("big").find("I64 with values beyond ±2^53"), std::string::npos);
+  // A known size is still checked.
+  EXPECT_NE(error_parsing(one_tensor("BOOL", 3, "ab")).find("needs 3 bytes; its offsets give 2"),
+            std::string::npos);
+}
+
+TEST(Safetensors, LoadParametersConvertsToTheModelsDtypeAndNamesWhatItCannotRead) {
+  TempDir dir;
+  // 2^24 + 1 and 2^24 + 3 lie halfway between floats: rounded to the even one.
+  write_bytes(dir / "i.safetensors",
+              one_tensor("I32", 3, raw<std::int32_t>({16777217, 16777219, -7})));
+  const Tensor f32 = tg::zeros({3}, tg::DType::f32);
+  io::load_parameters(std::vector<tg::NamedTensor>{{"t", f32}}, dir / "i.safetensors");
+  EXPECT_EQ(f32.to_vector(), (std::vector<double>{16777216, 16777220, -7}));
+  const Tensor f64 = tg::zeros({3}, tg::DType::f64);
+  io::load_parameters(std::vector<tg::NamedTensor>{{"t", f64}}, dir / "i.safetensors");
+  EXPECT_EQ(f64.to_vector(), (std::vector<double>{16777217, 16777219, -7}));
+  // F16 into float64: exact.
+  write_bytes(dir / "h.safetensors", one_tensor("F16", 2, raw<std::uint16_t>({0x0001, 0x3555})));
+  const Tensor h = tg::zeros({2}, tg::DType::f64);
+  io::load_parameters(std::vector<tg::NamedTensor>{{"t", h}}, dir / "h.safetensors");
+  EXPECT_EQ(h.to_vector(), (std::vector<double>{5.9604644775390625e-08, 0.333251953125}));
+  write_bytes(dir / "b.safetensors", one_tensor("BOOL", 3, std::string("\1\0\1", 3)));
+  try {
+    io::load_parameters(std::vector<tg::NamedTensor>{{"t", f32}}, dir / "b.safetensors");
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("'t' is BOOL, which tapegrad cannot convert to float32"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(f32.to_vector(), (std::vector<double>{16777216, 16777220, -7}));  // unchanged
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SafetensorsJson, SurrogatePairsDecodeToUtf8NotCesu8) {
+  const auto f = io::parse_safetensors(
+      spec_file(R"({"__metadata__":{"smile":"\ud83d\ude00","e":"caf\u00e9","raw":"😀"}})", ""), "u");
+  EXPECT_EQ(f.metadata.at("smile"), "\xF0\x9F\x98\x80");  // U+1F600 in 4 bytes
+  EXPECT_EQ(f.metadata.at("raw"), "\xF0\x9F\x98\x80");
+  EXPECT_EQ(f.metadata.at("e"), "caf\xC3\xA9");
+  // A lone surrogate is no character.
+  EXPECT_NE(error_parsing(spec_file(R"({"__metadata__":{"k":"\ud83d"}})", ""))
+                .find("bad safetensors header at byte"),
+            std::string::npos);
+}
+
+TEST(SafetensorsJson, AHeaderThatIsNotUtf8IsRefused) {
+  const std::string message =
+      error_parsing(spec_file("{\"__metadata__\":{\"k\":\"caf\xE9\"}}", ""));
+  EXPECT_NE(message.find("bad safetensors header at byte"), std::string::npos) << message;
+  EXPECT_NE(message.find("UTF-8"), std::string::npos) << message;
+}
+
+TEST(SafetensorsJson, NamesThatAreNotUtf8AreNotWrittenIntoAHeader) {
+  TempDir dir;
+  const std::vector<tg::NamedTensor> one = {{"w", tg::ones({2})}};
+  try {
+    io::save_safetensors(dir / "m.safetensors", one, {{"features", "price\nsize in m\xB2"}});
+    FAIL();
+  } catch (const tg::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("metadata 'features' is not valid UTF-8 (invalid UTF-8 "
+                                         "byte at index 15: 0xB2)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(io::save_safetensors(dir / "m.safetensors",
+                                    std::vector<tg::NamedTensor>{{"w\xFF", tg::ones({2})}}),
+               tg::ValueError);
+  EXPECT_EQ(dir.entries(), 0u);  // nothing written
+  // Valid UTF-8 beyond ASCII round-trips byte for byte.
+  io::save_safetensors(dir / "m.safetensors",
+                       std::vector<tg::NamedTensor>{{"poids.\xC3\xA9", tg::ones({2})}},
+                       {{"\xF0\x9F\x98\x80", "m\xC2\xB2 \"quoted\" \\ \x01"}});
+  const auto f = io::load_safetensors(dir / "m.safetensors");
+  EXPECT_EQ(f.tensors.at(0).name, "poids.\xC3\xA9");
+  EXPECT_EQ(f.metadata.at("\xF0\x9F\x98\x80"), "m\xC2\xB2 \"quoted\" \\ \x01");
+}
+
+TEST(SafetensorsJson, TheHeaderMustHaveTheFormatsShape) {
+  const auto refused = [](const std::string& header, const std::string& expected) {
+    const std::string message = error_parsing(spec_file(header, std::string(8, '\0')));
+    EXPECT_NE(message.find(expected), std::string::npos) << header << "\n" << message;
+  };
+  refused(R"([])", "the header must be a JSON object, not an array");
+  refused(R"({"__metadata__":{"k":1}})", "metadata 'k' must be a string, not a number");
+  refused(R"({"a":[1]})", "'a' must be an object (a tensor or __metadata__), not an array");
+  refused(R"({"a":{"dtype":"F64","shape":[-1],"data_offsets":[0,8]}})",
+          "tensor 'a': shape must hold non-negative integers");
+  refused(R"({"a":{"dtype":"F64","shape":[1.0],"data_offsets":[0,8]}})",
+          "tensor 'a': shape must hold non-negative integers");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,9007199254740993]}})",
+          "tensor 'a': data_offsets holds an integer beyond 2^53");
+  refused(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,8]}})",
+          "tensor 'a': dtype must be a string, not a number");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8],"x":1}})",
+          "tensor 'a' has an unknown field 'x'");
+  refused(R"({"a":{"dtype":"F64","shape":[1]}})",
+          "tensor 'a' needs dtype, shape and data_offsets [begin, end]");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}} x)",
+          "bad safetensors header at byte");
+  refused(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]})", "bad safetensors header");
+  // Deep nesting is refused at its first unexpected level, without building it.
+  refused(R"({"a":{"dtype":"F64","shape":)" + std::string(1000000, '['),
+          "tensor 'a': shape must be an array of integers, not an array");
+}
+
 }  // namespace

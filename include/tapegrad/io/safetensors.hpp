@@ -34,22 +34,31 @@ void save_safetensors(const std::filesystem::path& path, std::span<const NamedTe
 struct SafetensorsFile {
   std::vector<NamedTensor> tensors;  // in the order of their data
   std::map<std::string, std::string> metadata;
+  // Tensors that could not be converted, by name: why (e.g. "BOOL"). Not in `tensors`.
+  std::map<std::string, std::string> unread;
 };
 
-// Reads and checks a file: the header's length, its JSON, dtypes (F32, F64), shapes, offsets
-// (in range, ordered, not overlapping, of the right size) and unique names. Every problem is a
-// ValueError that names the file and says exactly what is wrong.
+// Reads and checks a file: the header's length, its JSON, dtypes, shapes, offsets (in range,
+// ordered, not overlapping, of the right size) and unique names. Every problem is a ValueError
+// that names the file and says exactly what is wrong. F32 and F64 are read as they are; F16 and
+// BF16 become F32 and the integers (I8 ... U64) F64, exactly: a 64-bit integer beyond ±2^53 and
+// the other dtypes (BOOL, F8_*, ...) are left in `unread`.
 SafetensorsFile load_safetensors(const std::filesystem::path& path);
 // The same from bytes in memory; `source` names them in messages.
 SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& source);
 
 // Loads the file into existing leaf tensors, matched by name: every name must be in both, with
-// the same shape and dtype (the message lists what is missing, unexpected or different).
-// Nothing is changed unless everything matches.
+// the same shape (the message lists what is missing, unexpected, unread or different). Values
+// are converted to each tensor's dtype (F64 to F32 rounds to nearest, ties to even). Nothing is
+// changed unless everything matches.
 void load_parameters(std::span<const NamedTensor> into, const std::filesystem::path& path);
 // The same from tensors already read (e.g. one part of a file); `source` names them in messages.
+// Check them first with check_read(): those in the file's `unread` are not among them.
 void load_parameters(std::span<const NamedTensor> into, std::span<const NamedTensor> from,
                      std::string_view source);
+// Throws ValueError naming every tensor of `needed` that is in the file's `unread`.
+void check_read(std::span<const NamedTensor> needed, const SafetensorsFile& file,
+                std::string_view source);
 
 }  // namespace tapegrad::io
 
