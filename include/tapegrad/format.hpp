@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// fmt formatters: fmt::print("{}", x) for Shape, DType, Var, Tensor and GradcheckResult.
-// A Var's format spec applies to its value ("{:.3f}"). Tensors print their shape, dtype and
-// values; past 1000 elements only the first and last three of each axis are shown.
+/// @file
+/// fmt formatters: fmt::print("{}", x) for Shape, DType, Var, Tensor and GradcheckResult.
+/// A Var's format spec applies to its value ("{:.3f}"). Tensors print their shape, dtype and
+/// values; past 1000 elements only the first and last three of each axis are shown.
 #pragma once
 
 #include <string>
