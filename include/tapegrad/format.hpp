@@ -20,6 +20,9 @@ namespace tapegrad {
 std::string to_string(const Tensor& x);
 }  // namespace tapegrad
 
+// The fmt::formatter specialisations are documented in prose at the top of format.hpp; they
+// are left out of the API reference (doxygen cannot place a specialisation of fmt's template).
+/// @cond
 template <>
 struct fmt::formatter<tapegrad::Shape> : fmt::formatter<std::string_view> {
   auto format(const tapegrad::Shape& s, fmt::format_context& ctx) const {
@@ -57,3 +60,4 @@ struct fmt::formatter<tapegrad::GradcheckResult> : fmt::formatter<std::string_vi
     return fmt::formatter<std::string_view>::format(r.str(), ctx);
   }
 };
+/// @endcond

@@ -44,9 +44,11 @@ class ConfusionMatrix {
 
 }  // namespace tapegrad::metrics
 
+/// @cond
 template <>
 struct fmt::formatter<tapegrad::metrics::ConfusionMatrix> : fmt::formatter<std::string_view> {
   auto format(const tapegrad::metrics::ConfusionMatrix& m, fmt::format_context& ctx) const {
     return fmt::formatter<std::string_view>::format(m.str(), ctx);
   }
 };
+/// @endcond

@@ -51,12 +51,14 @@ class Tape : private detail::TapeCore {
   void leave_guard();
 };
 
+/// @cond
 inline detail::TapeCore& detail::core(Tape& tape) {
   return tape;
 }
 inline const detail::TapeCore& detail::core(const Tape& tape) {
   return tape;
 }
+/// @endcond
 
 /// The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
 Tape& current_tape();

@@ -146,7 +146,9 @@ Sequential mlp(std::initializer_list<std::int64_t> sizes, const MlpOptions& opti
 
 }  // namespace tapegrad::nn
 
-/// fmt::print("{}", model) prints the layer table of summary().
+// fmt::print("{}", model) prints the layer table of summary() (left out of the API reference,
+// as are the formatters of format.hpp).
+/// @cond
 template <class M>
 requires std::derived_from<M, tapegrad::nn::Module>
 struct fmt::formatter<M> : fmt::formatter<std::string_view> {
@@ -154,3 +156,4 @@ struct fmt::formatter<M> : fmt::formatter<std::string_view> {
     return fmt::formatter<std::string_view>::format(m.summary(), ctx);
   }
 };
+/// @endcond
