@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// fmt formatters: fmt::print("{}", x) for Shape, DType, Var, Tensor and GradcheckResult.
-// A Var's format spec applies to its value ("{:.3f}"). Tensors print their shape, dtype and
-// values; past 1000 elements only the first and last three of each axis are shown.
+/// @file
+/// fmt formatters: fmt::print("{}", x) for Shape, DType, Var, Tensor and GradcheckResult.
+/// A Var's format spec applies to its value ("{:.3f}"). Tensors print their shape, dtype and
+/// values; past 1000 elements only the first and last three of each axis are shown.
 #pragma once
 
 #include <string>
@@ -21,6 +22,9 @@ namespace tapegrad {
 std::string to_string(const Tensor& x);
 }  // namespace tapegrad
 
+// The fmt::formatter specialisations are documented in prose at the top of format.hpp; they
+// are left out of the API reference (doxygen cannot place a specialisation of fmt's template).
+/// @cond
 template <>
 struct fmt::formatter<tapegrad::Shape> : fmt::formatter<std::string_view> {
   auto format(const tapegrad::Shape& s, fmt::format_context& ctx) const {
@@ -58,5 +62,6 @@ struct fmt::formatter<tapegrad::GradcheckResult> : fmt::formatter<std::string_vi
     return fmt::formatter<std::string_view>::format(r.str(), ctx);
   }
 };
+/// @endcond
 
 #pragma GCC visibility pop

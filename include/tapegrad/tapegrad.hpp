@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// tapegrad: reverse-mode automatic differentiation on one tape for scalars and tensors.
-// The one include a user needs.
+/// @file
+/// tapegrad: reverse-mode automatic differentiation on one tape for scalars and tensors.
+/// The one include a user needs.
 #pragma once
 
 #include "tapegrad/autodiff/grad.hpp"

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The library's version, as CMake's project() states it (a test keeps the two in step).
-//
-// Versioning: semantic versions. Before 1.0 a minor release (0.x) may change the API and the
-// ABI, and says how in CHANGELOG.md; a patch release (0.x.y) changes neither. From 1.0 on, only
-// a major release breaks the API, and the shared library's SOVERSION is the major version.
+/// @file
+/// The library's version, as CMake's project() states it (a test keeps the two in step).
+///
+/// Versioning: semantic versions. Before 1.0 a minor release (0.x) may change the API and the
+/// ABI, and says how in CHANGELOG.md; a patch release (0.x.y) changes neither. From 1.0 on, only
+/// a major release breaks the API, and the shared library's SOVERSION is the major version.
 #pragma once
 
 #pragma GCC visibility push(default)  // the API: exported from libtapegrad.so

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// gradcheck: compares backprop gradients with central finite differences in double precision.
-//
-//   auto r = tapegrad::gradcheck([](std::span<const Var> x) { return x[0] * sin(x[1]); },
-//                                {1.5, 0.3});
-//   if (!r) fmt::print("{}\n", r);   // names the worst element, its analytic and numeric values
-//
-// gradgradcheck does the same one order up: the Hessian from grad(..., {.create_graph = true})
-// against central finite differences of gradients (input i, index {j} names H[i][j]).
-//
-// Functions of tensors may return a Var or a Tensor; a Tensor output y is checked through the
-// scalar <y, c> for a fixed random c (that checks Jᵀc, the product backward() computes).
-// Tensor inputs are copied to float64 for the check, and f runs on a private tape.
+/// @file
+/// gradcheck: compares backprop gradients with central finite differences in double precision.
+///
+///   auto r = tapegrad::gradcheck([](std::span<const Var> x) { return x[0] * sin(x[1]); },
+///                                {1.5, 0.3});
+///   if (!r) fmt::print("{}\n", r);   // names the worst element, its analytic and numeric values
+///
+/// gradgradcheck does the same one order up: the Hessian from grad(..., {.create_graph = true})
+/// against central finite differences of gradients (input i, index {j} names H[i][j]).
+///
+/// Functions of tensors may return a Var or a Tensor; a Tensor output y is checked through the
+/// scalar <y, c> for a fixed random c (that checks Jᵀc, the product backward() computes).
+/// Tensor inputs are copied to float64 for the check, and f runs on a private tape.
 #pragma once
 
 #include <cstddef>
@@ -28,17 +29,17 @@
 namespace tapegrad {
 
 struct GradcheckOptions {
-  double eps = 1e-6;   // finite-difference step
-  double atol = 1e-7;  // an element passes when |analytic - numeric| <= atol + rtol * |numeric|
+  double eps = 1e-6;   ///< finite-difference step
+  double atol = 1e-7;  ///< an element passes when |analytic - numeric| <= atol + rtol * |numeric|
   double rtol = 1e-5;
-  std::uint64_t seed = 0x5eed;  // for the projection c of a Tensor output
+  std::uint64_t seed = 0x5eed;  ///< for the projection c of a Tensor output
 };
 
 struct GradcheckResult {
-  const char* check = "gradcheck";  // or "gradgradcheck"
+  const char* check = "gradcheck";  ///< or "gradgradcheck"
   bool passed = true;
-  std::size_t checked = 0;  // elements compared
-  // The worst element (largest error relative to its tolerance).
+  std::size_t checked = 0;  ///< elements compared
+  /// The worst element (largest error relative to its tolerance).
   std::size_t input = 0;
   std::vector<std::int64_t> index;
   double analytic = 0, numeric = 0, abs_error = 0, rel_error = 0;
@@ -60,16 +61,16 @@ GradcheckResult gradcheck(const TensorToVar& f, std::vector<Tensor> at,
 GradcheckResult gradcheck(const TensorToTensor& f, std::vector<Tensor> at,
                           const GradcheckOptions& options = {});
 
-// Second derivatives of a Var function: every H[i][j] = d²f / dx_i dx_j (analytic, from a
-// gradient recorded in higher-order mode) against (∂f/∂x_i (x + eps e_j) - ∂f/∂x_i (x - eps e_j))
-// / 2 eps. The worst element is reported as input i, index {j}.
+/// Second derivatives of a Var function: every H[i][j] = d²f / dx_i dx_j (analytic, from a
+/// gradient recorded in higher-order mode) against (∂f/∂x_i (x + eps e_j) - ∂f/∂x_i (x - eps e_j))
+/// / 2 eps. The worst element is reported as input i, index {j}.
 GradcheckResult gradgradcheck(const ScalarFunction& f, std::vector<double> at,
                               const GradcheckOptions& options = {});
 GradcheckResult gradgradcheck(const std::function<Var(const Var&)>& f, double at,
                               const GradcheckOptions& options = {});
-// Functions of tensors (inputs copied to float64): every second derivative between element k of
-// input i and element l of input j; the worst is reported as input i, index {k, j, l} (k and l
-// flat). Needs graph backwards for the ops f uses (see autodiff/grad.hpp).
+/// Functions of tensors (inputs copied to float64): every second derivative between element k of
+/// input i and element l of input j; the worst is reported as input i, index {k, j, l} (k and l
+/// flat). Needs graph backwards for the ops f uses (see autodiff/grad.hpp).
 GradcheckResult gradgradcheck(const TensorToVar& f, std::vector<Tensor> at,
                               const GradcheckOptions& options = {});
 

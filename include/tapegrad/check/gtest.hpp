@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// GoogleTest helpers: EXPECT_GRADCHECK(f, inputs[, options]) and
-// EXPECT_GRADGRADCHECK(f, inputs[, options]) in one line.
+/// @file
+/// GoogleTest helpers: EXPECT_GRADCHECK(f, inputs[, options]) and
+/// EXPECT_GRADGRADCHECK(f, inputs[, options]) in one line.
 #pragma once
 
 #include <gtest/gtest.h>

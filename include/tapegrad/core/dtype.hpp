@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Element types of tensors.
+/// @file
+/// Element types of tensors.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +29,7 @@ constexpr DType dtype_of() {
   return std::is_same_v<T, float> ? DType::f32 : DType::f64;
 }
 
-// Calls fn.template operator()<T>() with T = float or double according to d.
+/// Calls fn.template operator()<T>() with T = float or double according to d.
 template <class Fn>
 decltype(auto) dispatch(DType d, Fn&& fn) {
   if (d == DType::f32) return fn.template operator()<float>();

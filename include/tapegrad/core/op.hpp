@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The door every tensor op goes through, the library's and users' alike: an op computes its
-// value, then records one node naming its OpRule — the derivative written once, with Tensor and
-// Var ops, so that the same lines give backward()'s numbers and, under
-// grad(..., {.create_graph = true}), a recorded graph that can be differentiated again.
+/// @file
+/// The door every tensor op goes through, the library's and users' alike: an op computes its
+/// value, then records one node naming its OpRule — the derivative written once, with Tensor and
+/// Var ops, so that the same lines give backward()'s numbers and, under
+/// grad(..., {.create_graph = true}), a recorded graph that can be differentiated again.
 #pragma once
 
 #include <cstddef>

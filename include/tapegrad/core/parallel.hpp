@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Threads for the large elementwise loops.
-//
-// An elementwise op over a large contiguous tensor (tanh of a million floats, the sum of two
-// same-shaped activations) splits its loop into chunks that the calling thread and a small pool
-// of workers take in turn; everything smaller runs on the calling thread, as does every loop
-// while another thread has the pool. Each element is computed by the same code whichever
-// thread takes its chunk, so results do not depend on the thread count. Matrix products thread
-// inside OpenBLAS (OPENBLAS_NUM_THREADS), independently of this.
+/// @file
+/// Threads for the large elementwise loops.
+///
+/// An elementwise op over a large contiguous tensor (tanh of a million floats, the sum of two
+/// same-shaped activations) splits its loop into chunks that the calling thread and a small pool
+/// of workers take in turn; everything smaller runs on the calling thread, as does every loop
+/// while another thread has the pool. Each element is computed by the same code whichever
+/// thread takes its chunk, so results do not depend on the thread count. Matrix products thread
+/// inside OpenBLAS (OPENBLAS_NUM_THREADS), independently of this.
 #pragma once
 
 #include <algorithm>
@@ -18,10 +19,10 @@
 
 namespace tapegrad {
 
-// Threads an elementwise loop may use, the calling thread included: TAPEGRAD_NUM_THREADS when
-// set, else the machine's hardware threads (std::thread::hardware_concurrency).
+/// Threads an elementwise loop may use, the calling thread included: TAPEGRAD_NUM_THREADS when
+/// set, else the machine's hardware threads (std::thread::hardware_concurrency).
 int num_threads();
-// Sets it for the whole process (1: every loop on its calling thread). Throws ValueError below 1.
+/// Sets it for the whole process (1: every loop on its calling thread). Throws ValueError below 1.
 void set_num_threads(int threads);
 
 }  // namespace tapegrad

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The one random number generator of tapegrad: xoshiro256** seeded through splitmix64. Small,
-// fast and specified exactly, so that a seed gives the same numbers on every platform (the
-// standard library's distributions and shuffles are implementation-defined).
+/// @file
+/// The one random number generator of tapegrad: xoshiro256** seeded through splitmix64. Small,
+/// fast and specified exactly, so that a seed gives the same numbers on every platform (the
+/// standard library's distributions and shuffles are implementation-defined).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,7 @@ class Rng {
   explicit Rng(std::uint64_t seed) {
     for (auto& s : state_) s = splitmix(seed);
   }
-  // Two seeds (say, a user's seed and an epoch number) as one independent stream.
+  /// Two seeds (say, a user's seed and an epoch number) as one independent stream.
   Rng(std::uint64_t seed, std::uint64_t stream)
       : Rng(splitmix_value(seed) ^ splitmix_value(~stream)) {}
 
@@ -33,9 +34,9 @@ class Rng {
     state_[3] = rotl(state_[3], 45);
     return result;
   }
-  // Uniform on [0, 1) with 53 random bits.
+  /// Uniform on [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // Uniform on {0, ..., n - 1} (n > 0), without modulo bias.
+  /// Uniform on {0, ..., n - 1} (n > 0), without modulo bias.
   std::uint64_t below(std::uint64_t n) {
     const std::uint64_t limit = -n % n;  // 2^64 mod n: reject the short last block
     while (true) {
@@ -58,7 +59,7 @@ class Rng {
   std::uint64_t state_[4];
 };
 
-// 0..n-1 shuffled (Fisher–Yates) by rng.
+/// 0..n-1 shuffled (Fisher–Yates) by rng.
 inline std::vector<std::int64_t> permutation(std::int64_t n, Rng& rng) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);

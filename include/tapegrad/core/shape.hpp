@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shape: up to kMaxDims extents stored inline (no heap), plus NumPy broadcasting.
-//
-// A Shape is always valid, which is what keeps every size computed from it in range: its extents
-// are non-negative (or -1, "infer this extent", which only reshape() accepts), and the product
-// of its extents, counting 0 and -1 as 1, is at most kMaxNumel. So numel(), strides() and every
-// byte size and offset derived from them (at most 8 bytes per element) fit in a signed 64-bit
-// integer with room to spare; a shape that does not fit throws ShapeError naming it, before
-// anything is allocated.
+/// @file
+/// Shape: up to kMaxDims extents stored inline (no heap), plus NumPy broadcasting.
+///
+/// A Shape is always valid, which is what keeps every size computed from it in range: its extents
+/// are non-negative (or -1, "infer this extent", which only reshape() accepts), and the product
+/// of its extents, counting 0 and -1 as 1, is at most kMaxNumel. So numel(), strides() and every
+/// byte size and offset derived from them (at most 8 bytes per element) fit in a signed 64-bit
+/// integer with room to spare; a shape that does not fit throws ShapeError naming it, before
+/// anything is allocated.
 #pragma once
 
 #include <array>
@@ -34,7 +35,7 @@ class Shape {
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
   }
-  // Negative i counts from the back, as in Python; throws IndexError outside -rank() .. rank()-1.
+  /// Negative i counts from the back, as in Python; throws IndexError outside -rank() .. rank()-1.
   std::int64_t operator[](int i) const {
     const int n = i < 0 ? i + rank_ : i;
     if (n < 0 || n >= rank_) [[unlikely]]
@@ -47,15 +48,15 @@ class Shape {
     return {dims_.data(), static_cast<std::size_t>(rank_)};
   }
 
-  // Appends an extent, or replaces the extent of `axis` (negative counts from the back); both
-  // throw ShapeError when the result would not be a valid shape (see above).
+  /// Appends an extent, or replaces the extent of `axis` (negative counts from the back); both
+  /// throw ShapeError when the result would not be a valid shape (see above).
   void push_back(std::int64_t d);
   void set(int axis, std::int64_t d);
-  // Row-major strides in elements.
+  /// Row-major strides in elements.
   std::array<std::int64_t, kMaxDims> strides() const;
-  // Normalises a possibly negative axis for this rank; throws IndexError naming op.
+  /// Normalises a possibly negative axis for this rank; throws IndexError naming op.
   int axis(int a, const char* op) const;
-  std::string str() const;  // "(2, 3)"
+  std::string str() const;  ///< "(2, 3)"
 
   friend bool operator==(const Shape& a, const Shape& b) {
     if (a.rank_ != b.rank_) return false;
@@ -67,16 +68,16 @@ class Shape {
 
  private:
   [[noreturn]] void throw_index(int i) const;
-  // Throws ShapeError unless the extents, with dims_[axis] replaced by d, form a valid shape.
+  /// Throws ShapeError unless the extents, with dims_[axis] replaced by d, form a valid shape.
   void check_extent(int axis, std::int64_t d) const;
   std::array<std::int64_t, kMaxDims> dims_{};
   int rank_ = 0;
 };
 
-// The NumPy broadcast of a and b; throws ShapeError naming op and both shapes.
+/// The NumPy broadcast of a and b; throws ShapeError naming op and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
-// Strides of `from` seen through the broadcast shape `to` (0 on broadcast axes), aligned right.
+/// Strides of `from` seen through the broadcast shape `to` (0 on broadcast axes), aligned right.
 std::array<std::int64_t, Shape::kMaxDims> broadcast_strides(const Shape& from, const Shape& to);
 
 }  // namespace tapegrad

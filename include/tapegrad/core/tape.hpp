@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The tape: every op appends one node as it is recorded, so creation order is a topological
-// order and backward() is a flat loop from the root down to the start of the tape. How a tape
-// stores its nodes is internal (tapegrad/detail/tape_core.hpp).
+/// @file
+/// The tape: every op appends one node as it is recorded, so creation order is a topological
+/// order and backward() is a flat loop from the root down to the start of the tape. How a tape
+/// stores its nodes is internal (tapegrad/detail/tape_core.hpp).
 #pragma once
 
 #include <cstddef>
@@ -21,22 +22,22 @@ class Tape : private detail::TapeCore {
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
-  // Forgets every node in O(1) for scalars (tensor nodes release their buffers) and keeps the
-  // memory for the next step. Vars and non-leaf Tensors recorded before become invalid: using
-  // them throws TapeError. Leaf tensors (parameters) and their gradients are not touched.
+  /// Forgets every node in O(1) for scalars (tensor nodes release their buffers) and keeps the
+  /// memory for the next step. Vars and non-leaf Tensors recorded before become invalid: using
+  /// them throws TapeError. Leaf tensors (parameters) and their gradients are not touched.
   void reset();
-  // Zeroes every scalar adjoint on this tape (leaf Vars included).
+  /// Zeroes every scalar adjoint on this tape (leaf Vars included).
   void zero_grad();
 
-  // Scalar nodes, their operands (input, partial) and tensor nodes recorded since reset().
+  /// Scalar nodes, their operands (input, partial) and tensor nodes recorded since reset().
   std::size_t scalar_nodes() const { return operand_end_.size(); }
   std::size_t operands() const { return operands_.size(); }
   std::size_t tensor_nodes() const { return nodes_.size(); }
-  // Bytes reserved by the tape's arrays and arena (capacity, not size).
+  /// Bytes reserved by the tape's arrays and arena (capacity, not size).
   std::size_t bytes_reserved() const;
-  // Throws TapeError unless this tape is bound to the calling thread. A tape is bound to the
-  // thread that creates it; a TapeGuard on another thread takes it over when no TapeGuard is
-  // active on it elsewhere (a thread's own tape never moves).
+  /// Throws TapeError unless this tape is bound to the calling thread. A tape is bound to the
+  /// thread that creates it; a TapeGuard on another thread takes it over when no TapeGuard is
+  /// active on it elsewhere (a thread's own tape never moves).
   using detail::TapeCore::check_thread;
 
  private:
@@ -46,26 +47,28 @@ class Tape : private detail::TapeCore {
   friend Tape& current_tape();
   struct ThreadDefault {};
   explicit Tape(ThreadDefault);
-  // TapeGuard's side: binds the tape to this thread (taking it over if it is idle elsewhere) and
-  // counts the guard; throws TapeError when another thread is using it.
+  /// TapeGuard's side: binds the tape to this thread (taking it over if it is idle elsewhere) and
+  /// counts the guard; throws TapeError when another thread is using it.
   void enter_guard();
   void leave_guard();
 };
 
+/// @cond
 inline detail::TapeCore& detail::core(Tape& tape) {
   return tape;
 }
 inline const detail::TapeCore& detail::core(const Tape& tape) {
   return tape;
 }
+/// @endcond
 
-// The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
+/// The tape ops record on: the calling thread's own tape unless a TapeGuard selects another.
 Tape& current_tape();
 
-// Makes `tape` the current tape of this thread for the guard's lifetime, binding it to this
-// thread: a tape made on one thread can be handed to another this way once the first is done
-// with it. Throws TapeError when a TapeGuard on another thread is using the tape, or when it is
-// another thread's own tape.
+/// Makes `tape` the current tape of this thread for the guard's lifetime, binding it to this
+/// thread: a tape made on one thread can be handed to another this way once the first is done
+/// with it. Throws TapeError when a TapeGuard on another thread is using the tape, or when it is
+/// another thread's own tape.
 class TapeGuard {
  public:
   explicit TapeGuard(Tape& tape);
@@ -78,9 +81,9 @@ class TapeGuard {
   Tape* previous_;
 };
 
-// Puts `tape` in higher-order mode for the guard's lifetime: every scalar op recorded meanwhile
-// can be differentiated again by grad(..., {.create_graph = true}). Set it before the forward
-// pass; hvp, hessian and gradgradcheck set it themselves.
+/// Puts `tape` in higher-order mode for the guard's lifetime: every scalar op recorded meanwhile
+/// can be differentiated again by grad(..., {.create_graph = true}). Set it before the forward
+/// pass; hvp, hessian and gradgradcheck set it themselves.
 class HigherOrderGuard {
  public:
   explicit HigherOrderGuard(Tape& tape)
@@ -97,7 +100,7 @@ class HigherOrderGuard {
   bool previous_;
 };
 
-// False inside a NoGradGuard: ops then compute values only and record nothing.
+/// False inside a NoGradGuard: ops then compute values only and record nothing.
 inline bool grad_enabled() {
   return (detail::thread_modes & detail::kGradMode) != 0;
 }
@@ -131,7 +134,7 @@ inline bool anomaly_mode() {
   return (detail::thread_modes & detail::kAnomalyMode) != 0;
 }
 
-// Records nothing while alive: results are constants (Var) or leaves without grad (Tensor).
+/// Records nothing while alive: results are constants (Var) or leaves without grad (Tensor).
 class NoGradGuard {
  public:
   NoGradGuard() : bit_(detail::kGradMode, false) {}

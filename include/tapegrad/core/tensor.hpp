@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tensor: a dense, contiguous, row-major float32 or float64 array, shared by handle.
-//
-// Leaves (made by creation functions, from(), detach()) live outside any tape: a parameter
-// keeps its value and its accumulated gradient across tape resets. A tensor made by an op on
-// values that need a gradient is recorded on a tape and is valid until that tape is reset.
+/// @file
+/// Tensor: a dense, contiguous, row-major float32 or float64 array, shared by handle.
+///
+/// Leaves (made by creation functions, from(), detach()) live outside any tape: a parameter
+/// keeps its value and its accumulated gradient across tape resets. A tensor made by an op on
+/// values that need a gradient is recorded on a tape and is valid until that tape is reset.
 #pragma once
 
 #include <array>
@@ -25,28 +26,28 @@
 
 namespace tapegrad {
 
-// Frees the blocks this thread's buffer cache holds (at most 256 MiB of large blocks and 64
-// blocks of each small size class; they are otherwise kept for reuse until the thread ends).
+/// Frees the blocks this thread's buffer cache holds (at most 256 MiB of large blocks and 64
+/// blocks of each small size class; they are otherwise kept for reuse until the thread ends).
 void release_cached_memory();
 
 class Tensor {
  public:
-  // An empty handle; every op on it throws ValueError.
+  /// An empty handle; every op on it throws ValueError.
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // One number of a nested list. Taking it by a user-defined conversion lets overload resolution
-  // read {{5.}, {6.}} as a (2, 1) matrix rather than as a vector of two braced numbers.
+  /// One number of a nested list. Taking it by a user-defined conversion lets overload resolution
+  /// read {{5.}, {6.}} as a (2, 1) matrix rather than as a vector of two braced numbers.
   struct Number {
     Number(double v) : value(v) {}  // NOLINT(google-explicit-constructor)
     double value;
   };
-  // Leaves from nested lists: Tensor::from({1., 2.}) is (2), Tensor::from({{1., 2.}, {3., 4.}})
-  // is (2, 2). Higher ranks: from(values, shape).
+  /// Leaves from nested lists: Tensor::from({1., 2.}) is (2), Tensor::from({{1., 2.}, {3., 4.}})
+  /// is (2, 2). Higher ranks: from(values, shape).
   static Tensor from(std::initializer_list<Number> values, DType dtype = DType::f64);
   static Tensor from(std::initializer_list<std::initializer_list<double>> rows,
                      DType dtype = DType::f64);
-  // A leaf copied from a buffer; throws ShapeError when its size does not match the shape.
+  /// A leaf copied from a buffer; throws ShapeError when its size does not match the shape.
   static Tensor from(std::span<const double> values, const Shape& shape, DType dtype = DType::f64);
   static Tensor from(std::span<const float> values, const Shape& shape, DType dtype = DType::f32);
 
@@ -56,30 +57,30 @@ class Tensor {
   std::int64_t numel() const { return shape().numel(); }
   int dim() const { return shape().rank(); }
 
-  // Marks a leaf as a parameter whose gradient backward() accumulates; returns the same tensor.
-  // Throws TapeError on a tensor recorded by an op (its gradient flows already).
+  /// Marks a leaf as a parameter whose gradient backward() accumulates; returns the same tensor.
+  /// Throws TapeError on a tensor recorded by an op (its gradient flows already).
   Tensor requires_grad(bool on = true) const;
-  // Whether backward() computes a gradient for this tensor.
+  /// Whether backward() computes a gradient for this tensor.
   bool needs_grad() const;
   bool is_leaf() const;
 
-  // The gradient accumulated so far (zeros before any backward()), as a new leaf.
+  /// The gradient accumulated so far (zeros before any backward()), as a new leaf.
   Tensor grad() const;
   void zero_grad() const;
-  // backward() needs a single-element tensor; backward(seed) takes dout of this tensor's shape.
+  /// backward() needs a single-element tensor; backward(seed) takes dout of this tensor's shape.
   void backward() const;
   void backward(const Tensor& seed) const;
 
-  // The single element as a number; throws ShapeError when numel() != 1.
+  /// The single element as a number; throws ShapeError when numel() != 1.
   double item() const;
-  // One element as a Var that stays connected to this tensor (gradients flow back).
+  /// One element as a Var that stays connected to this tensor (gradients flow back).
   Var at(std::span<const std::int64_t> index) const;
   template <class... I>
   Var at(I... index) const {
     const std::array<std::int64_t, sizeof...(I)> idx{static_cast<std::int64_t>(index)...};
     return at(std::span<const std::int64_t>(idx.data(), idx.size()));
   }
-  // One element's value, without recording anything.
+  /// One element's value, without recording anything.
   double get(std::span<const std::int64_t> index) const;
   template <class... I>
   double get(I... index) const {
@@ -87,15 +88,15 @@ class Tensor {
     return get(std::span<const std::int64_t>(idx.data(), idx.size()));
   }
   std::vector<double> to_vector() const;
-  // The elements; throws DTypeError when T does not match dtype().
+  /// The elements; throws DTypeError when T does not match dtype().
   template <class T>
   std::span<const T> data() const {
     check_dtype(dtype_of<T>());
     return {impl_->data<T>(), static_cast<std::size_t>(numel())};
   }
-  // Writable elements of a leaf, for in-place updates such as an optimiser step. Throws
-  // TapeError on a recorded tensor: changing it would corrupt its backward.
-  // Each call counts as a change of the values (see TensorImpl::version).
+  /// Writable elements of a leaf, for in-place updates such as an optimiser step. Throws
+  /// TapeError on a recorded tensor: changing it would corrupt its backward.
+  /// Each call counts as a change of the values (see TensorImpl::version).
   template <class T>
   std::span<T> mutable_data() const {
     check_dtype(dtype_of<T>());
@@ -109,7 +110,7 @@ class Tensor {
     return {impl_->grad_data<T>(), static_cast<std::size_t>(numel())};
   }
 
-  // A leaf copy of the values, cut from the graph.
+  /// A leaf copy of the values, cut from the graph.
   Tensor detach() const;
 
   TensorImpl* impl() const { return impl_.get(); }
@@ -122,7 +123,7 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
-// A tensor with a name: a model parameter, or an entry of a model file.
+/// A tensor with a name: a model parameter, or an entry of a model file.
 struct NamedTensor {
   std::string name;
   Tensor tensor;

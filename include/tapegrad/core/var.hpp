@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Var: a double-valued scalar on a tape. It holds its value inline and what it is, to first
-// order, in terms of recorded nodes: a leaf or a named result is a node of its own; an unnamed
-// intermediate result (a temporary in an expression) is kept as the linear combination of at
-// most kTerms recorded nodes it stands for, with the partials multiplied in by the chain rule as
-// the expression is evaluated. So `y = cos(sin(x * x) + 3 * x * x)` records one node for y with
-// one operand (x, dy/dx), not one node per operation — the statement-level tape of Adept, reached
-// at run time. A Var becomes a node of its own ("materialises") when it is used by name in an op,
-// copied, differentiated (grad(), backward()) or when a combination would need more terms.
+/// @file
+/// Var: a double-valued scalar on a tape. It holds its value inline and what it is, to first
+/// order, in terms of recorded nodes: a leaf or a named result is a node of its own; an unnamed
+/// intermediate result (a temporary in an expression) is kept as the linear combination of at
+/// most kTerms recorded nodes it stands for, with the partials multiplied in by the chain rule as
+/// the expression is evaluated. So `y = cos(sin(x * x) + 3 * x * x)` records one node for y with
+/// one operand (x, dy/dx), not one node per operation — the statement-level tape of Adept, reached
+/// at run time. A Var becomes a node of its own ("materialises") when it is used by name in an op,
+/// copied, differentiated (grad(), backward()) or when a combination would need more terms.
 #pragma once
 
 #include <cstdint>
@@ -19,20 +20,20 @@ namespace tapegrad {
 
 class Var {
  public:
-  static constexpr int kTerms = 2;  // detail::apply's fast paths are written for two
+  static constexpr int kTerms = 2;  ///< detail::apply's fast paths are written for two
 
-  // A constant 0: records nothing.
+  /// A constant 0: records nothing.
   Var() = default;
-  // A leaf on the current tape (a constant under NoGradGuard). Implicit, so `Var x = 1.5;`.
+  /// A leaf on the current tape (a constant under NoGradGuard). Implicit, so `Var x = 1.5;`.
   Var(double value)  // NOLINT(google-explicit-constructor)
       : Var(value, grad_enabled() ? &current_tape() : nullptr) {}
-  // A leaf on an explicit tape, which must be bound to this thread (TapeError otherwise).
+  /// A leaf on an explicit tape, which must be bound to this thread (TapeError otherwise).
   Var(double value, Tape& tape) : Var(value, grad_enabled() ? bound_here(tape) : nullptr) {}
-  // A constant: takes part in expressions but never gets a gradient.
+  /// A constant: takes part in expressions but never gets a gradient.
   static Var constant(double value) { return Var(value, nullptr); }
 
-  // Copies share a node: the source materialises first (a named Var copied is a node). Moves
-  // (temporaries) carry the combination along unrecorded.
+  /// Copies share a node: the source materialises first (a named Var copied is a node). Moves
+  /// (temporaries) carry the combination along unrecorded.
   Var(const Var& other) { copy_from(other); }
   Var& operator=(const Var& other) {
     if (this != &other) copy_from(other);
@@ -43,58 +44,58 @@ class Var {
   ~Var() = default;
 
   double value() const { return value_; }
-  // d(root)/d(this) accumulated by backward() calls since the last zero_grad().
+  /// d(root)/d(this) accumulated by backward() calls since the last zero_grad().
   double grad() const {
     if (own_ && state_->usable(generation_))
       return detail::core(*state_->tape).adjoint(term_slot(0));
     return grad_slow();  // a constant, a stale Var (both throw), or a combination to record
   }
-  // Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
-  // recomputed from zero, so a second backward() adds the same gradient to the leaves again.
+  /// Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
+  /// recomputed from zero, so a second backward() adds the same gradient to the leaves again.
   void backward() const;
   void zero_grad() const;
 
-  // True when this Var is recorded on a tape (not a constant).
+  /// True when this Var is recorded on a tape (not a constant).
   bool requires_grad() const { return terms_ > 0; }
-  // The tape this Var was recorded on (nullptr for a constant). Valid while check_live() passes:
-  // a Var whose tape was destroyed gives nullptr or another tape.
+  /// The tape this Var was recorded on (nullptr for a constant). Valid while check_live() passes:
+  /// a Var whose tape was destroyed gives nullptr or another tape.
   Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
-  // Throws TapeError when this Var's tape was reset or destroyed since it was recorded (a handle
-  // never reads a dead tape). Every op checks this; an op that only folds the Var into a
-  // temporary touches no tape, so the tape's thread is checked where a tape is written or read:
-  // check_usable(), materialize(), backward(), grad().
+  /// Throws TapeError when this Var's tape was reset or destroyed since it was recorded (a handle
+  /// never reads a dead tape). Every op checks this; an op that only folds the Var into a
+  /// temporary touches no tape, so the tape's thread is checked where a tape is written or read:
+  /// check_usable(), materialize(), backward(), grad().
   void check_live(const char* op) const {
     if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
       throw_unusable(op);
   }
-  // check_live(), and the tape is bound to the calling thread.
+  /// check_live(), and the tape is bound to the calling thread.
   void check_usable(const char* op) const {
     if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
       throw_unusable(op);
   }
 
  private:
-  // The recording path (the library's ops, through detail::VarAccess).
+  /// The recording path (the library's ops, through detail::VarAccess).
   friend struct detail::VarAccess;
-  // Whether a and b were recorded on the same tape (both live).
+  /// Whether a and b were recorded on the same tape (both live).
   bool same_tape(const Var& other) const { return state_ == other.state_; }
-  // The slot of this Var's own node (materialising it first); kNoSlot for a constant.
+  /// The slot of this Var's own node (materialising it first); kNoSlot for a constant.
   std::uint32_t slot() const {
     materialize();
     return term_slot(0);
   }
 
-  // check_live() for a Var known to be recorded (requires_grad()): it has a state block.
+  /// check_live() for a Var known to be recorded (requires_grad()): it has a state block.
   void check_live_recorded(const char* op) const {
     if (!state_->alive(generation_)) [[unlikely]]
       throw_unusable(op);
   }
-  // Wraps a node just recorded on `tape`.
+  /// Wraps a node just recorded on `tape`.
   [[gnu::always_inline]] inline static Var recorded(Tape& tape, double value, std::uint32_t slot) {
     return Var(value, tape, 1, true, slot, 1.0, kNoSlot, 0.0);
   }
-  // An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms, on the tape of
-  // `like` (a live operand: its tape and generation are copied, nothing is read from the tape).
+  /// An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms, on the tape of
+  /// `like` (a live operand: its tape and generation are copied, nothing is read from the tape).
   [[gnu::always_inline]] inline static Var combination(const Var& like, double value,
                                                        const std::uint32_t* slots,
                                                        const double* partials, int n) {
@@ -102,16 +103,16 @@ class Var {
     return Var(value, like.state_, like.generation_, n, pack(slots[0], n > 1 ? slots[1] : kNoSlot),
                partials[0], n > 1 ? partials[1] : 0.0);
   }
-  // Whether this (recorded, live) Var's tape is in higher-order mode.
-  // Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
+  /// Whether this (recorded, live) Var's tape is in higher-order mode.
+  /// Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
   bool records_every_op() const { return state_->mode_bits() != 0; }
 
   int terms() const { return terms_; }
   std::uint32_t term_slot(int k) const { return static_cast<std::uint32_t>(slots_ >> (32 * k)); }
   double term_partial(int k) const { return k == 0 ? partial_[0] : partial_[1]; }
-  // Records this Var's combination as a node of its own, unless it is one already, a constant,
-  // or stale (a stale Var is left as it is: using it throws). Throws TapeError when its tape is
-  // bound to another thread.
+  /// Records this Var's combination as a node of its own, unless it is one already, a constant,
+  /// or stale (a stale Var is left as it is: using it throws). Throws TapeError when its tape is
+  /// bound to another thread.
   [[gnu::always_inline]] inline void materialize() const {
     if (terms_ > 0 && !own_) {
       if (state_->usable(generation_)) [[likely]] {
@@ -142,7 +143,7 @@ class Var {
     terms_ = 1;
     own_ = true;
   }
-  // A leaf on `tape`, or a constant for nullptr.
+  /// A leaf on `tape`, or a constant for nullptr.
   Var(double value, Tape* tape) : value_(value) {
     if (tape != nullptr) {
       state_ = detail::core(*tape).state();
@@ -162,7 +163,7 @@ class Var {
         own_(own),
         slots_(pack(s0, s1)),
         partial_{p0, p1} {}
-  // An unrecorded combination (see combination()).
+  /// An unrecorded combination (see combination()).
   [[gnu::always_inline]] inline Var(double value, detail::TapeState* state,
                                     std::uint32_t generation, int terms, std::uint64_t slots,
                                     double p0, double p1)
@@ -187,11 +188,11 @@ class Var {
   double value_ = 0.0;
   detail::TapeState* state_ = nullptr;
   std::uint32_t generation_ = 0;
-  mutable std::uint8_t terms_ = 0;  // 0: a constant
-  mutable bool own_ = false;        // term 0 is this Var's own node (terms_ == 1)
-  // The terms' slots, two 32-bit slots in one word: written and read whole, so that reading a
-  // Var just stored never straddles two smaller stores (a store-forwarding stall that cost
-  // ~40 % of recording before).
+  mutable std::uint8_t terms_ = 0;  ///< 0: a constant
+  mutable bool own_ = false;        ///< term 0 is this Var's own node (terms_ == 1)
+  /// The terms' slots, two 32-bit slots in one word: written and read whole, so that reading a
+  /// Var just stored never straddles two smaller stores (a store-forwarding stall that cost
+  /// ~40 % of recording before).
   mutable std::uint64_t slots_ = pack(kNoSlot, kNoSlot);
   mutable double partial_[kTerms] = {0.0, 0.0};
 };

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Layers and networks, made of graph ops only: the tape knows nothing about them.
+/// @file
+/// Layers and networks, made of graph ops only: the tape knows nothing about them.
 #pragma once
 
 #include <concepts>
@@ -25,18 +26,18 @@ namespace tapegrad::nn {
 class Module {
  public:
   virtual ~Module() = default;
-  // x: (N, in) -> (N, out)
+  /// x: (N, in) -> (N, out)
   virtual Tensor forward(const Tensor& x) const = 0;
   Tensor operator()(const Tensor& x) const { return forward(x); }
-  // Parameters with stable names ("0.weight", "0.bias", ...), in a fixed order.
+  /// Parameters with stable names ("0.weight", "0.bias", ...), in a fixed order.
   virtual std::vector<NamedTensor> named_parameters() const { return {}; }
-  // One line, e.g. "Linear(64 -> 128)".
+  /// One line, e.g. "Linear(64 -> 128)".
   virtual std::string describe() const = 0;
 
   std::vector<Tensor> parameters() const;
   std::int64_t parameter_count() const;
   void zero_grad() const;
-  // A table: one row per layer with its parameter count, and the total.
+  /// A table: one row per layer with its parameter count, and the total.
   virtual std::string summary() const;
 };
 
@@ -47,8 +48,8 @@ struct LinearOptions {
   DType dtype = DType::f64;
 };
 
-// y = x W + b with W: (in, out) and b: (out), broadcast over the rows. The bias is its own
-// parameter: the same as the classic extra input wired to 1, without widening x.
+/// y = x W + b with W: (in, out) and b: (out), broadcast over the rows. The bias is its own
+/// parameter: the same as the classic extra input wired to 1, without widening x.
 class Linear : public Module {
  public:
   Linear(std::int64_t in, std::int64_t out, const LinearOptions& options = {});
@@ -66,10 +67,10 @@ class Linear : public Module {
   Tensor weight_, bias_;
 };
 
-// An activation function with its parameter, usable as a value or a layer: a registered op
-// (ops/registry.hpp) that declares itself an activation — tanh, relu, leaky_relu, ...,
-// identity (also called linear), and softmax and log_softmax along the last axis. A new one is
-// found by name as soon as its op line registers it: nothing here names it.
+/// An activation function with its parameter, usable as a value or a layer: a registered op
+/// (ops/registry.hpp) that declares itself an activation — tanh, relu, leaky_relu, ...,
+/// identity (also called linear), and softmax and log_softmax along the last axis. A new one is
+/// found by name as soon as its op line registers it: nothing here names it.
 struct Activation {
   /// The identity.
   Activation();
@@ -79,24 +80,24 @@ struct Activation {
   explicit Activation(const Op& op);
   Activation(const Op& op, double parameter);
 
-  const Op* op;          // the registered op; never null
-  double parameter = 0;  // step: threshold; leaky_relu: slope; elu: alpha; else 0
+  const Op* op;          ///< the registered op; never null
+  double parameter = 0;  ///< step: threshold; leaky_relu: slope; elu: alpha; else 0
 
   Tensor operator()(const Tensor& x) const;
-  std::string name() const;  // "tanh", "leaky_relu(0.01)"
-  // The text parse() reads back as this activation exactly: "tanh", "leaky_relu:0.01".
+  std::string name() const;  ///< "tanh", "leaky_relu(0.01)"
+  /// The text parse() reads back as this activation exactly: "tanh", "leaky_relu:0.01".
   std::string spec() const;
-  // "tanh", "relu", "leaky_relu", "leaky_relu:0.2", "elu:1.0", "linear", ...; throws ValueError
-  // for an unknown name or a parameter that is not a finite number.
+  /// "tanh", "relu", "leaky_relu", "leaky_relu:0.2", "elu:1.0", "linear", ...; throws ValueError
+  /// for an unknown name or a parameter that is not a finite number.
   static Activation parse(std::string_view text);
-  // The registered activations as parse() reads them: "elu[:alpha], identity (linear), ...".
+  /// The registered activations as parse() reads them: "elu[:alpha], identity (linear), ...".
   static std::string known();
   static Activation identity();
   static Activation tanh();
   static Activation sigmoid();
   static Activation relu();
   bool is_identity() const;
-  // The same op with the same parameter.
+  /// The same op with the same parameter.
   bool operator==(const Activation& other) const = default;
 };
 
@@ -111,7 +112,7 @@ class ActivationLayer : public Module {
   Activation activation_;
 };
 
-// Layers applied in order; parameters are named "<index>.<name>".
+/// Layers applied in order; parameters are named "<index>.<name>".
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -135,19 +136,21 @@ struct MlpOptions {
   Activation hidden = Activation::tanh();
   Activation output = Activation::identity();
   bool bias = true;
-  // Glorot for saturating activations, He for the ReLU family, unless set.
+  /// Glorot for saturating activations, He for the ReLU family, unless set.
   std::optional<Init> init = std::nullopt;
   std::uint64_t seed = 0;
   DType dtype = DType::f64;
 };
 
-// sizes = {in, hidden..., out}: Linear layers with `hidden` between them and `output` last.
+/// sizes = {in, hidden..., out}: Linear layers with `hidden` between them and `output` last.
 Sequential mlp(std::span<const std::int64_t> sizes, const MlpOptions& options = {});
 Sequential mlp(std::initializer_list<std::int64_t> sizes, const MlpOptions& options = {});
 
 }  // namespace tapegrad::nn
 
-// fmt::print("{}", model) prints the layer table of summary().
+// fmt::print("{}", model) prints the layer table of summary() (left out of the API reference,
+// as are the formatters of format.hpp).
+/// @cond
 template <class M>
 requires std::derived_from<M, tapegrad::nn::Module>
 struct fmt::formatter<M> : fmt::formatter<std::string_view> {
@@ -155,5 +158,6 @@ struct fmt::formatter<M> : fmt::formatter<std::string_view> {
     return fmt::formatter<std::string_view>::format(m.summary(), ctx);
   }
 };
+/// @endcond
 
 #pragma GCC visibility pop

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Activation functions beyond the elementwise primitives of elementwise.hpp. Each elementwise
-// one is a rule block like those there; each is registered by name below its functions
-// (ops/registry.hpp), with its parameter and that parameter's default in the rule's OpTraits.
+/// @file
+/// Activation functions beyond the elementwise primitives of elementwise.hpp. Each elementwise
+/// one is a rule block like those there; each is registered by name below its functions
+/// (ops/registry.hpp), with its parameter and that parameter's default in the rule's OpTraits.
 #pragma once
 
 #include "tapegrad/core/tensor.hpp"
@@ -13,13 +14,13 @@
 namespace tapegrad {
 
 namespace rules {
-// Binary step: 1 where x > threshold, else 0. Its derivative is zero almost everywhere (and
-// undefined at the threshold, where it is taken as 0): gradient descent cannot train through a
-// step — it is here for the classic perceptron and for thresholding outputs.
+/// Binary step: 1 where x > threshold, else 0. Its derivative is zero almost everywhere (and
+/// undefined at the threshold, where it is taken as 0): gradient descent cannot train through a
+/// step — it is here for the classic perceptron and for thresholding outputs.
 struct Step {
   static constexpr const char* name = "step";
   static constexpr OpTraits traits{.parameter = "threshold", .activation = true};
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   double threshold;
   template <class T>
   T f(T x) const {
@@ -31,12 +32,12 @@ struct Step {
   }
 };
 
-// d leaky_relu(x) = (x > 0 ? 1 : slope) dx; at x = 0 the derivative is taken as slope.
+/// d leaky_relu(x) = (x > 0 ? 1 : slope) dx; at x = 0 the derivative is taken as slope.
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
   static constexpr OpTraits traits{
       .parameter = "slope", .default_parameter = 0.01, .activation = true, .relu_like = true};
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   double slope;
   template <class T>
   T f(T x) const {
@@ -48,8 +49,8 @@ struct LeakyRelu {
   }
 };
 
-// elu(x) = x for x > 0, alpha (e^x - 1) otherwise; d elu = 1 for x > 0, out + alpha otherwise
-// (from the output; at x = 0 it is alpha, the left derivative).
+/// elu(x) = x for x > 0, alpha (e^x - 1) otherwise; d elu = 1 for x > 0, out + alpha otherwise
+/// (from the output; at x = 0 it is alpha, the left derivative).
 struct Elu {
   static constexpr const char* name = "elu";
   static constexpr OpTraits traits{
@@ -68,13 +69,13 @@ struct Elu {
 };
 }  // namespace rules
 
-// The parameters' defaults are the rules' OpTraits::default_parameter: one value for the C++
-// call, the CLI and model files.
+/// The parameters' defaults are the rules' OpTraits::default_parameter: one value for the C++
+/// call, the CLI and model files.
 inline Var step(const Var& x, double threshold = rules::Step::traits.default_parameter) {
   return detail::map(rules::Step{threshold}, x);
 }
-// The tensor forms are compiled in the library (src/ops/activations.cpp), as the elementwise ops'
-// tensor loops are (see TAPEGRAD_OP_KERNELS in ops/elementwise.hpp).
+/// The tensor forms are compiled in the library (src/ops/activations.cpp), as the elementwise ops'
+/// tensor loops are (see TAPEGRAD_OP_KERNELS in ops/elementwise.hpp).
 Tensor step(const Tensor& x, double threshold = rules::Step::traits.default_parameter);
 inline Var leaky_relu(const Var& x, double slope = rules::LeakyRelu::traits.default_parameter) {
   return detail::map(rules::LeakyRelu{slope}, x);
@@ -84,7 +85,7 @@ inline Var elu(const Var& x, double alpha = rules::Elu::traits.default_parameter
   return detail::map(rules::Elu{alpha}, x);
 }
 Tensor elu(const Tensor& x, double alpha = rules::Elu::traits.default_parameter);
-// The identity, for symmetry with the other activations (records nothing).
+/// The identity, for symmetry with the other activations (records nothing).
 inline Var linear(const Var& x) {
   return x;
 }
@@ -92,11 +93,11 @@ inline Tensor linear(const Tensor& x) {
   return x;
 }
 
-// log_softmax(x)_k = x_k - log Σ_j e^{x_j} along `axis`, computed with the maximum subtracted so
-// that logits of ±1000 neither overflow nor lose the answer. One fused op:
-// d x = dout - softmax(x) · Σ dout.
+/// log_softmax(x)_k = x_k - log Σ_j e^{x_j} along `axis`, computed with the maximum subtracted so
+/// that logits of ±1000 neither overflow nor lose the answer. One fused op:
+/// d x = dout - softmax(x) · Σ dout.
 Tensor log_softmax(const Tensor& x, int axis = -1);
-// softmax = exp(log_softmax): stable, and its gradient comes from the two ops.
+/// softmax = exp(log_softmax): stable, and its gradient comes from the two ops.
 Tensor softmax(const Tensor& x, int axis = -1);
 
 // The registered activations (ops/registry.hpp); softmax and log_softmax work on tensors only,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Creation of leaf tensors. Random tensors take an explicit seed: same seed, same bits, on every
-// platform (the generator and the transforms are tapegrad's own, not the standard library's
-// implementation-defined distributions).
+/// @file
+/// Creation of leaf tensors. Random tensors take an explicit seed: same seed, same bits, on every
+/// platform (the generator and the transforms are tapegrad's own, not the standard library's
+/// implementation-defined distributions).
 #pragma once
 
 #include <cstdint>
@@ -17,14 +18,14 @@ Tensor ones(const Shape& shape, DType dtype = DType::f64);
 Tensor full(const Shape& shape, double value, DType dtype = DType::f64);
 Tensor zeros_like(const Tensor& x);
 Tensor ones_like(const Tensor& x);
-// 0, 1, ..., stop - 1 and start, start + step, ... (stop excluded); throws ValueError for step 0.
+/// 0, 1, ..., stop - 1 and start, start + step, ... (stop excluded); throws ValueError for step 0.
 Tensor arange(double stop, DType dtype = DType::f64);
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::f64);
-// Standard normal N(0, 1).
+/// Standard normal N(0, 1).
 Tensor randn(const Shape& shape, std::uint64_t seed, DType dtype = DType::f64);
-// Uniform on [0, 1).
+/// Uniform on [0, 1).
 Tensor rand(const Shape& shape, std::uint64_t seed, DType dtype = DType::f64);
-// Uniform on [lo, hi); throws ValueError when lo > hi.
+/// Uniform on [lo, hi); throws ValueError when lo > hi.
 Tensor uniform(const Shape& shape, double lo, double hi, std::uint64_t seed,
                DType dtype = DType::f64);
 

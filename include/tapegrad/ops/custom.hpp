@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Your own ops, through the door the library's ops use (tapegrad/core/op.hpp): an elementwise
-// op from a rule, a tensor op with a backward of your own, and a scalar node from partial
-// derivatives you computed yourself. docs/adding_an_op.md walks through each.
+/// @file
+/// Your own ops, through the door the library's ops use (tapegrad/core/op.hpp): an elementwise
+/// op from a rule, a tensor op with a backward of your own, and a scalar node from partial
+/// derivatives you computed yourself. docs/adding_an_op.md walks through each.
 #pragma once
 
 #include <functional>

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Elementwise ops on Var and Tensor. Each op is one block: its derivative in a comment, then its
-// rule (value f and partials, written generically so that the higher-order mode runs the same
-// rule on recorded values, and its OpTraits if it is more than a function), then — in the list
-// below the rules — the one line that makes it a Var op and a Tensor op and registers it by name
-// (ops/registry.hpp), so the CLI's expressions and nn::Activation find it. docs/adding_an_op.md
-// walks through adding one. Tensor operands broadcast as in NumPy; their gradients are reduced
-// back to each input's shape by the binary driver (src/ops/map.cpp), once for every op.
+/// @file
+/// Elementwise ops on Var and Tensor. Each op is one block: its derivative in a comment, then its
+/// rule (value f and partials, written generically so that the higher-order mode runs the same
+/// rule on recorded values, and its OpTraits if it is more than a function), then — in the list
+/// below the rules — the one line that makes it a Var op and a Tensor op and registers it by name
+/// (ops/registry.hpp), so the CLI's expressions and nn::Activation find it. docs/adding_an_op.md
+/// walks through adding one. Tensor operands broadcast as in NumPy; their gradients are reduced
+/// back to each input's shape by the binary driver (src/ops/map.cpp), once for every op.
 #pragma once
 
 #include <cmath>
@@ -106,10 +107,10 @@ using detail::value_of;
 // Subtraction and division are primitives rather than x + (-y) and x * (1/y): they are the most
 // common scalar ops, and composing them would double their tape entries.
 
-// d(x+y) = dx + dy
+/// d(x+y) = dx + dy
 struct Add {
   static constexpr const char* name = "add";
-  static constexpr bool linear = true;  // constant partials: its backward reads no input
+  static constexpr bool linear = true;  ///< constant partials: its backward reads no input
   template <class T>
   T f(T x, T y) const {
     return x + y;
@@ -124,10 +125,10 @@ struct Add {
   }
 };
 
-// d(x-y) = dx - dy
+/// d(x-y) = dx - dy
 struct Sub {
   static constexpr const char* name = "sub";
-  static constexpr bool linear = true;  // constant partials: its backward reads no input
+  static constexpr bool linear = true;  ///< constant partials: its backward reads no input
   template <class T>
   T f(T x, T y) const {
     return x - y;
@@ -142,7 +143,7 @@ struct Sub {
   }
 };
 
-// d(xy) = y dx + x dy
+/// d(xy) = y dx + x dy
 struct Mul {
   static constexpr const char* name = "mul";
   template <class T>
@@ -159,7 +160,7 @@ struct Mul {
   }
 };
 
-// d(x/y) = dx / y - (x/y) dy / y. Division by zero is an error, not a silent inf or NaN.
+/// d(x/y) = dx / y - (x/y) dy / y. Division by zero is an error, not a silent inf or NaN.
 struct Div {
   static constexpr const char* name = "div";
   static constexpr const char* domain = "a divisor different from 0";
@@ -178,10 +179,10 @@ struct Div {
   }
 };
 
-// d(-x) = -dx
+/// d(-x) = -dx
 struct Neg {
   static constexpr const char* name = "neg";
-  static constexpr bool linear = true;  // constant partials: its backward reads no input
+  static constexpr bool linear = true;  ///< constant partials: its backward reads no input
   template <class T>
   T f(T x) const {
     return -x;
@@ -192,9 +193,9 @@ struct Neg {
   }
 };
 
-// d(x^y) = y x^(y-1) dx + x^y log(x) dy. A negative base needs an integer, constant exponent
-// (the derivative in y needs log x); at x = 0 the derivative in y is taken as 0 (x^y is 0 there
-// for every y > 0), and d/dx x^0 is 0 there too (x^0 = 1 for every x).
+/// d(x^y) = y x^(y-1) dx + x^y log(x) dy. A negative base needs an integer, constant exponent
+/// (the derivative in y needs log x); at x = 0 the derivative in y is taken as 0 (x^y is 0 there
+/// for every y > 0), and d/dx x^0 is 0 there too (x^0 = 1 for every x).
 struct Pow {
   static constexpr const char* name = "pow";
   static constexpr const char* domain =
@@ -207,17 +208,17 @@ struct Pow {
     using std::pow;
     return pow(x, y);
   }
-  // y · x^(y-1) would be 0 · 0^-1 = NaN at x = y = 0: there the exponent is raised by 1, so the
-  // product is 0 · 0^0 = 0; everywhere else (and in every derivative of this one away from that
-  // point) it is unchanged.
+  /// y · x^(y-1) would be 0 · 0^-1 = NaN at x = y = 0: there the exponent is raised by 1, so the
+  /// product is 0 · 0^0 = 0; everywhere else (and in every derivative of this one away from that
+  /// point) it is unchanged.
   template <class T>
   T dx(const T& x, const T& y, const T&) const {
     using std::pow;
     const T both_zero = (1 - detail::positive_mask(x, true)) * (1 - detail::positive_mask(y, true));
     return y * pow(x, y - 1 + both_zero);
   }
-  // At x = 0 the exponent's derivative is taken as 0 (0^y is flat in y for y > 0): log is
-  // evaluated at 1 there, so the blend never forms 0 · log 0.
+  /// At x = 0 the exponent's derivative is taken as 0 (0^y is flat in y for y > 0): log is
+  /// evaluated at 1 there, so the blend never forms 0 · log 0.
   template <class T>
   T dy(const T& x, const T&, const T& out) const {
     using std::log;
@@ -228,7 +229,7 @@ struct Pow {
 
 // ---- exponentials and powers -----------------------------------------------------------------
 
-// d exp(x) = exp(x) dx: reuses the output.
+/// d exp(x) = exp(x) dx: reuses the output.
 struct Exp {
   static constexpr const char* name = "exp";
   template <class T>
@@ -240,7 +241,7 @@ struct Exp {
       return exp(x);
     }
   }
-  // float tensors: whole buffers through the vectorised kernel (ops/vector_math.hpp).
+  /// float tensors: whole buffers through the vectorised kernel (ops/vector_math.hpp).
   static void f_float(const float* x, float* out, std::int64_t n) { kernels::exp_f32(x, out, n); }
   template <class T>
   T df(const T&, const T& out) const {
@@ -248,7 +249,7 @@ struct Exp {
   }
 };
 
-// d log(x) = dx / x. log(0) = -inf; a negative argument is an error.
+/// d log(x) = dx / x. log(0) = -inf; a negative argument is an error.
 struct Log {
   static constexpr const char* name = "log";
   static constexpr const char* domain = "x >= 0";
@@ -264,7 +265,7 @@ struct Log {
   }
 };
 
-// d sqrt(x) = dx / (2 sqrt(x)): from the output; +inf at 0, a negative argument is an error.
+/// d sqrt(x) = dx / (2 sqrt(x)): from the output; +inf at 0, a negative argument is an error.
 struct Sqrt {
   static constexpr const char* name = "sqrt";
   static constexpr const char* domain = "x >= 0";
@@ -282,7 +283,7 @@ struct Sqrt {
 
 // ---- trigonometric ---------------------------------------------------------------------------
 
-// d sin(x) = cos(x) dx
+/// d sin(x) = cos(x) dx
 struct Sin {
   static constexpr const char* name = "sin";
   template <class T>
@@ -297,7 +298,7 @@ struct Sin {
   }
 };
 
-// d cos(x) = -sin(x) dx
+/// d cos(x) = -sin(x) dx
 struct Cos {
   static constexpr const char* name = "cos";
   template <class T>
@@ -312,7 +313,7 @@ struct Cos {
   }
 };
 
-// d tan(x) = (1 + tan²(x)) dx: from the output.
+/// d tan(x) = (1 + tan²(x)) dx: from the output.
 struct Tan {
   static constexpr const char* name = "tan";
   template <class T>
@@ -328,7 +329,7 @@ struct Tan {
 
 // ---- activations -----------------------------------------------------------------------------
 
-// d tanh(x) = (1 - tanh²(x)) dx: from the output.
+/// d tanh(x) = (1 - tanh²(x)) dx: from the output.
 struct Tanh {
   static constexpr const char* name = "tanh";
   static constexpr OpTraits traits{.activation = true};
@@ -348,7 +349,7 @@ struct Tanh {
   }
 };
 
-// d s(x) = s(1 - s) dx with s = sigmoid(x): from the output. Never overflows.
+/// d s(x) = s(1 - s) dx with s = sigmoid(x): from the output. Never overflows.
 struct Sigmoid {
   static constexpr const char* name = "sigmoid";
   static constexpr OpTraits traits{.activation = true};
@@ -365,10 +366,10 @@ struct Sigmoid {
   }
 };
 
-// d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient); at NaN it is NaN.
+/// d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient); at NaN it is NaN.
 struct Abs {
   static constexpr const char* name = "abs";
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x) const {
     using std::abs;
@@ -381,12 +382,12 @@ struct Abs {
   }
 };
 
-// d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0. NaN propagates: relu(NaN) and
-// its derivative are NaN (as PyTorch's relu; a max(x, 0) instruction would give 0).
+/// d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0. NaN propagates: relu(NaN) and
+/// its derivative are NaN (as PyTorch's relu; a max(x, 0) instruction would give 0).
 struct Relu {
   static constexpr const char* name = "relu";
   static constexpr OpTraits traits{.activation = true, .relu_like = true};
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x) const {
     return x <= 0 ? T(0) : x;
@@ -398,8 +399,8 @@ struct Relu {
   }
 };
 
-// softplus(x) = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so it never overflows;
-// d softplus(x) = sigmoid(x) dx.
+/// softplus(x) = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so it never overflows;
+/// d softplus(x) = sigmoid(x) dx.
 struct Softplus {
   static constexpr const char* name = "softplus";
   static constexpr OpTraits traits{.activation = true};
@@ -416,9 +417,9 @@ struct Softplus {
   }
 };
 
-// softsign(x) = x / (1 + |x|); d softsign(x) = dx / (1 + |x|)². Smooth at 0: the derivative is 1
-// from both sides (the second derivative, -2 sign(x) / (1 + |x|)³, jumps there and is taken as 0,
-// abs's convention). softsign(±inf) = ±1 with derivative 0.
+/// softsign(x) = x / (1 + |x|); d softsign(x) = dx / (1 + |x|)². Smooth at 0: the derivative is 1
+/// from both sides (the second derivative, -2 sign(x) / (1 + |x|)³, jumps there and is taken as 0,
+/// abs's convention). softsign(±inf) = ±1 with derivative 0.
 struct Softsign {
   static constexpr const char* name = "softsign";
   static constexpr OpTraits traits{.activation = true};
@@ -430,7 +431,7 @@ struct Softsign {
     }
     return x / (1 + abs(x));
   }
-  // From x, not from the output: 1 - |out| would lose the digits of a large |x|.
+  /// From x, not from the output: 1 - |out| would lose the digits of a large |x|.
   template <class T>
   T df(const T& x, const T&) const {
     using std::abs;
@@ -441,17 +442,17 @@ struct Softsign {
 
 // ---- selection -------------------------------------------------------------------------------
 
-// The partial of a selection when a or b is NaN: NaN (no comparison holds).
+/// The partial of a selection when a or b is NaN: NaN (no comparison holds).
 inline double nan_of(double a, double b) {
   return a + b;
 }
 
-// d max(x, y) = [x > y] dx + [y > x] dy; at a tie each side gets half (a subgradient that is
-// symmetric in x and y). A NaN on either side gives NaN, and NaN partials, in either argument
-// order (as PyTorch's maximum; IEEE fmax, which drops the NaN, is not the model).
+/// d max(x, y) = [x > y] dx + [y > x] dy; at a tie each side gets half (a subgradient that is
+/// symmetric in x and y). A NaN on either side gives NaN, and NaN partials, in either argument
+/// order (as PyTorch's maximum; IEEE fmax, which drops the NaN, is not the model).
 struct Max {
   static constexpr const char* name = "max";
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x, T y) const {
     return x < y ? y : y <= x ? x : x + y;  // x + y: one of them is NaN
@@ -468,10 +469,10 @@ struct Max {
   }
 };
 
-// d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half. NaN propagates as in max.
+/// d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half. NaN propagates as in max.
 struct Min {
   static constexpr const char* name = "min";
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x, T y) const {
     return y < x ? y : x <= y ? x : x + y;  // x + y: one of them is NaN
@@ -488,11 +489,11 @@ struct Min {
   }
 };
 
-// d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves; clamp
-// of NaN and its derivative are NaN.
+/// d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves; clamp
+/// of NaN and its derivative are NaN.
 struct Clamp {
   static constexpr const char* name = "clamp";
-  static constexpr bool constant_derivative = true;  // a mask on tensors
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
   double lo, hi;
   template <class T>
   T f(T x) const {
@@ -529,7 +530,7 @@ TAPEGRAD_UNARY_OP(relu, rules::Relu)
 TAPEGRAD_UNARY_OP(softplus, rules::Softplus)
 TAPEGRAD_UNARY_OP(softsign, rules::Softsign)
 
-// clamp(x, lo, hi); throws ValueError when lo > hi.
+/// clamp(x, lo, hi); throws ValueError when lo > hi.
 Var clamp(const Var& x, double lo, double hi);
 Tensor clamp(const Tensor& x, double lo, double hi);
 
@@ -622,7 +623,7 @@ inline bool operator==(const Var& x, double y) {
 }
 
 enum class Compare { lt, le, gt, ge, eq, ne };
-// 1 where `x cmp y` holds, else 0; same dtype as the operands, never recorded.
+/// 1 where `x cmp y` holds, else 0; same dtype as the operands, never recorded.
 Tensor compare(const Tensor& x, const Tensor& y, Compare cmp);
 Tensor compare(const Tensor& x, double y, Compare cmp);
 inline Tensor operator<(const Tensor& x, const Tensor& y) {
@@ -649,7 +650,7 @@ inline Tensor operator>(const Tensor& x, double y) {
 inline Tensor operator>=(const Tensor& x, double y) {
   return compare(x, y, Compare::ge);
 }
-// eq/ne on tensors are functions: operator== on handles would be read as identity.
+/// eq/ne on tensors are functions: operator== on handles would be read as identity.
 inline Tensor eq(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::eq);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Matrix products through CBLAS (OpenBLAS).
+/// @file
+/// Matrix products through CBLAS (OpenBLAS).
 #pragma once
 
 #include <string>
@@ -10,17 +11,17 @@
 
 namespace tapegrad {
 
-// a: (..., M, K), b: (..., K, N) -> (..., M, N); the leading (batch) axes broadcast.
-// d a = dout · bᵀ and d b = aᵀ · dout, computed by GEMM with transpose flags (no transposed copy).
+/// a: (..., M, K), b: (..., K, N) -> (..., M, N); the leading (batch) axes broadcast.
+/// d a = dout · bᵀ and d b = aᵀ · dout, computed by GEMM with transpose flags (no transposed copy).
 Tensor matmul(const Tensor& a, const Tensor& b);
 
-// x (N, K) · w (K, M) + b (M), a fully connected layer, as one op: the values and gradients of
-// matmul(x, w) + b bit for bit, without the intermediate product, its gradient buffer and the
-// broadcast add's passes over them. nn::Linear uses it. (The one-argument linear(x) is the
-// identity activation, activations.hpp.)
+/// x (N, K) · w (K, M) + b (M), a fully connected layer, as one op: the values and gradients of
+/// matmul(x, w) + b bit for bit, without the intermediate product, its gradient buffer and the
+/// broadcast add's passes over them. nn::Linear uses it. (The one-argument linear(x) is the
+/// identity activation, activations.hpp.)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
-// The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
+/// The BLAS in use, e.g. "OpenBLAS 0.3.21 ... core SkylakeX, 2 threads".
 std::string blas_info();
 // (The tapegrad tool and benchmarks also pick OpenBLAS's kernels for this CPU when OpenBLAS
 // fell back to generic ones: src/cli/fast_blas.hpp. Other programs can export

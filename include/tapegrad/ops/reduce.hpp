@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reductions: over all elements (giving a Var, connected to the tensor) or over given axes
-// (giving a Tensor, with keepdim keeping the reduced axes as size 1).
+/// @file
+/// Reductions: over all elements (giving a Var, connected to the tensor) or over given axes
+/// (giving a Tensor, with keepdim keeping the reduced axes as size 1).
 #pragma once
 
 #include <array>
@@ -14,8 +15,8 @@
 
 namespace tapegrad {
 
-// A list of axes; negative axes count from the back. Not convertible from a single int, so that
-// max(x, 1) stays the elementwise max with 1 and max(x, {1}) is the reduction over axis 1.
+/// A list of axes; negative axes count from the back. Not convertible from a single int, so that
+/// max(x, 1) stays the elementwise max with 1 and max(x, {1}) is the reduction over axis 1.
 class Axes {
  public:
   Axes(std::initializer_list<int> axes);
@@ -27,19 +28,19 @@ class Axes {
   int size_ = 0;
 };
 
-// d sum = dout broadcast back over the reduced axes.
+/// d sum = dout broadcast back over the reduced axes.
 Var sum(const Tensor& x);
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim = false);
-// mean = sum / count.
+/// mean = sum / count.
 Var mean(const Tensor& x);
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim = false);
-// d max: dout goes to the maximal elements; tied maxima share it equally. Same for min.
+/// d max: dout goes to the maximal elements; tied maxima share it equally. Same for min.
 Var max(const Tensor& x);
 Tensor max(const Tensor& x, const Axes& axes, bool keepdim = false);
 Var min(const Tensor& x);
 Tensor min(const Tensor& x, const Axes& axes, bool keepdim = false);
 
-// Braced axis lists ({0}, {0, 2}) pick these overloads over the elementwise max(x, double).
+/// Braced axis lists ({0}, {0, 2}) pick these overloads over the elementwise max(x, double).
 inline Tensor sum(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return sum(x, Axes(axes), keepdim);
 }
@@ -53,7 +54,7 @@ inline Tensor min(const Tensor& x, std::initializer_list<int> axes, bool keepdim
   return min(x, Axes(axes), keepdim);
 }
 
-// The sum of a list of Vars, as one node.
+/// The sum of a list of Vars, as one node.
 Var sum(std::span<const Var> xs);
 
 }  // namespace tapegrad

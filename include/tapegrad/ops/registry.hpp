@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The registry of named ops: the one list that the CLI's expression language, nn::Activation
-// and users look op names up in. Each op registers itself where it is defined — the op lines of
-// ops/elementwise.hpp and ops/activations.hpp — so a new op needs no edit anywhere else.
+/// @file
+/// The registry of named ops: the one list that the CLI's expression language, nn::Activation
+/// and users look op names up in. Each op registers itself where it is defined — the op lines of
+/// ops/elementwise.hpp and ops/activations.hpp — so a new op needs no edit anywhere else.
 #pragma once
 
 #include <span>

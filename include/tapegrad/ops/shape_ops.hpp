@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Ops that move elements without changing them. Each backward routes dout back to where the
-// element came from (adding where one element went to several places).
+/// @file
+/// Ops that move elements without changing them. Each backward routes dout back to where the
+/// element came from (adding where one element went to several places).
 #pragma once
 
 #include <cstdint>
@@ -15,29 +16,29 @@
 
 namespace tapegrad {
 
-// Same elements, new shape; one extent may be -1 (inferred).
+/// Same elements, new shape; one extent may be -1 (inferred).
 Tensor reshape(const Tensor& x, const Shape& shape);
-// out axis i is x axis dims[i].
+/// out axis i is x axis dims[i].
 Tensor permute(const Tensor& x, const Axes& dims);
-// Swaps two axes (by default the last two).
+/// Swaps two axes (by default the last two).
 Tensor transpose(const Tensor& x, int a = -2, int b = -1);
-// Elements start, start + step, ... < stop along `axis` (Python-style negative start/stop).
+/// Elements start, start + step, ... < stop along `axis` (Python-style negative start/stop).
 Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop,
              std::int64_t step = 1);
-// Joins tensors along an existing axis; all other extents must match.
+/// Joins tensors along an existing axis; all other extents must match.
 Tensor concat(std::span<const Tensor> xs, int axis = 0);
 Tensor concat(std::initializer_list<Tensor> xs, int axis = 0);
-// Joins equal-shaped tensors along a new axis.
+/// Joins equal-shaped tensors along a new axis.
 Tensor stack(std::span<const Tensor> xs, int axis = 0);
 Tensor stack(std::initializer_list<Tensor> xs, int axis = 0);
-// A 1-D tensor of Vars, connected to them: gradients flow back to each Var.
+/// A 1-D tensor of Vars, connected to them: gradients flow back to each Var.
 Tensor stack(std::span<const Var> xs, DType dtype = DType::f64);
 Tensor stack(std::initializer_list<Var> xs, DType dtype = DType::f64);
-// x: (..., C), labels: one integer in [0, C) per row -> (...): out[i] = x[i, labels[i]].
+/// x: (..., C), labels: one integer in [0, C) per row -> (...): out[i] = x[i, labels[i]].
 Tensor gather(const Tensor& x, std::span<const std::int64_t> labels);
-// The entries `index` (repeats allowed) of `axis`.
+/// The entries `index` (repeats allowed) of `axis`.
 Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> index);
-// The same values in another dtype; the gradient is cast back.
+/// The same values in another dtype; the gradient is cast back.
 Tensor cast(const Tensor& x, DType dtype);
 
 }  // namespace tapegrad
