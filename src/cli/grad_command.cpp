@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // `tapegrad grad` and `tapegrad graph`: an expression typed by the user, on the tape.
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -310,13 +313,45 @@ RenderResult render_with_graphviz(const std::string& dot, const char* format, in
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? RenderResult::done : RenderResult::failed;
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+// What `graph -o FILE` writes, chosen by the file's extension: DOT text, or a format Graphviz
+// renders. Any other extension is refused rather than guessed (DOT text in a .pdf is no PDF).
+struct GraphFormat {
+  std::string_view extension;
+  const char* graphviz_type;  // nullptr: the DOT text itself
+};
+constexpr GraphFormat kGraphFormats[] = {
+    {".dot", nullptr}, {".gv", nullptr}, {".svg", "-Tsvg"}, {".png", "-Tpng"}, {".pdf", "-Tpdf"},
+};
+
+const GraphFormat& graph_format_of(const std::string& output) {
+  std::string extension = std::filesystem::path(output).extension().string();
+  std::ranges::transform(extension, extension.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const GraphFormat& format : kGraphFormats) {
+    if (format.extension == extension) return format;
+  }
+  std::string known;
+  for (const GraphFormat& format : kGraphFormats) {
+    known += known.empty() ? "" : ", ";
+    known += format.extension;
+  }
+  throw ValueError(
+      fmt::format("-o {}: the file's extension names the format, one of {} ({} and {} are DOT "
+                  "text, the others are rendered by Graphviz)",
+                  output, known, kGraphFormats[0].extension, kGraphFormats[1].extension));
 }
 
 }  // namespace
 
 int run_graph(const GraphArgs& args) {
+  const GraphFormat* format = nullptr;
+  if (!args.output.empty()) {
+    const int known = reporting_bad_input([&] {
+      format = &graph_format_of(args.output);
+      return kOk;
+    });
+    if (known != kOk) return known;
+  }
   std::string dot;
   const int parsed = with_expression_errors(args.expression, [&] {
     const auto root = parse(args.expression);
@@ -331,19 +366,18 @@ int run_graph(const GraphArgs& args) {
     return kOk;
   });
   if (parsed != kOk) return parsed;
-  if (args.output.empty()) {
+  if (format == nullptr) {
     fmt::print("{}", dot);
     return kOk;
   }
   return reporting_bad_input([&] {
-    if (!ends_with(args.output, ".svg") && !ends_with(args.output, ".png")) {
+    if (format->graphviz_type == nullptr) {
       io::write_file_atomically(args.output, dot);
       return kOk;
     }
     // Graphviz renders into the output's temporary, which is committed only if it succeeds.
     io::AtomicFile out(args.output);
-    const RenderResult rendered =
-        render_with_graphviz(dot, ends_with(args.output, ".svg") ? "-Tsvg" : "-Tpng", out.fd());
+    const RenderResult rendered = render_with_graphviz(dot, format->graphviz_type, out.fd());
     if (rendered == RenderResult::no_graphviz) {
       fmt::print(stderr,
                  "error: rendering {} needs Graphviz's 'dot' (apt-get install graphviz); or write "

@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
   CLI::App app{"tapegrad: reverse-mode automatic differentiation and neural networks on one tape"};
   app.set_version_flag("--version", std::string("tapegrad ") + tapegrad::kVersion);
   app.require_subcommand(0, 1);
+  // Global options may come before or after the subcommand (`tapegrad train --threads 2 ...`):
+  // what a subcommand does not know falls through to the tool. Subcommands added below inherit
+  // this.
+  app.fallthrough();
   int threads = 0;
   app.add_option("--threads", threads,
                  "threads for large elementwise loops (default: TAPEGRAD_NUM_THREADS, else every "
@@ -74,8 +78,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("graph", "Write the expression's computation graph in Graphviz DOT");
   graph_cmd->add_option("expression", graph.expression, "the expression")->required();
   graph_cmd->add_option("values", graph.assignments, "NAME=VALUE for each variable");
-  graph_cmd->add_option("-o,--output", graph.output,
-                        "output file: .dot, or .svg/.png rendered by Graphviz (default: stdout)");
+  graph_cmd->add_option(
+      "-o,--output", graph.output,
+      "output file, its format named by the extension: .dot or .gv (DOT text), or .svg, .png, "
+      ".pdf (rendered by Graphviz); default: DOT text on stdout");
 
   cli::TrainArgs train;
   CLI::App* train_cmd =

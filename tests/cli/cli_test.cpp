@@ -659,6 +659,17 @@ TEST(CliThreads, TheThreadCountIsAnOptionAndAnEnvironmentVariable) {
   EXPECT_EQ(run_with_env("TAPEGRAD_NUM_THREADS=2", "grad x x=1").status, 0);
 }
 
+// Global options work on either side of the subcommand, and are checked the same way there.
+TEST(CliThreads, GlobalOptionsMayFollowTheSubcommand) {
+  EXPECT_EQ(run("train --data iris --epochs 1 --threads 2").status, 0);
+  EXPECT_EQ(run("grad x x=1 --threads 1").status, 0);
+  const Outcome zero = run("train --threads 0 --data iris --epochs 1");
+  EXPECT_EQ(zero.status, 2) << zero.out;
+  EXPECT_NE(zero.out.find("--threads"), std::string::npos) << zero.out;
+  EXPECT_EQ(zero.out.find("epoch "), std::string::npos) << zero.out;
+  EXPECT_EQ(run("train --data iris --epochs 1 --no-such-option").status, 2);
+}
+
 TEST(CliTrain, ConflictingRegimesAreRejected) {
   EXPECT_EQ(run("train --data iris --online --full-batch").status, 2);
   EXPECT_EQ(run("train --data iris --optimizer rmsprop").status, 2);
@@ -844,6 +855,39 @@ TEST_F(CliFiles, RenderedGraphsAreWrittenAtomicallyThroughLinks) {
     names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"bin", "link.svg", "real.svg"}));
+}
+
+// The output's extension names the format: .dot and .gv are DOT text; .svg, .png and .pdf are
+// rendered by Graphviz (here a stand-in that shows the type it was asked for); anything else is
+// refused before anything is written, rather than given DOT text under a name that promises
+// something else.
+TEST_F(CliFiles, TheGraphFormatIsNamedByTheExtension) {
+  std::filesystem::create_directories(path("bin"));
+  write_script(path("bin/dot"), "printf '%s:' \"$1\"; cat");
+  const std::string stand_in = "PATH=" + path("bin") + ":$PATH";
+  for (const char* name : {"g.dot", "g.gv", "G.DOT"}) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(run_with_env(stand_in, "graph 'x*x' x=3 -o " + path(name)).status, 0);
+    EXPECT_EQ(slurp(path(name)).rfind("digraph tapegrad", 0), 0u);
+  }
+  for (const auto& [name, type] : {std::pair{"g.svg", "-Tsvg"}, std::pair{"g.png", "-Tpng"},
+                                   std::pair{"g.pdf", "-Tpdf"}, std::pair{"g2.PDF", "-Tpdf"}}) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(run_with_env(stand_in, "graph 'x*x' x=3 -o " + path(name)).status, 0);
+    EXPECT_EQ(slurp(path(name)).rfind(std::string(type) + ":digraph tapegrad", 0), 0u);
+  }
+  for (const char* name : {"g.txt", "g.jpeg", "graph", "g.pdf.tmp"}) {
+    SCOPED_TRACE(name);
+    const Outcome r = run_with_env(stand_in, "graph 'x*x' x=3 -o " + path(name));
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("-o " + path(name) +
+                         ": the file's extension names the format, one of "
+                         ".dot, .gv, .svg, .png, .pdf"),
+              std::string::npos)
+        << r.out;
+    EXPECT_FALSE(std::filesystem::exists(path(name)));
+  }
+  EXPECT_TRUE(partial_files(dir_).empty());
 }
 
 TEST_F(CliFiles, GraphvizRendersAnSvgThroughALink) {
