@@ -22,6 +22,7 @@
 #include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/state_dict.hpp"
 #include "tapegrad/nn/train.hpp"
 #include "tapegrad/ops/activations.hpp"
 #include "tapegrad/ops/creation.hpp"

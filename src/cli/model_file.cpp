@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/io/safetensors.hpp>
-#include <tapegrad/ops/creation.hpp>
+#include <tapegrad/nn/state_dict.hpp>
 
 #include "io/utf8.hpp"
 
@@ -21,34 +21,6 @@ namespace {
 // says so in "weight_layout"; v1 stored it as the layer holds it, (in, out) with y = x W + b.
 constexpr const char* kFormat = "tapegrad.mlp.v2";
 constexpr const char* kFormatV1 = "tapegrad.mlp.v1";
-constexpr const char* kLayoutKey = "weight_layout";
-constexpr const char* kLayout = "out_in";
-
-// A Linear layer's weight (2-D, named "<layer>.weight"), which the file stores transposed.
-bool is_weight(const NamedTensor& p) {
-  return p.tensor.dim() == 2 && p.name.ends_with(".weight");
-}
-
-// to = fromᵀ, both leaves of one dtype. from: (R, C), to: (C, R)
-void transpose_into(const Tensor& from, const Tensor& to) {
-  const std::int64_t rows = from.shape()[0], cols = from.shape()[1];
-  dispatch(from.dtype(), [&]<class T>() {
-    const std::span<const T> src = from.data<T>();
-    const std::span<T> dst = to.mutable_data<T>();
-    for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t c = 0; c < cols; ++c) {
-        dst[static_cast<std::size_t>(c * rows + r)] = src[static_cast<std::size_t>(r * cols + c)];
-      }
-    }
-  });
-}
-
-// w: (R, C) -> (C, R)
-Tensor transposed(const Tensor& w) {
-  Tensor t = zeros({w.shape()[1], w.shape()[0]}, w.dtype());
-  transpose_into(w, t);
-  return t;
-}
 
 std::string join_numbers(const std::vector<double>& v) {
   std::vector<std::string> parts;
@@ -233,7 +205,6 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
   for (std::int64_t s : spec.sizes) sizes.push_back(std::to_string(s));
   const std::map<std::string, std::string> meta = {
       {"format", kFormat},
-      {kLayoutKey, kLayout},
       {"task", spec.task == Task::classify ? "classify" : "regress"},
       {"sizes", fmt::format("{}", fmt::join(sizes, ","))},
       {"activation", spec.activation.spec()},
@@ -244,12 +215,7 @@ void save_model(const std::filesystem::path& path, const ModelSpec& spec, const 
       {"target", spec.target},
       {"target_standardisation", join_numbers({spec.y_mean, spec.y_scale})},
   };
-  const auto params = model.named_parameters();
-  std::vector<io::NamedTensor> tensors;
-  for (const auto& p : params) {
-    tensors.push_back({p.name, is_weight(p) ? transposed(p.tensor) : p.tensor});
-  }
-  io::save_safetensors(path, tensors, meta);
+  nn::save_model(path, model, meta);  // adds weight_layout = out_in
 }
 
 namespace {
@@ -274,11 +240,11 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
         format == file.metadata.end() ? "" : fmt::format("; it has '{}'", format->second)));
   }
   if (!v1) {
-    const auto layout = file.metadata.find(kLayoutKey);
-    if (layout != file.metadata.end() && layout->second != kLayout) {
+    const auto layout = file.metadata.find(std::string(nn::kWeightLayoutKey));
+    if (layout != file.metadata.end() && layout->second != nn::kWeightLayoutOutIn) {
       throw ValueError(fmt::format(
           "{}: metadata '{}' is '{}'; a {} file stores weights '{}' ((out, in), as nn.Linear)",
-          source, kLayoutKey, layout->second, kFormat, kLayout));
+          source, nn::kWeightLayoutKey, layout->second, kFormat, nn::kWeightLayoutOutIn));
     }
   }
   // A model uses every tensor of its file: one that could not be converted is refused by name.
@@ -331,18 +297,11 @@ std::pair<ModelSpec, nn::Sequential> model_from(const io::SafetensorsFile& file,
   check_against_file(spec, file, source);
   check_names(spec, source);
   nn::Sequential model = build_model(spec, 0);
-  // What the file holds: v2 weights transposed, (out, in), read into staging tensors first.
-  const std::vector<NamedTensor> params = model.named_parameters();
-  std::vector<io::NamedTensor> into;
-  for (const auto& p : params) {
-    into.push_back({p.name, !v1 && is_weight(p) ? zeros({p.tensor.shape()[1], p.tensor.shape()[0]},
-                                                        p.tensor.dtype())
-                                                : p.tensor});
-  }
-  io::load_parameters(into, file.tensors, source);
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    if (into[i].tensor.impl() != params[i].tensor.impl())
-      transpose_into(into[i].tensor, params[i].tensor);
+  // v2 holds PyTorch's layout (weights (out, in)); v1 the layers' own ((in, out)).
+  if (v1) {
+    io::load_parameters(model.named_parameters(), file.tensors, source);
+  } else {
+    nn::load_state_dict(model, file.tensors, source);
   }
   return {std::move(spec), std::move(model)};
 }

@@ -33,6 +33,12 @@ void Module::zero_grad() const {
   for (const NamedTensor& p : named_parameters()) p.tensor.zero_grad();
 }
 
+std::vector<StoredParameter> Module::stored_parameters() const {
+  std::vector<StoredParameter> out;
+  for (NamedTensor& p : named_parameters()) out.push_back({std::move(p.name), std::move(p.tensor)});
+  return out;
+}
+
 std::string Module::summary() const {
   return fmt::format("{}\nparameters: {}", describe(), parameter_count());
 }
@@ -57,6 +63,12 @@ Tensor Linear::forward(const Tensor& x) const {
 
 std::vector<NamedTensor> Linear::named_parameters() const {
   std::vector<NamedTensor> out{{"weight", weight_}};
+  if (bias_.defined()) out.push_back({"bias", bias_});
+  return out;
+}
+
+std::vector<StoredParameter> Linear::stored_parameters() const {
+  std::vector<StoredParameter> out{{"weight", weight_, true}};
   if (bias_.defined()) out.push_back({"bias", bias_});
   return out;
 }
@@ -192,6 +204,16 @@ std::vector<NamedTensor> Sequential::named_parameters() const {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     for (NamedTensor& p : layers_[i]->named_parameters()) {
       out.push_back({fmt::format("{}.{}", i, p.name), std::move(p.tensor)});
+    }
+  }
+  return out;
+}
+
+std::vector<StoredParameter> Sequential::stored_parameters() const {
+  std::vector<StoredParameter> out;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    for (StoredParameter& p : layers_[i]->stored_parameters()) {
+      out.push_back({fmt::format("{}.{}", i, p.name), std::move(p.parameter), p.transposed});
     }
   }
   return out;

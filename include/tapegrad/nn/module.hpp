@@ -23,6 +23,15 @@
 
 namespace tapegrad::nn {
 
+/// A parameter as model files and state dicts hold it (nn/state_dict.hpp): under its name, as
+/// the layer holds it or transposed. Linear's weight is held (in, out) and stored (out, in), the
+/// layout of PyTorch's nn.Linear.
+struct StoredParameter {
+  std::string name;
+  Tensor parameter;         ///< the layer's own leaf
+  bool transposed = false;  ///< stored as the transpose of `parameter` (2-D)
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -31,6 +40,9 @@ class Module {
   Tensor operator()(const Tensor& x) const { return forward(x); }
   /// Parameters with stable names ("0.weight", "0.bias", ...), in a fixed order.
   virtual std::vector<NamedTensor> named_parameters() const { return {}; }
+  /// named_parameters() as PyTorch's state_dict() lays them out. The default stores every
+  /// parameter as it is; a layer whose layout differs from PyTorch's overrides it.
+  virtual std::vector<StoredParameter> stored_parameters() const;
   /// One line, e.g. "Linear(64 -> 128)".
   virtual std::string describe() const = 0;
 
@@ -55,6 +67,8 @@ class Linear : public Module {
   Linear(std::int64_t in, std::int64_t out, const LinearOptions& options = {});
   Tensor forward(const Tensor& x) const override;
   std::vector<NamedTensor> named_parameters() const override;
+  /// The weight transposed, (out, in), as nn.Linear stores it; the bias as it is.
+  std::vector<StoredParameter> stored_parameters() const override;
   std::string describe() const override;
 
   const Tensor& weight() const { return weight_; }
@@ -123,6 +137,7 @@ class Sequential : public Module {
   }
   Tensor forward(const Tensor& x) const override;
   std::vector<NamedTensor> named_parameters() const override;
+  std::vector<StoredParameter> stored_parameters() const override;
   std::string describe() const override;
   std::string summary() const override;
   std::size_t size() const { return layers_.size(); }
