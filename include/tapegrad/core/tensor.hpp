@@ -64,7 +64,7 @@ class Tensor {
   /// False for an empty handle (default-constructed).
   bool defined() const { return impl_ != nullptr; }
   /// The extents; like every accessor below, throws ValueError on an empty handle and TapeError
-  /// on a recorded tensor whose tape was reset.
+  /// on a recorded tensor whose tape was reset or destroyed since.
   const Shape& shape() const;
   DType dtype() const;                                    ///< the element type
   std::int64_t numel() const { return shape().numel(); }  ///< the number of elements
