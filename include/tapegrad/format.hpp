@@ -19,6 +19,8 @@
 #pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
 
 namespace tapegrad {
+/// What fmt prints for a tensor: "tensor(shape=(2, 3), dtype=float64)" and the values, or
+/// "tensor(undefined)" for an empty handle.
 std::string to_string(const Tensor& x);
 }  // namespace tapegrad
 

@@ -9,15 +9,16 @@
 
 #pragma GCC visibility push(default)  // the API: exported from libtapegrad.so
 
-#define TAPEGRAD_VERSION_MAJOR 0
-#define TAPEGRAD_VERSION_MINOR 1
-#define TAPEGRAD_VERSION_PATCH 0
-// One number for comparisons: MAJOR * 10000 + MINOR * 100 + PATCH.
+#define TAPEGRAD_VERSION_MAJOR 0  ///< major version
+#define TAPEGRAD_VERSION_MINOR 1  ///< minor version
+#define TAPEGRAD_VERSION_PATCH 0  ///< patch version
+/// One number for comparisons: MAJOR * 10000 + MINOR * 100 + PATCH.
 #define TAPEGRAD_VERSION \
   (TAPEGRAD_VERSION_MAJOR * 10000 + TAPEGRAD_VERSION_MINOR * 100 + TAPEGRAD_VERSION_PATCH)
 
 namespace tapegrad {
+/// The version as text, "MAJOR.MINOR.PATCH".
 inline constexpr const char* kVersion = "0.1.0";
-}
+}  // namespace tapegrad
 
 #pragma GCC visibility pop

@@ -28,6 +28,7 @@
 
 namespace tapegrad {
 
+/// Options of grad().
 struct GradOptions {
   /// Record the backward pass: the gradients are Vars on y's tape, differentiable again. Every
   /// scalar node the sweep reaches must have been recorded in higher-order mode
@@ -40,6 +41,7 @@ struct GradOptions {
 /// sweep reaches a tensor op recorded outside higher-order mode, or, with create_graph, a scalar
 /// node recorded outside it.
 std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& options = {});
+/// dy/dx for one x.
 Var grad(const Var& y, const Var& x, const GradOptions& options = {});
 /// dy/dx for tensors (leaves that require a gradient, or tensors computed from them): each
 /// gradient has its x's shape. Sweeps through tensor ops by their graph backward, so the forward
@@ -48,6 +50,7 @@ Var grad(const Var& y, const Var& x, const GradOptions& options = {});
 /// its op.
 std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options = {});
 
+/// A function of Vars, f(x), for the functions of plain numbers below.
 using VarFunction = std::function<Var(std::span<const Var>)>;
 
 /// The gradient of f at x, as numbers.
@@ -61,6 +64,7 @@ std::vector<double> hvp(const VarFunction& f, std::span<const double> x, std::sp
 /// The Hessian of f at x, row by row: H[i][j] = d²f / dx_i dx_j (one gradient sweep per row).
 std::vector<std::vector<double>> hessian(const VarFunction& f, std::span<const double> x);
 
+/// A scalar function of tensors, for hvp() and hessian() of a tensor.
 using TensorFunction = std::function<Var(std::span<const Tensor>)>;
 
 /// For a function of one tensor x (copied to a float64 leaf; f runs on a private tape):

@@ -51,15 +51,16 @@ struct OpGrad {
 
 /// One op's name and derivative, defined once (a `constexpr OpRule` beside the op).
 struct OpRule {
+  /// The derivative rule: reads g's inputs, output and dout, sets g.dinputs (see OpGrad).
   using Rule = void (*)(OpGrad& g);
   /// A numeric backward on the raw buffers, for ops where it is measurably faster than `rule`
   /// run without recording; it must give the same numbers (tests/ops check every op that has
   /// one against its rule). Runs only inside a sweep, after the output's gradient was reached.
   using Fast = void (*)(const detail::TensorNode& node, detail::TapeCore& tape);
 
-  const char* name = "";
-  Rule rule = nullptr;
-  Fast fast = nullptr;
+  const char* name = "";  ///< names the op in errors, anomaly reports and graph dumps
+  Rule rule = nullptr;    ///< the derivative, written with differentiable ops
+  Fast fast = nullptr;    ///< optional: a faster numeric backward (see Fast)
   /// False when `rule` reads raw values rather than calling differentiable ops: grad() with
   /// create_graph then refuses to differentiate through the op instead of silently treating
   /// its gradient as a constant.

@@ -14,8 +14,10 @@
 
 namespace tapegrad {
 
+/// xoshiro256**: 64-bit outputs, a period of 2^256 - 1, the same stream for a seed everywhere.
 class Rng {
  public:
+  /// The stream of `seed` (its state filled by splitmix64).
   explicit Rng(std::uint64_t seed) {
     for (auto& s : state_) s = splitmix(seed);
   }
@@ -23,6 +25,7 @@ class Rng {
   Rng(std::uint64_t seed, std::uint64_t stream)
       : Rng(splitmix_value(seed) ^ splitmix_value(~stream)) {}
 
+  /// The next 64 random bits.
   std::uint64_t next() {
     const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
     const std::uint64_t t = state_[1] << 17;

@@ -20,16 +20,23 @@
 
 namespace tapegrad {
 
+/// A tensor's extents, at most kMaxDims of them, always valid (see the file's comment).
 class Shape {
  public:
-  static constexpr int kMaxDims = 8;
+  static constexpr int kMaxDims = 8;  ///< the largest rank
+  /// The largest number of elements (extents of 0 and -1 counted as 1).
   static constexpr std::int64_t kMaxNumel = std::int64_t{1} << 56;
 
+  /// The shape of a scalar: rank 0, one element.
   constexpr Shape() = default;
+  /// Shape{2, 3}; throws ShapeError for more than kMaxDims extents, a negative extent other than
+  /// -1, or more than kMaxNumel elements.
   Shape(std::initializer_list<std::int64_t> dims);
+  /// The same from a span of extents.
   explicit Shape(std::span<const std::int64_t> dims);
 
-  int rank() const { return rank_; }
+  int rank() const { return rank_; }  ///< the number of axes
+  /// The number of elements: the product of the extents (1 for rank 0).
   std::int64_t numel() const {
     std::int64_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
@@ -42,8 +49,9 @@ class Shape {
       throw_index(i);
     return dims_[static_cast<std::size_t>(n)];
   }
-  const std::int64_t* begin() const { return dims_.data(); }
-  const std::int64_t* end() const { return dims_.data() + rank_; }
+  const std::int64_t* begin() const { return dims_.data(); }        ///< the first extent
+  const std::int64_t* end() const { return dims_.data() + rank_; }  ///< past the last extent
+  /// The extents, outermost first.
   std::span<const std::int64_t> dims() const {
     return {dims_.data(), static_cast<std::size_t>(rank_)};
   }
@@ -51,6 +59,7 @@ class Shape {
   /// Appends an extent, or replaces the extent of `axis` (negative counts from the back); both
   /// throw ShapeError when the result would not be a valid shape (see above).
   void push_back(std::int64_t d);
+  /// Replaces the extent of `axis`; IndexError outside the axes, ShapeError as push_back().
   void set(int axis, std::int64_t d);
   /// Row-major strides in elements.
   std::array<std::int64_t, kMaxDims> strides() const;
@@ -58,6 +67,7 @@ class Shape {
   int axis(int a, const char* op) const;
   std::string str() const;  ///< "(2, 3)"
 
+  /// Same rank and same extents.
   friend bool operator==(const Shape& a, const Shape& b) {
     if (a.rank_ != b.rank_) return false;
     for (int i = 0; i < a.rank_; ++i)

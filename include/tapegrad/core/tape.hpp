@@ -15,6 +15,11 @@
 
 namespace tapegrad {
 
+/// A tape: the nodes ops record, in creation order, and the reverse sweep over them.
+///
+/// Every thread has a tape of its own (current_tape()); a Tape you make is recorded on through a
+/// TapeGuard. Not copyable; destroying it makes the Vars and non-leaf Tensors recorded on it
+/// unusable (TapeError), like reset().
 class Tape : private detail::TapeCore {
  public:
   Tape();
@@ -31,8 +36,8 @@ class Tape : private detail::TapeCore {
 
   /// Scalar nodes, their operands (input, partial) and tensor nodes recorded since reset().
   std::size_t scalar_nodes() const { return operand_end_.size(); }
-  std::size_t operands() const { return operands_.size(); }
-  std::size_t tensor_nodes() const { return nodes_.size(); }
+  std::size_t operands() const { return operands_.size(); }   ///< (input, partial) pairs
+  std::size_t tensor_nodes() const { return nodes_.size(); }  ///< tensor ops recorded
   /// Bytes reserved by the tape's arrays and arena (capacity, not size).
   std::size_t bytes_reserved() const;
   /// Throws TapeError unless this tape is bound to the calling thread. A tape is bound to the
@@ -71,6 +76,7 @@ Tape& current_tape();
 /// another thread's own tape.
 class TapeGuard {
  public:
+  /// Selects `tape` until the guard is destroyed, which restores the previous tape.
   explicit TapeGuard(Tape& tape);
   ~TapeGuard();
   TapeGuard(const TapeGuard&) = delete;
@@ -86,10 +92,12 @@ class TapeGuard {
 /// pass; hvp, hessian and gradgradcheck set it themselves.
 class HigherOrderGuard {
  public:
+  /// Higher-order mode on `tape`; the destructor restores its previous mode.
   explicit HigherOrderGuard(Tape& tape)
       : tape_(tape), previous_(detail::core(tape).higher_order()) {
     detail::core(tape).set_higher_order(true);
   }
+  /// Higher-order mode on the current tape.
   HigherOrderGuard() : HigherOrderGuard(current_tape()) {}
   ~HigherOrderGuard() { detail::core(tape_).set_higher_order(previous_); }
   HigherOrderGuard(const HigherOrderGuard&) = delete;
@@ -105,18 +113,18 @@ inline bool grad_enabled() {
   return (detail::thread_modes & detail::kGradMode) != 0;
 }
 
-// Anomaly mode, to find where a NaN or an infinity came from. While an AnomalyGuard(true) is
-// alive on a thread, the ops it records are checked: the first whose value, or whose gradient in
-// a later backward(), is NaN or infinite although its operands (or the gradient reaching it) are
-// finite throws AnomalyError naming the op, its operands, a summary of the offending values and
-// where it was recorded (a backtrace taken at record time: function names need the program
-// linked with -rdynamic, CMake's ENABLE_EXPORTS; otherwise `addr2line -f -C -e PROGRAM ADDRESS`
-// reads the printed offsets). Off (the default), it costs one thread-local test per op; on, every
-// op keeps a node of its own (no fusing) and a backtrace, and backward() checks every step.
-// Tensor ops' operands that are Vars are not checked in the backward.
-
+/// Anomaly mode, to find where a NaN or an infinity came from. While an AnomalyGuard(true) is
+/// alive on a thread, the ops it records are checked: the first whose value, or whose gradient in
+/// a later backward(), is NaN or infinite although its operands (or the gradient reaching it) are
+/// finite throws AnomalyError naming the op, its operands, a summary of the offending values and
+/// where it was recorded (a backtrace taken at record time: function names need the program
+/// linked with -rdynamic, CMake's ENABLE_EXPORTS; otherwise `addr2line -f -C -e PROGRAM ADDRESS`
+/// reads the printed offsets). Off (the default), it costs one thread-local test per op; on, every
+/// op keeps a node of its own (no fusing) and a backtrace, and backward() checks every step.
+/// Tensor ops' operands that are Vars are not checked in the backward.
 class AnomalyGuard {
  public:
+  /// Turns anomaly mode on (or, with false, off) on this thread; the destructor restores it.
   explicit AnomalyGuard(bool on = true) : bit_(detail::kAnomalyMode, on) {
     detail::sync_anomaly_mode();
   }
@@ -130,6 +138,7 @@ class AnomalyGuard {
  private:
   detail::ModeBit bit_;
 };
+/// True inside an AnomalyGuard(true) on this thread.
 inline bool anomaly_mode() {
   return (detail::thread_modes & detail::kAnomalyMode) != 0;
 }

@@ -18,6 +18,9 @@
 
 namespace tapegrad {
 
+/// A double-valued scalar recorded on a tape (see the file's comment): a leaf, a constant or the
+/// result of an op. Cheap to copy; valid until its tape is reset or destroyed, after which using
+/// it throws TapeError.
 class Var {
  public:
   static constexpr int kTerms = 2;  ///< detail::apply's fast paths are written for two
@@ -35,14 +38,16 @@ class Var {
   /// Copies share a node: the source materialises first (a named Var copied is a node). Moves
   /// (temporaries) carry the combination along unrecorded.
   Var(const Var& other) { copy_from(other); }
+  /// As the copy constructor: this Var then shares other's node.
   Var& operator=(const Var& other) {
     if (this != &other) copy_from(other);
     return *this;
   }
-  Var(Var&&) noexcept = default;
-  Var& operator=(Var&&) noexcept = default;
+  Var(Var&&) noexcept = default;             ///< carries the combination along, unrecorded
+  Var& operator=(Var&&) noexcept = default;  ///< carries the combination along, unrecorded
   ~Var() = default;
 
+  /// The value, computed when the Var was made (reading it records nothing).
   double value() const { return value_; }
   /// d(root)/d(this) accumulated by backward() calls since the last zero_grad().
   double grad() const {
@@ -53,6 +58,8 @@ class Var {
   /// Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
   /// recomputed from zero, so a second backward() adds the same gradient to the leaves again.
   void backward() const;
+  /// Zeroes this Var's adjoint (a temporary combination has none); throws TapeError for a
+  /// constant or a stale Var.
   void zero_grad() const;
 
   /// True when this Var is recorded on a tape (not a constant).

@@ -18,6 +18,7 @@
 
 namespace tapegrad::data {
 
+/// A table of examples: features, targets and the names that came with them.
 struct Dataset {
   Tensor features;  ///< (N, D) float64
   Tensor targets;   ///< (N) float64: class index for classification, value for regression;
@@ -26,32 +27,34 @@ struct Dataset {
   std::string target_name;                 ///< the target column's name, when known
   std::vector<std::string> class_names;    ///< empty for regression or when unknown
 
-  std::int64_t size() const { return features.shape()[0]; }
-  std::int64_t num_features() const { return features.shape()[1]; }
+  std::int64_t size() const { return features.shape()[0]; }          ///< N, the rows
+  std::int64_t num_features() const { return features.shape()[1]; }  ///< D, the features
   /// class_names.size(), or the largest label + 1 when the names are unknown.
   std::int64_t num_classes() const;
   /// The targets as class indices; throws ValueError naming the row of a non-integer target.
   std::vector<std::int64_t> labels() const;
 };
 
+/// How read_csv() reads a file.
 struct CsvOptions {
+  /// Whether the first line is a header: detect (when it is not all numbers), yes or no.
   enum class Header { detect, yes, no };
-  Header header = Header::detect;
-  struct NoTarget {};
+  Header header = Header::detect;  ///< see Header
+  struct NoTarget {};              ///< Target: no target column
   /// The target column: the last (default), an index (negative counts from the end), a header
   /// name, or none (every column is a feature).
   using Target = std::variant<std::monostate, std::int64_t, std::string, NoTarget>;
-  Target target = {};
+  Target target = {};  ///< the last column unless set
   /// The feature columns by header name, in this order, wherever they are in the file; empty:
   /// every column but the target. Other columns are ignored and need not hold numbers. Names
   /// that the header lacks, or holds twice, are refused, and so is a file without a header.
   std::vector<std::string> features = {};
-  char delimiter = ',';
+  char delimiter = ',';  ///< the field separator
   /// Limits on what is read, so that a wrong or hostile file is refused rather than exhausting
   /// memory: the bytes of a line (its end excluded), the fields of a line, and (read_csv) the
   /// bytes of the file.
-  std::size_t max_line_bytes = std::size_t{1} << 20;  ///< 1 MiB
-  std::size_t max_columns = 65536;
+  std::size_t max_line_bytes = std::size_t{1} << 20;      ///< 1 MiB
+  std::size_t max_columns = 65536;                        ///< fields of a line
   std::uint64_t max_file_bytes = std::uint64_t{1} << 30;  ///< 1 GiB
 };
 
@@ -86,7 +89,9 @@ Dataset select_features(const Dataset& d, std::span<const std::string> names);
 /// program, so a moved install still finds it), else the source tree's data/; with
 /// scikit-learn's feature names and the target named "target".
 Dataset load_dataset(std::string_view name);
+/// The names load_dataset() knows.
 std::vector<std::string> dataset_names();
+/// Where load_dataset() reads: $TAPEGRAD_DATA_DIR, the install's directory or the source tree's.
 std::filesystem::path data_directory();
 
 /// The rows `index` of a data set, in that order.
@@ -108,9 +113,13 @@ std::pair<Dataset, Dataset> train_test_split(const Dataset& d, double test_fract
 class Standardizer {
  public:
   void fit(const Tensor& x);  ///< x: (N, D)
+  /// (x - mean) / scale per feature, with tensor ops; throws ShapeError unless x is (N, D) with
+  /// the D fitted.
   Tensor transform(const Tensor& x) const;
-  const std::vector<double>& mean() const { return mean_; }
-  const std::vector<double>& scale() const { return scale_; }
+  const std::vector<double>& mean() const { return mean_; }    ///< per feature, as fitted
+  const std::vector<double>& scale() const { return scale_; }  ///< per feature, as fitted
+  /// A standardizer with these statistics (from a model file); throws ValueError when the sizes
+  /// differ or a scale is not positive.
   static Standardizer from(std::vector<double> mean, std::vector<double> scale);
 
  private:

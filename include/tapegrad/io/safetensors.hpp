@@ -32,9 +32,10 @@ using tapegrad::NamedTensor;
 void save_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+/// What load_safetensors() read from a file.
 struct SafetensorsFile {
-  std::vector<NamedTensor> tensors;  ///< in the order of their data
-  std::map<std::string, std::string> metadata;
+  std::vector<NamedTensor> tensors;             ///< in the order of their data
+  std::map<std::string, std::string> metadata;  ///< the header's __metadata__ (text to text)
   /// Tensors that could not be converted, by name: why (e.g. "BOOL"). Not in `tensors`.
   std::map<std::string, std::string> unread;
 };

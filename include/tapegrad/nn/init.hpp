@@ -13,15 +13,17 @@
 
 namespace tapegrad::nn {
 
+/// How a layer's weights start.
 enum class Init {
   glorot_uniform,  ///< U(±√(6 / (fan_in + fan_out))): tanh and sigmoid layers
   glorot_normal,   ///< N(0, 2 / (fan_in + fan_out))
   he_uniform,      ///< U(±√(6 / fan_in)): ReLU-family layers
   he_normal,       ///< N(0, 2 / fan_in)
   uniform,         ///< U(±0.5), the classic small random start
-  zeros,
+  zeros,           ///< all zeros (a network starting so cannot break its symmetry)
 };
 
+/// The name parse_init() reads back: "glorot_uniform", "he_normal", ...
 std::string_view init_name(Init init);
 /// "glorot_uniform", "xavier_uniform", "he_normal", "kaiming_normal", ...; throws ValueError.
 Init parse_init(std::string_view name);

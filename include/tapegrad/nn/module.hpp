@@ -32,11 +32,14 @@ struct StoredParameter {
   bool transposed = false;  ///< stored as the transpose of `parameter` (2-D)
 };
 
+/// A layer or a network of layers: a function of a batch with named parameters. Parameters are
+/// leaf tensors that require a gradient; forward() records on the current tape.
 class Module {
  public:
   virtual ~Module() = default;
   /// x: (N, in) -> (N, out)
   virtual Tensor forward(const Tensor& x) const = 0;
+  /// forward(x).
   Tensor operator()(const Tensor& x) const { return forward(x); }
   /// Parameters with stable names ("0.weight", "0.bias", ...), in a fixed order.
   virtual std::vector<NamedTensor> named_parameters() const { return {}; }
@@ -46,24 +49,29 @@ class Module {
   /// One line, e.g. "Linear(64 -> 128)".
   virtual std::string describe() const = 0;
 
+  /// The tensors of named_parameters(), in the same order (handles: an optimiser updates them).
   std::vector<Tensor> parameters() const;
+  /// The number of parameter elements, summed over all parameters.
   std::int64_t parameter_count() const;
+  /// Forgets every parameter's accumulated gradient (Tensor::zero_grad()).
   void zero_grad() const;
   /// A table: one row per layer with its parameter count, and the total.
   virtual std::string summary() const;
 };
 
+/// Options of a Linear layer.
 struct LinearOptions {
-  bool bias = true;
-  Init init = Init::glorot_uniform;
-  std::uint64_t seed = 0;
-  DType dtype = DType::f64;
+  bool bias = true;                  ///< with a bias parameter b
+  Init init = Init::glorot_uniform;  ///< how W starts (b starts at 0)
+  std::uint64_t seed = 0;            ///< the seed of W's random start
+  DType dtype = DType::f64;          ///< the parameters' element type
 };
 
 /// y = x W + b with W: (in, out) and b: (out), broadcast over the rows. The bias is its own
 /// parameter: the same as the classic extra input wired to 1, without widening x.
 class Linear : public Module {
  public:
+  /// A layer from `in` features to `out`; throws ValueError unless both are positive.
   Linear(std::int64_t in, std::int64_t out, const LinearOptions& options = {});
   Tensor forward(const Tensor& x) const override;
   std::vector<NamedTensor> named_parameters() const override;
@@ -71,10 +79,10 @@ class Linear : public Module {
   std::vector<StoredParameter> stored_parameters() const override;
   std::string describe() const override;
 
-  const Tensor& weight() const { return weight_; }
-  const Tensor& bias() const { return bias_; }  // undefined without bias
-  std::int64_t in_features() const { return in_; }
-  std::int64_t out_features() const { return out_; }
+  const Tensor& weight() const { return weight_; }    ///< W: (in, out)
+  const Tensor& bias() const { return bias_; }        ///< b: (out); undefined without bias
+  std::int64_t in_features() const { return in_; }    ///< in
+  std::int64_t out_features() const { return out_; }  ///< out
 
  private:
   std::int64_t in_, out_;
@@ -92,11 +100,13 @@ struct Activation {
   /// ValueError for an op that is not a registered activation, a parameter given to an op that
   /// takes none, or a parameter that is not a finite number.
   explicit Activation(const Op& op);
+  /// The registered activation `op` with `parameter` (throws as above).
   Activation(const Op& op, double parameter);
 
   const Op* op;          ///< the registered op; never null
   double parameter = 0;  ///< step: threshold; leaky_relu: slope; elu: alpha; else 0
 
+  /// The op applied to x with the parameter.
   Tensor operator()(const Tensor& x) const;
   std::string name() const;  ///< "tanh", "leaky_relu(0.01)"
   /// The text parse() reads back as this activation exactly: "tanh", "leaky_relu:0.01".
@@ -106,21 +116,24 @@ struct Activation {
   static Activation parse(std::string_view text);
   /// The registered activations as parse() reads them: "elu[:alpha], identity (linear), ...".
   static std::string known();
-  static Activation identity();
-  static Activation tanh();
-  static Activation sigmoid();
-  static Activation relu();
+  static Activation identity();  ///< the identity (also called linear)
+  static Activation tanh();      ///< tanh
+  static Activation sigmoid();   ///< sigmoid
+  static Activation relu();      ///< relu
+  /// Whether the op is the identity (nn::mlp() adds no layer for it).
   bool is_identity() const;
   /// The same op with the same parameter.
   bool operator==(const Activation& other) const = default;
 };
 
+/// An Activation as a layer without parameters: "Activation(tanh)" in describe().
 class ActivationLayer : public Module {
  public:
+  /// The layer applying `activation`.
   explicit ActivationLayer(Activation activation) : activation_(activation) {}
   Tensor forward(const Tensor& x) const override { return activation_(x); }
   std::string describe() const override;
-  const Activation& activation() const { return activation_; }
+  const Activation& activation() const { return activation_; }  ///< the activation applied
 
  private:
   Activation activation_;
@@ -130,7 +143,9 @@ class ActivationLayer : public Module {
 class Sequential : public Module {
  public:
   Sequential() = default;
+  /// Appends a layer (shared, not copied); returns *this. Throws ValueError for a null layer.
   Sequential& add(std::shared_ptr<Module> layer);
+  /// Appends a Layer made from `args`: net.emplace<Linear>(2, 4); returns *this.
   template <class Layer, class... Args>
   Sequential& emplace(Args&&... args) {
     return add(std::make_shared<Layer>(std::forward<Args>(args)...));
@@ -140,25 +155,30 @@ class Sequential : public Module {
   std::vector<StoredParameter> stored_parameters() const override;
   std::string describe() const override;
   std::string summary() const override;
-  std::size_t size() const { return layers_.size(); }
+  std::size_t size() const { return layers_.size(); }  ///< the number of layers
+  /// Layer i; throws std::out_of_range when i >= size().
   const Module& operator[](std::size_t i) const { return *layers_.at(i); }
 
  private:
   std::vector<std::shared_ptr<Module>> layers_;
 };
 
+/// Options of nn::mlp().
 struct MlpOptions {
-  Activation hidden = Activation::tanh();
-  Activation output = Activation::identity();
-  bool bias = true;
+  Activation hidden = Activation::tanh();      ///< after every Linear layer but the last
+  Activation output = Activation::identity();  ///< after the last Linear layer
+  bool bias = true;                            ///< Linear layers with a bias
   /// Glorot for saturating activations, He for the ReLU family, unless set.
   std::optional<Init> init = std::nullopt;
+  /// Seeds the layers' weights: each layer draws from a stream of its own derived from it.
   std::uint64_t seed = 0;
-  DType dtype = DType::f64;
+  DType dtype = DType::f64;  ///< the parameters' element type
 };
 
-/// sizes = {in, hidden..., out}: Linear layers with `hidden` between them and `output` last.
+/// sizes = {in, hidden..., out}: Linear layers with `hidden` between them and `output` last
+/// (an identity adds no layer). Throws ValueError for fewer than two sizes.
 Sequential mlp(std::span<const std::int64_t> sizes, const MlpOptions& options = {});
+/// mlp({2, 8, 1}).
 Sequential mlp(std::initializer_list<std::int64_t> sizes, const MlpOptions& options = {});
 
 }  // namespace tapegrad::nn

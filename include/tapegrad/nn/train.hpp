@@ -20,6 +20,7 @@
 
 namespace tapegrad::nn {
 
+/// When train() updates the parameters.
 enum class Regime {
   online,      ///< update after every example; examples shuffled each epoch
   mini_batch,  ///< average the gradient over batch_size examples, then update
@@ -31,26 +32,31 @@ using LossFunction = std::function<Var(const Tensor& output, const Tensor& targe
 
 /// Softmax cross-entropy from logits; targets are class indices (stored as numbers).
 LossFunction cross_entropy_loss();
+/// half_squared_error(), the classic backprop loss; targets of the output's shape (or (N) for an
+/// (N, 1) output).
 LossFunction half_squared_error_loss();
+/// mse(); targets of the output's shape (or (N) for an (N, 1) output).
 LossFunction mse_loss();
 /// Binary cross-entropy from logits; targets 0/1 of the output's shape (or (N) for (N, 1)).
 LossFunction bce_with_logits_loss();
 /// "cross_entropy", "half_squared_error", "mse", "bce_with_logits"; throws ValueError.
 LossFunction loss_by_name(std::string_view name);
 
+/// What train() reports after each epoch.
 struct EpochStats {
-  int epoch = 0;    ///< 1-based
-  double loss = 0;  ///< mean training loss over the epoch's examples (before each update)
-  double seconds = 0;
-  std::int64_t updates = 0;
+  int epoch = 0;             ///< 1-based
+  double loss = 0;           ///< mean training loss over the epoch's examples (before each update)
+  double seconds = 0;        ///< wall-clock time of the epoch
+  std::int64_t updates = 0;  ///< optimiser steps taken in the epoch
 };
 
+/// How train() runs.
 struct TrainOptions {
-  Regime regime = Regime::mini_batch;
-  std::int64_t batch_size = 32;  ///< mini-batch size; for full batch, how many rows per pass
-  int epochs = 10;
-  std::uint64_t seed = 0;  ///< shuffling order
-  std::function<void(const EpochStats&)> on_epoch = nullptr;
+  Regime regime = Regime::mini_batch;  ///< when to update
+  std::int64_t batch_size = 32;        ///< mini-batch size; for full batch, how many rows per pass
+  int epochs = 10;                     ///< the last epoch to run (counting those already done)
+  std::uint64_t seed = 0;              ///< shuffling order
+  std::function<void(const EpochStats&)> on_epoch = nullptr;  ///< called after every epoch
   std::function<void(std::int64_t done, std::int64_t total)> on_step =
       nullptr;  ///< rows this epoch
 
@@ -61,7 +67,7 @@ struct TrainOptions {
   /// When set, save_checkpoint writes here after every checkpoint_every-th epoch and after the
   /// last, once on_epoch has returned; never after an epoch whose loss is not finite.
   std::filesystem::path checkpoint = {};
-  int checkpoint_every = 1;
+  int checkpoint_every = 1;  ///< in epochs, >= 1 (ValueError otherwise)
   /// Extra metadata for each checkpoint, e.g. the settings the run needs to be resumed.
   std::function<std::map<std::string, std::string>()> checkpoint_metadata = nullptr;
 };
@@ -80,8 +86,9 @@ void save_checkpoint(const std::filesystem::path& path, const Module& model,
                      const optim::Optimizer& optimizer, int epochs_done,
                      const std::map<std::string, std::string>& metadata = {});
 
+/// What load_checkpoint() restores besides the model and the optimiser.
 struct Checkpoint {
-  int epochs_done = 0;
+  int epochs_done = 0;                          ///< as saved
   std::map<std::string, std::string> metadata;  ///< the caller's, as saved
 };
 

@@ -13,13 +13,19 @@
 
 namespace tapegrad {
 
+/// A leaf of zeros (like every creation function, a leaf without grad: see requires_grad()).
 Tensor zeros(const Shape& shape, DType dtype = DType::f64);
+/// A leaf of ones.
 Tensor ones(const Shape& shape, DType dtype = DType::f64);
+/// A leaf with every element `value`.
 Tensor full(const Shape& shape, double value, DType dtype = DType::f64);
+/// zeros() of x's shape and dtype.
 Tensor zeros_like(const Tensor& x);
+/// ones() of x's shape and dtype.
 Tensor ones_like(const Tensor& x);
 /// 0, 1, ..., stop - 1 and start, start + step, ... (stop excluded); throws ValueError for step 0.
 Tensor arange(double stop, DType dtype = DType::f64);
+/// start, start + step, ... up to stop, excluded; throws ValueError for step 0.
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::f64);
 /// Standard normal N(0, 1).
 Tensor randn(const Shape& shape, std::uint64_t seed, DType dtype = DType::f64);

@@ -35,6 +35,7 @@ template <class Rule>
 Var elementwise(const Rule& rule, const Var& x) {
   return detail::map(rule, x);
 }
+/// The same rule elementwise on a Tensor.
 template <class Rule>
 Tensor elementwise(const Rule& rule, const Tensor& x) {
   return detail::map(rule, x);
@@ -45,6 +46,7 @@ template <class Rule>
 Var elementwise(const Rule& rule, const Var& x, const Var& y) {
   return detail::map(rule, x, y);
 }
+/// A binary rule on Tensors, elementwise with broadcasting.
 template <class Rule>
 Tensor elementwise(const Rule& rule, const Tensor& x, const Tensor& y) {
   return detail::map(rule, x, y);
@@ -69,6 +71,7 @@ struct CustomOp {
 /// copied; anything recorded while computing it is not part of the op). Returns the output,
 /// recorded on the inputs' tape when an input needs a gradient, else as a constant.
 Tensor custom_op(const CustomOp& op, std::span<const Tensor> inputs, const Tensor& value);
+/// custom_op(op, {a, b}, value).
 Tensor custom_op(const CustomOp& op, std::initializer_list<Tensor> inputs, const Tensor& value);
 
 /// A scalar node from partial derivatives you computed yourself, like Stan's

@@ -26,6 +26,7 @@
 
 namespace tapegrad {
 
+/// @cond
 // The tensor loops of the library's own ops (detail::UnaryLoops / BinaryLoops) are compiled
 // once, in the library and with its flags, not in every program that includes this header (whose
 // -O0 or -O2 copy the linker could otherwise pick for the library's calls too): here they are
@@ -98,7 +99,27 @@ namespace tapegrad {
       Rule::name, [](const auto& x, const auto& y) { return ::tapegrad::fn(x, y); },        \
       traits_of<Rule>()));                                                                  \
   }
+/// @endcond
 
+/// The derivative rules of the elementwise ops, one struct per op; elementwise() takes rules of
+/// your own written the same way.
+///
+/// A rule is a small trivially copyable struct. Its members, generic over the value type T
+/// (double, float, Var, Tensor) so that the same lines give the value, the numeric backward and,
+/// in higher-order mode, a recorded derivative:
+/// - `static constexpr const char* name`: the op's name in errors (and in the registry);
+/// - unary: `T f(T x)`, the value, and `T df(const T& x, const T& out)`, the derivative (from x,
+///   or from the output `out` where that is cheaper: exp, tanh, sigmoid, sqrt);
+/// - binary: `T f(T x, T y)` and the partials `T dx(const T& x, const T& y, const T& out)` and
+///   `T dy(...)` with the same arguments;
+/// - optional: `bool ok(double x)` (binary: `ok(double x, double y, bool y_recorded)`) with
+///   `static constexpr const char* domain`, checked on every element before computing (an
+///   element outside the domain throws ValueError naming the op, the value and the domain); `static
+///   constexpr bool linear` (constant partials) or `constant_derivative` (a piecewise constant
+///   derivative); `static void f_float(const float*, float*, std::int64_t)`, a vectorised value
+///   loop for float tensors; `static constexpr OpTraits traits` (ops/registry.hpp).
+///
+/// Each rule's comment gives its derivative and its convention at kinks.
 namespace rules {
 using detail::lit;
 using detail::value_of;
@@ -109,8 +130,8 @@ using detail::value_of;
 
 /// d(x+y) = dx + dy
 struct Add {
-  static constexpr const char* name = "add";
-  static constexpr bool linear = true;  ///< constant partials: its backward reads no input
+  static constexpr const char* name = "add";  ///< the registered name
+  static constexpr bool linear = true;        ///< constant partials: its backward reads no input
   template <class T>
   T f(T x, T y) const {
     return x + y;
@@ -127,8 +148,8 @@ struct Add {
 
 /// d(x-y) = dx - dy
 struct Sub {
-  static constexpr const char* name = "sub";
-  static constexpr bool linear = true;  ///< constant partials: its backward reads no input
+  static constexpr const char* name = "sub";  ///< the registered name
+  static constexpr bool linear = true;        ///< constant partials: its backward reads no input
   template <class T>
   T f(T x, T y) const {
     return x - y;
@@ -145,7 +166,7 @@ struct Sub {
 
 /// d(xy) = y dx + x dy
 struct Mul {
-  static constexpr const char* name = "mul";
+  static constexpr const char* name = "mul";  ///< the registered name
   template <class T>
   T f(T x, T y) const {
     return x * y;
@@ -162,7 +183,7 @@ struct Mul {
 
 /// d(x/y) = dx / y - (x/y) dy / y. Division by zero is an error, not a silent inf or NaN.
 struct Div {
-  static constexpr const char* name = "div";
+  static constexpr const char* name = "div";  ///< the registered name
   static constexpr const char* domain = "a divisor different from 0";
   bool ok(double, double y, bool) const { return y != 0; }
   template <class T>
@@ -181,8 +202,8 @@ struct Div {
 
 /// d(-x) = -dx
 struct Neg {
-  static constexpr const char* name = "neg";
-  static constexpr bool linear = true;  ///< constant partials: its backward reads no input
+  static constexpr const char* name = "neg";  ///< the registered name
+  static constexpr bool linear = true;        ///< constant partials: its backward reads no input
   template <class T>
   T f(T x) const {
     return -x;
@@ -197,7 +218,7 @@ struct Neg {
 /// (the derivative in y needs log x); at x = 0 the derivative in y is taken as 0 (x^y is 0 there
 /// for every y > 0), and d/dx x^0 is 0 there too (x^0 = 1 for every x).
 struct Pow {
-  static constexpr const char* name = "pow";
+  static constexpr const char* name = "pow";  ///< the registered name
   static constexpr const char* domain =
       "a base >= 0, or a negative base with an integer exponent that is not differentiated";
   bool ok(double x, double y, bool y_recorded) const {
@@ -231,7 +252,7 @@ struct Pow {
 
 /// d exp(x) = exp(x) dx: reuses the output.
 struct Exp {
-  static constexpr const char* name = "exp";
+  static constexpr const char* name = "exp";  ///< the registered name
   template <class T>
   T f(T x) const {
     if constexpr (std::is_same_v<T, float>) {
@@ -251,7 +272,7 @@ struct Exp {
 
 /// d log(x) = dx / x. log(0) = -inf; a negative argument is an error.
 struct Log {
-  static constexpr const char* name = "log";
+  static constexpr const char* name = "log";  ///< the registered name
   static constexpr const char* domain = "x >= 0";
   bool ok(double x) const { return !(x < 0); }
   template <class T>
@@ -267,7 +288,7 @@ struct Log {
 
 /// d sqrt(x) = dx / (2 sqrt(x)): from the output; +inf at 0, a negative argument is an error.
 struct Sqrt {
-  static constexpr const char* name = "sqrt";
+  static constexpr const char* name = "sqrt";  ///< the registered name
   static constexpr const char* domain = "x >= 0";
   bool ok(double x) const { return !(x < 0); }
   template <class T>
@@ -285,7 +306,7 @@ struct Sqrt {
 
 /// d sin(x) = cos(x) dx
 struct Sin {
-  static constexpr const char* name = "sin";
+  static constexpr const char* name = "sin";  ///< the registered name
   template <class T>
   T f(T x) const {
     using std::sin;
@@ -300,7 +321,7 @@ struct Sin {
 
 /// d cos(x) = -sin(x) dx
 struct Cos {
-  static constexpr const char* name = "cos";
+  static constexpr const char* name = "cos";  ///< the registered name
   template <class T>
   T f(T x) const {
     using std::cos;
@@ -315,7 +336,7 @@ struct Cos {
 
 /// d tan(x) = (1 + tan²(x)) dx: from the output.
 struct Tan {
-  static constexpr const char* name = "tan";
+  static constexpr const char* name = "tan";  ///< the registered name
   template <class T>
   T f(T x) const {
     using std::tan;
@@ -331,8 +352,8 @@ struct Tan {
 
 /// d tanh(x) = (1 - tanh²(x)) dx: from the output.
 struct Tanh {
-  static constexpr const char* name = "tanh";
-  static constexpr OpTraits traits{.activation = true};
+  static constexpr const char* name = "tanh";            ///< the registered name
+  static constexpr OpTraits traits{.activation = true};  ///< for the registry
   template <class T>
   T f(T x) const {
     if constexpr (std::is_same_v<T, float>) {
@@ -351,8 +372,8 @@ struct Tanh {
 
 /// d s(x) = s(1 - s) dx with s = sigmoid(x): from the output. Never overflows.
 struct Sigmoid {
-  static constexpr const char* name = "sigmoid";
-  static constexpr OpTraits traits{.activation = true};
+  static constexpr const char* name = "sigmoid";         ///< the registered name
+  static constexpr OpTraits traits{.activation = true};  ///< for the registry
   template <class T>
   T f(T x) const {
     return detail::sigmoid_of(x);
@@ -368,7 +389,7 @@ struct Sigmoid {
 
 /// d|x| = sign(x) dx; at x = 0 the derivative is taken as 0 (a subgradient); at NaN it is NaN.
 struct Abs {
-  static constexpr const char* name = "abs";
+  static constexpr const char* name = "abs";         ///< the registered name
   static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x) const {
@@ -385,9 +406,9 @@ struct Abs {
 /// d relu(x) = [x > 0] dx; at x = 0 the derivative is taken as 0. NaN propagates: relu(NaN) and
 /// its derivative are NaN (as PyTorch's relu; a max(x, 0) instruction would give 0).
 struct Relu {
-  static constexpr const char* name = "relu";
-  static constexpr OpTraits traits{.activation = true, .relu_like = true};
-  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  static constexpr const char* name = "relu";                               ///< the registered name
+  static constexpr OpTraits traits{.activation = true, .relu_like = true};  ///< for the registry
+  static constexpr bool constant_derivative = true;                         ///< a mask on tensors
   template <class T>
   T f(T x) const {
     return x <= 0 ? T(0) : x;
@@ -402,8 +423,8 @@ struct Relu {
 /// softplus(x) = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so it never overflows;
 /// d softplus(x) = sigmoid(x) dx.
 struct Softplus {
-  static constexpr const char* name = "softplus";
-  static constexpr OpTraits traits{.activation = true};
+  static constexpr const char* name = "softplus";        ///< the registered name
+  static constexpr OpTraits traits{.activation = true};  ///< for the registry
   template <class T>
   T f(T x) const {
     using std::abs;
@@ -421,8 +442,8 @@ struct Softplus {
 /// from both sides (the second derivative, -2 sign(x) / (1 + |x|)³, jumps there and is taken as 0,
 /// abs's convention). softsign(±inf) = ±1 with derivative 0.
 struct Softsign {
-  static constexpr const char* name = "softsign";
-  static constexpr OpTraits traits{.activation = true};
+  static constexpr const char* name = "softsign";        ///< the registered name
+  static constexpr OpTraits traits{.activation = true};  ///< for the registry
   template <class T>
   T f(T x) const {
     using std::abs;
@@ -451,7 +472,7 @@ inline double nan_of(double a, double b) {
 /// symmetric in x and y). A NaN on either side gives NaN, and NaN partials, in either argument
 /// order (as PyTorch's maximum; IEEE fmax, which drops the NaN, is not the model).
 struct Max {
-  static constexpr const char* name = "max";
+  static constexpr const char* name = "max";         ///< the registered name
   static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x, T y) const {
@@ -471,7 +492,7 @@ struct Max {
 
 /// d min(x, y) = [x < y] dx + [y < x] dy; at a tie each side gets half. NaN propagates as in max.
 struct Min {
-  static constexpr const char* name = "min";
+  static constexpr const char* name = "min";         ///< the registered name
   static constexpr bool constant_derivative = true;  ///< a mask on tensors
   template <class T>
   T f(T x, T y) const {
@@ -492,9 +513,10 @@ struct Min {
 /// d clamp(x, lo, hi) = [lo <= x <= hi] dx: the gradient passes at the bounds themselves; clamp
 /// of NaN and its derivative are NaN.
 struct Clamp {
-  static constexpr const char* name = "clamp";
+  static constexpr const char* name = "clamp";       ///< the op's name in errors
   static constexpr bool constant_derivative = true;  ///< a mask on tensors
-  double lo, hi;
+  /// The lower bound.
+  double lo, hi;  ///< the upper bound, >= lo
   template <class T>
   T f(T x) const {
     return x < static_cast<T>(lo)   ? static_cast<T>(lo)
@@ -530,13 +552,15 @@ TAPEGRAD_UNARY_OP(relu, rules::Relu)
 TAPEGRAD_UNARY_OP(softplus, rules::Softplus)
 TAPEGRAD_UNARY_OP(softsign, rules::Softsign)
 
-/// clamp(x, lo, hi); throws ValueError when lo > hi.
+/// clamp(x, lo, hi): x limited to [lo, hi] (rules::Clamp); throws ValueError unless lo <= hi.
 Var clamp(const Var& x, double lo, double hi);
+/// clamp() elementwise on a Tensor; throws ValueError unless lo <= hi.
 Tensor clamp(const Tensor& x, double lo, double hi);
 
 #undef TAPEGRAD_UNARY_OP
 
 // ---- operators -------------------------------------------------------------------------------
+/// @cond
 #define TAPEGRAD_OPERATOR(op, fn)                                             \
   [[gnu::always_inline]] inline Var operator op(const Var& x, const Var& y) { \
     return fn(x, y);                                                          \
@@ -586,6 +610,7 @@ Tensor clamp(const Tensor& x, double lo, double hi);
   inline Tensor& operator op##=(Tensor& x, double y) {                        \
     return x = fn(x, y);                                                      \
   }
+/// @endcond
 
 TAPEGRAD_OPERATOR(+, add)
 TAPEGRAD_OPERATOR(-, sub)
@@ -595,65 +620,86 @@ TAPEGRAD_OPERATOR(/, div)
 #undef TAPEGRAD_BINARY_OP
 #undef TAPEGRAD_OP_KERNELS
 
+/// -x: neg(x).
 [[gnu::always_inline]] inline Var operator-(const Var& x) {
   return neg(x);
 }
+/// -x on a temporary: neg(x), folded into the result.
 [[gnu::always_inline]] inline Var operator-(Var&& x) {
   return neg(std::move(x));
 }
+/// -x elementwise: neg(x).
 inline Tensor operator-(const Tensor& x) {
   return neg(x);
 }
+/// +x: a copy of x (records nothing).
 inline Var operator+(const Var& x) {
   return x;
 }
 
 // ---- comparisons: plain bools for Var, 0/1 masks (no gradient) for Tensor --------------------
+/// Compares the values (records nothing); unordered when one is NaN.
 inline std::partial_ordering operator<=>(const Var& x, const Var& y) {
   return x.value() <=> y.value();
 }
+/// Compares x's value with y (records nothing).
 inline std::partial_ordering operator<=>(const Var& x, double y) {
   return x.value() <=> y;
 }
+/// Whether the values are equal (not whether x and y are the same node).
 inline bool operator==(const Var& x, const Var& y) {
   return x.value() == y.value();
 }
+/// Whether x's value equals y.
 inline bool operator==(const Var& x, double y) {
   return x.value() == y;
 }
 
+/// A comparison for compare(): <, <=, >, >=, ==, !=.
 enum class Compare { lt, le, gt, ge, eq, ne };
-/// 1 where `x cmp y` holds, else 0; same dtype as the operands, never recorded.
+/// 1 where `x cmp y` holds, else 0; same dtype as the operands, never recorded. The operands
+/// broadcast as in the arithmetic ops.
 Tensor compare(const Tensor& x, const Tensor& y, Compare cmp);
+/// compare() with a scalar right operand.
 Tensor compare(const Tensor& x, double y, Compare cmp);
+/// A 0/1 mask: compare(x, y, Compare::lt).
 inline Tensor operator<(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::lt);
 }
+/// A 0/1 mask: compare(x, y, Compare::le).
 inline Tensor operator<=(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::le);
 }
+/// A 0/1 mask: compare(x, y, Compare::gt).
 inline Tensor operator>(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::gt);
 }
+/// A 0/1 mask: compare(x, y, Compare::ge).
 inline Tensor operator>=(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::ge);
 }
+/// A 0/1 mask: compare(x, y, Compare::lt).
 inline Tensor operator<(const Tensor& x, double y) {
   return compare(x, y, Compare::lt);
 }
+/// A 0/1 mask: compare(x, y, Compare::le).
 inline Tensor operator<=(const Tensor& x, double y) {
   return compare(x, y, Compare::le);
 }
+/// A 0/1 mask: compare(x, y, Compare::gt).
 inline Tensor operator>(const Tensor& x, double y) {
   return compare(x, y, Compare::gt);
 }
+/// A 0/1 mask: compare(x, y, Compare::ge).
 inline Tensor operator>=(const Tensor& x, double y) {
   return compare(x, y, Compare::ge);
 }
-/// eq/ne on tensors are functions: operator== on handles would be read as identity.
+/// A 0/1 mask where x == y. eq/ne on tensors are functions: operator== on handles would be read
+/// as identity.
 inline Tensor eq(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::eq);
 }
+/// A 0/1 mask where x != y.
 inline Tensor ne(const Tensor& x, const Tensor& y) {
   return compare(x, y, Compare::ne);
 }

@@ -17,6 +17,7 @@
 
 namespace tapegrad {
 
+/// How a loss combines its terms: their mean (as each loss defines it) or their sum.
 enum class Reduction { mean, sum };
 
 /// ½ Σ (prediction - target)², the classic backprop loss; mean divides by the number of

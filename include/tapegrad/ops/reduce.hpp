@@ -19,8 +19,11 @@ namespace tapegrad {
 /// max(x, 1) stays the elementwise max with 1 and max(x, {1}) is the reduction over axis 1.
 class Axes {
  public:
+  /// The axes listed; throws IndexError for more than Shape::kMaxDims.
   Axes(std::initializer_list<int> axes);
+  /// The same from a span.
   Axes(std::span<const int> axes);
+  /// The axes, as given.
   std::span<const int> list() const { return {axes_.data(), static_cast<std::size_t>(size_)}; }
 
  private:
@@ -28,28 +31,38 @@ class Axes {
   int size_ = 0;
 };
 
-/// d sum = dout broadcast back over the reduced axes.
+/// The sum of all elements, as a Var. d sum = dout broadcast back over the reduced axes.
 Var sum(const Tensor& x);
+/// The sum over `axes`, which are dropped from the shape or, with keepdim, kept as 1. Like every
+/// reduction over axes, throws IndexError for an axis out of range or listed twice.
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim = false);
-/// mean = sum / count.
+/// mean = sum / count; throws ValueError when there are no elements.
 Var mean(const Tensor& x);
+/// The mean over `axes` (see sum()); throws ValueError when there are no elements to average.
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim = false);
-/// d max: dout goes to the maximal elements; tied maxima share it equally. Same for min.
+/// The largest element, as a Var. d max: dout goes to the maximal elements; tied maxima share it
+/// equally. Same for min. Throws ValueError for an empty tensor.
 Var max(const Tensor& x);
+/// The largest element along `axes` (see sum()); throws ValueError when a reduced axis is empty.
 Tensor max(const Tensor& x, const Axes& axes, bool keepdim = false);
+/// The smallest element, as a Var (see max()).
 Var min(const Tensor& x);
+/// The smallest element along `axes` (see max()).
 Tensor min(const Tensor& x, const Axes& axes, bool keepdim = false);
 
 /// Braced axis lists ({0}, {0, 2}) pick these overloads over the elementwise max(x, double).
 inline Tensor sum(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return sum(x, Axes(axes), keepdim);
 }
+/// mean(x, {0, 2}).
 inline Tensor mean(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return mean(x, Axes(axes), keepdim);
 }
+/// max(x, {1}): the reduction, not the elementwise max with 1.
 inline Tensor max(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return max(x, Axes(axes), keepdim);
 }
+/// min(x, {1}): the reduction, not the elementwise min with 1.
 inline Tensor min(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return min(x, Axes(axes), keepdim);
 }

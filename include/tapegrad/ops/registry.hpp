@@ -39,7 +39,9 @@ struct OpTraits {
 /// The functions take the inputs (one or two, as `arity` says) and the op's parameter (pass
 /// `traits.default_parameter` for the default; ops without a parameter ignore it).
 struct Op {
+  /// The op on Vars: the inputs and the parameter.
   using VarFunction = Var (*)(std::span<const Var> inputs, double parameter);
+  /// The op on Tensors: the inputs and the parameter.
   using TensorFunction = Tensor (*)(std::span<const Tensor> inputs, double parameter);
 
   /// The name expressions and model files use: "tanh", "leaky_relu".
@@ -50,7 +52,7 @@ struct Op {
   VarFunction var = nullptr;
   /// The op on Tensors; null for ops defined on Vars only.
   TensorFunction tensor = nullptr;
-  OpTraits traits = {};
+  OpTraits traits = {};  ///< alias, parameter, activation, ...
 
   /// Whether the op takes a parameter (OpTraits::parameter).
   bool has_parameter() const { return !traits.parameter.empty(); }

@@ -25,14 +25,18 @@ Tensor transpose(const Tensor& x, int a = -2, int b = -1);
 /// Elements start, start + step, ... < stop along `axis` (Python-style negative start/stop).
 Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop,
              std::int64_t step = 1);
-/// Joins tensors along an existing axis; all other extents must match.
+/// Joins tensors along an existing axis; all other extents must match. Throws ValueError for no
+/// tensors.
 Tensor concat(std::span<const Tensor> xs, int axis = 0);
+/// concat({a, b}, axis).
 Tensor concat(std::initializer_list<Tensor> xs, int axis = 0);
-/// Joins equal-shaped tensors along a new axis.
+/// Joins equal-shaped tensors along a new axis. Throws ValueError for no tensors.
 Tensor stack(std::span<const Tensor> xs, int axis = 0);
+/// stack({a, b}, axis).
 Tensor stack(std::initializer_list<Tensor> xs, int axis = 0);
 /// A 1-D tensor of Vars, connected to them: gradients flow back to each Var.
 Tensor stack(std::span<const Var> xs, DType dtype = DType::f64);
+/// stack({x, y, z}) of Vars.
 Tensor stack(std::initializer_list<Var> xs, DType dtype = DType::f64);
 /// x: (..., C), labels: one integer in [0, C) per row -> (...): out[i] = x[i, labels[i]].
 Tensor gather(const Tensor& x, std::span<const std::int64_t> labels);

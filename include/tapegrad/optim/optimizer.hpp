@@ -16,6 +16,8 @@
 
 namespace tapegrad::optim {
 
+/// Updates parameter tensors in place from their accumulated gradients: zero_grad(), a forward
+/// pass and backward(), then step().
 class Optimizer {
  public:
   /// Every parameter must be a leaf marked requires_grad(); throws ValueError otherwise.
@@ -23,9 +25,12 @@ class Optimizer {
   virtual ~Optimizer() = default;
   /// One update from the gradients accumulated since the last zero_grad().
   virtual void step() = 0;
+  /// Forgets every parameter's accumulated gradient.
   void zero_grad() const;
+  /// The parameters it updates (handles shared with the model).
   const std::vector<Tensor>& parameters() const { return parameters_; }
-  double learning_rate() const { return lr_; }
+  double learning_rate() const { return lr_; }  ///< the learning rate of the next step
+  /// Sets the learning rate (a schedule); throws ValueError unless lr is positive and finite.
   void set_learning_rate(double lr);
 
   /// Everything a step depends on besides the parameters and their gradients (the learning
@@ -42,13 +47,14 @@ class Optimizer {
   /// Sets the state from tensors already checked against state(): names, shapes and dtypes.
   virtual void assign_state(const std::map<std::string, Tensor>& state);
 
-  std::vector<Tensor> parameters_;
-  double lr_ = 0;
+  std::vector<Tensor> parameters_;  ///< the parameters, as given to the constructor
+  double lr_ = 0;                   ///< the learning rate
 };
 
+/// Options of SGD.
 struct SgdOptions {
-  double lr = 0.01;
-  double momentum = 0;      ///< 0: plain gradient descent
+  double lr = 0.01;         ///< the learning rate, > 0
+  double momentum = 0;      ///< μ in [0, 1); 0: plain gradient descent
   bool nesterov = false;    ///< look-ahead momentum (needs momentum > 0)
   double weight_decay = 0;  ///< L2 penalty: adds weight_decay · w to the gradient
 };
@@ -56,6 +62,8 @@ struct SgdOptions {
 /// g = ∇ + λw;  v = μv + g;  w -= lr · (nesterov ? g + μv : v)   (v = g when μ = 0)
 class SGD : public Optimizer {
  public:
+  /// Throws ValueError for a parameter that is not a leaf requiring a gradient, or an option out
+  /// of range (lr <= 0, momentum outside [0, 1), nesterov without momentum, weight_decay < 0).
   SGD(std::vector<Tensor> parameters, const SgdOptions& options = {});
   void step() override;
   std::vector<NamedTensor> state() const override;
@@ -68,20 +76,23 @@ class SGD : public Optimizer {
   std::vector<Tensor> velocity_;
 };
 
+/// Options of Adam.
 struct AdamOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
+  double lr = 1e-3;         ///< the learning rate, > 0
+  double beta1 = 0.9;       ///< β₁ in [0, 1): decay of the gradient's running mean m
+  double beta2 = 0.999;     ///< β₂ in [0, 1): decay of the squared gradient's running mean v
+  double eps = 1e-8;        ///< ε > 0, added to √v̂
   double weight_decay = 0;  ///< L2 penalty added to the gradient
 };
 
 /// m = β₁m + (1-β₁)g;  v = β₂v + (1-β₂)g²;  w -= lr · m̂ / (√v̂ + ε) with bias-corrected m̂, v̂.
 class Adam : public Optimizer {
  public:
+  /// Throws ValueError for a parameter that is not a leaf requiring a gradient, or an option out
+  /// of range (lr <= 0, beta1 or beta2 outside [0, 1), eps <= 0, weight_decay < 0).
   Adam(std::vector<Tensor> parameters, const AdamOptions& options = {});
   void step() override;
-  std::int64_t steps() const { return t_; }
+  std::int64_t steps() const { return t_; }  ///< steps taken (t in the bias correction)
   std::vector<NamedTensor> state() const override;
 
  protected:
