@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tapegrad/format.hpp"
 
+#include <ostream>
+
 namespace tapegrad {
 namespace {
 
@@ -41,6 +43,16 @@ std::string to_string(const Tensor& t) {
   if (t.dim() == 0) return s + fmt::format("{:.6g}", v[0]);
   append_axis(s, t, v, 0, 0, t.numel() > kSummaryThreshold);
   return s;
+}
+
+std::ostream& operator<<(std::ostream& os, const Var& x) {
+  return os << fmt::format("{}", x);
+}
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << s.str();
+}
+std::ostream& operator<<(std::ostream& os, const Tensor& x) {
+  return os << to_string(x);
 }
 
 }  // namespace tapegrad

@@ -249,7 +249,7 @@ Tensor tensor_constant(double c) {
   return Tensor(std::move(t));
 }
 
-double value_of(const Tensor&) {
+double number_of(const Tensor&) {
   throw TapeError(
       "its derivative rule branches on the value of its input, so it has no graph backward on "
       "tensors yet (grad with create_graph works on Vars)");

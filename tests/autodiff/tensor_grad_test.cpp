@@ -92,7 +92,7 @@ struct Branchy {
   }
   template <class T>
   T df(const T& x, const T&) const {
-    return tg::detail::lit<T>(2 * tg::detail::value_of(x));
+    return tg::detail::lit<T>(2 * tg::detail::number_of(x));
   }
 };
 

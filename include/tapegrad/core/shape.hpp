@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <span>
 #include <string>
 
@@ -89,6 +90,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
 /// Strides of `from` seen through the broadcast shape `to` (0 on broadcast axes), aligned right.
 std::array<std::int64_t, Shape::kMaxDims> broadcast_strides(const Shape& from, const Shape& to);
+
+/// Writes the shape as fmt::format("{}", s) does: "(2, 3)".
+std::ostream& operator<<(std::ostream& os, const Shape& s);
 
 }  // namespace tapegrad
 

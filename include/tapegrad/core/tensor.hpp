@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <span>
 #include <string>
@@ -157,6 +158,9 @@ struct NamedTensor {
   std::string name;  ///< the parameter's or the entry's name ("0.weight")
   Tensor tensor;     ///< its values
 };
+
+/// Writes the tensor as fmt::format("{}", x) does: its values, shape and dtype.
+std::ostream& operator<<(std::ostream& os, const Tensor& x);
 
 }  // namespace tapegrad
 

@@ -8,9 +8,16 @@
 /// one operand (x, dy/dx), not one node per operation — the statement-level tape of Adept, reached
 /// at run time. A Var becomes a node of its own ("materialises") when it is used by name in an op,
 /// copied, differentiated (grad(), backward()) or when a combination would need more terms.
+///
+/// In code written for double: std::numeric_limits<Var> gives double's limits as constants
+/// (they record nothing), value_of(x) and static_cast<double>(x) the number, and operator<<
+/// prints what fmt prints.
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
+#include <limits>
+#include <type_traits>
 
 #include "tapegrad/core/tape.hpp"
 
@@ -49,6 +56,8 @@ class Var {
 
   /// The value, computed when the Var was made (reading it records nothing).
   double value() const { return value_; }
+  /// The value, for `static_cast<double>(x)` in generic code; records nothing.
+  explicit operator double() const { return value_; }
   /// d(root)/d(this) accumulated by backward() calls since the last zero_grad().
   double grad() const {
     if (own_ && state_->usable(generation_))
@@ -204,6 +213,65 @@ class Var {
   mutable double partial_[kTerms] = {0.0, 0.0};
 };
 
+/// The number in generic code: x itself for an arithmetic type (double, float, int, ...).
+template <class T>
+requires std::is_arithmetic_v<T>
+constexpr T value_of(T x) noexcept {
+  return x;
+}
+/// The number in generic code: a Var's value (records nothing).
+inline double value_of(const Var& x) noexcept {
+  return x.value();
+}
+
+/// Writes the Var as fmt::format("{}", x) does: "Var(1.5)".
+std::ostream& operator<<(std::ostream& os, const Var& x);
+
 }  // namespace tapegrad
+
+// The limits of a Var are those of double, as constants (they record nothing), so generic code
+// that asks std::numeric_limits<T> works with T = Var. (Documented with Var: doxygen cannot
+// place a specialisation of std's template.)
+/// @cond
+template <>
+class std::numeric_limits<tapegrad::Var> {
+  using D = std::numeric_limits<double>;
+  static tapegrad::Var c(double x) noexcept { return tapegrad::Var::constant(x); }
+
+ public:
+  static constexpr bool is_specialized = true;
+  static tapegrad::Var min() noexcept { return c(D::min()); }
+  static tapegrad::Var max() noexcept { return c(D::max()); }
+  static tapegrad::Var lowest() noexcept { return c(D::lowest()); }
+  static constexpr int digits = D::digits;
+  static constexpr int digits10 = D::digits10;
+  static constexpr int max_digits10 = D::max_digits10;
+  static constexpr bool is_signed = D::is_signed;
+  static constexpr bool is_integer = D::is_integer;
+  static constexpr bool is_exact = D::is_exact;
+  static constexpr int radix = D::radix;
+  static tapegrad::Var epsilon() noexcept { return c(D::epsilon()); }
+  static tapegrad::Var round_error() noexcept { return c(D::round_error()); }
+  static constexpr int min_exponent = D::min_exponent;
+  static constexpr int min_exponent10 = D::min_exponent10;
+  static constexpr int max_exponent = D::max_exponent;
+  static constexpr int max_exponent10 = D::max_exponent10;
+  static constexpr bool has_infinity = D::has_infinity;
+  static constexpr bool has_quiet_NaN = D::has_quiet_NaN;
+  static constexpr bool has_signaling_NaN = D::has_signaling_NaN;
+  static constexpr std::float_denorm_style has_denorm = D::has_denorm;
+  static constexpr bool has_denorm_loss = D::has_denorm_loss;
+  static tapegrad::Var infinity() noexcept { return c(D::infinity()); }
+  static tapegrad::Var quiet_NaN() noexcept { return c(D::quiet_NaN()); }
+  static tapegrad::Var signaling_NaN() noexcept { return c(D::signaling_NaN()); }
+  static tapegrad::Var denorm_min() noexcept { return c(D::denorm_min()); }
+  static constexpr bool is_iec559 = D::is_iec559;
+  static constexpr bool is_bounded = D::is_bounded;
+  static constexpr bool is_modulo = D::is_modulo;
+  static constexpr bool traps = D::traps;
+  static constexpr bool tinyness_before = D::tinyness_before;
+  static constexpr std::float_round_style round_style = D::round_style;
+};
+/// @endcond
 
 #pragma GCC visibility pop

@@ -36,13 +36,15 @@ T lit(double c) {
   }
 }
 
-inline double value_of(double x) {
+// The value of a rule's argument as a double, what a rule that branches on it reads (the public
+// tg::value_of keeps the argument's type).
+inline double number_of(double x) {
   return x;
 }
-inline double value_of(float x) {
+inline double number_of(float x) {
   return x;
 }
-inline double value_of(const Var& x) {
+inline double number_of(const Var& x) {
   return x.value();
 }
 // 1 where x > 0 (or x != 0 with `nonzero`), else 0, as a constant of x's kind: for rules whose
@@ -51,14 +53,14 @@ inline double value_of(const Var& x) {
 Tensor positive_mask(const Tensor& x, bool nonzero = false);
 template <class T>
 T positive_mask(const T& x, bool nonzero = false) {
-  const double v = value_of(x);
+  const double v = number_of(x);
   return lit<T>((nonzero ? v != 0 : v > 0) ? 1.0 : 0.0);
 }
 
 // A rule that branches on one value cannot run on a whole tensor: throws TapeError (the graph
 // backward adds the op's name). Rules whose derivative is piecewise constant declare
 // `constant_derivative` instead and get a numeric mask.
-[[noreturn]] double value_of(const Tensor& x);
+[[noreturn]] double number_of(const Tensor& x);
 
 // The rule's partials run on tensors (recorded in higher-order mode); nullptr for rules that
 // declare `static constexpr bool constant_derivative = true`: their partials are computed

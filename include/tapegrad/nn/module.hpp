@@ -27,7 +27,7 @@ namespace tapegrad::nn {
 /// the layer holds it or transposed. Linear's weight is held (in, out) and stored (out, in), the
 /// layout of PyTorch's nn.Linear.
 struct StoredParameter {
-  std::string name;
+  std::string name;         ///< as named_parameters() names it
   Tensor parameter;         ///< the layer's own leaf
   bool transposed = false;  ///< stored as the transpose of `parameter` (2-D)
 };
@@ -152,6 +152,7 @@ class Sequential : public Module {
   }
   Tensor forward(const Tensor& x) const override;
   std::vector<NamedTensor> named_parameters() const override;
+  /// The layers' stored parameters, named "<index>.<name>".
   std::vector<StoredParameter> stored_parameters() const override;
   std::string describe() const override;
   std::string summary() const override;

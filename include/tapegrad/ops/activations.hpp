@@ -47,7 +47,7 @@ struct LeakyRelu {
   }
   template <class T>
   T df(const T& x, const T&) const {
-    return detail::lit<T>(detail::value_of(x) > 0 ? 1.0 : slope);
+    return detail::lit<T>(detail::number_of(x) > 0 ? 1.0 : slope);
   }
 };
 

@@ -122,7 +122,7 @@ namespace tapegrad {
 /// Each rule's comment gives its derivative and its convention at kinks.
 namespace rules {
 using detail::lit;
-using detail::value_of;
+using detail::number_of;
 
 // ---- arithmetic ----------------------------------------------------------------------------
 // Subtraction and division are primitives rather than x + (-y) and x * (1/y): they are the most
@@ -398,7 +398,7 @@ struct Abs {
   }
   template <class T>
   T df(const T& x, const T&) const {
-    const double v = value_of(x);
+    const double v = number_of(x);
     return lit<T>(v > 0 ? 1.0 : v < 0 ? -1.0 : v == 0 ? 0.0 : v);
   }
 };
@@ -415,7 +415,7 @@ struct Relu {
   }
   template <class T>
   T df(const T& x, const T&) const {
-    const double v = value_of(x);
+    const double v = number_of(x);
     return lit<T>(v > 0 ? 1.0 : v <= 0 ? 0.0 : v);
   }
 };
@@ -480,12 +480,12 @@ struct Max {
   }
   template <class T>
   T dx(const T& x, const T& y, const T&) const {
-    const double a = value_of(x), b = value_of(y);
+    const double a = number_of(x), b = number_of(y);
     return lit<T>(a > b ? 1.0 : a == b ? 0.5 : a < b ? 0.0 : nan_of(a, b));
   }
   template <class T>
   T dy(const T& x, const T& y, const T&) const {
-    const double a = value_of(x), b = value_of(y);
+    const double a = number_of(x), b = number_of(y);
     return lit<T>(b > a ? 1.0 : a == b ? 0.5 : b < a ? 0.0 : nan_of(a, b));
   }
 };
@@ -500,12 +500,12 @@ struct Min {
   }
   template <class T>
   T dx(const T& x, const T& y, const T&) const {
-    const double a = value_of(x), b = value_of(y);
+    const double a = number_of(x), b = number_of(y);
     return lit<T>(a < b ? 1.0 : a == b ? 0.5 : a > b ? 0.0 : nan_of(a, b));
   }
   template <class T>
   T dy(const T& x, const T& y, const T&) const {
-    const double a = value_of(x), b = value_of(y);
+    const double a = number_of(x), b = number_of(y);
     return lit<T>(b < a ? 1.0 : a == b ? 0.5 : b > a ? 0.0 : nan_of(a, b));
   }
 };
@@ -525,7 +525,7 @@ struct Clamp {
   }
   template <class T>
   T df(const T& x, const T&) const {
-    const double v = value_of(x);
+    const double v = number_of(x);
     return lit<T>(lo <= v && v <= hi ? 1.0 : v < lo || v > hi ? 0.0 : v);
   }
 };
