@@ -533,6 +533,23 @@ std::filesystem::path installed_data_directory() {
 #endif
   return {};
 }
+// tapegrad/ under the first of $XDG_DATA_DIRS (default /usr/local/share:/usr/share, as the XDG
+// base directory specification has it) that holds the data, or empty.
+std::filesystem::path system_data_directory() {
+  const char* env = std::getenv("XDG_DATA_DIRS");
+  const std::string dirs = env != nullptr && *env != '\0' ? env : "/usr/local/share:/usr/share";
+  std::error_code ec;
+  for (std::size_t begin = 0; begin <= dirs.size();) {
+    const std::size_t end = std::min(dirs.find(':', begin), dirs.size());
+    const std::string dir = dirs.substr(begin, end - begin);
+    if (!dir.empty() && dir.front() == '/') {  // relative entries are ignored, as the spec says
+      const std::filesystem::path candidate = std::filesystem::path(dir) / "tapegrad";
+      if (std::filesystem::is_regular_file(candidate / "digits.csv", ec)) return candidate;
+    }
+    begin = end + 1;
+  }
+  return {};
+}
 }  // namespace
 
 std::filesystem::path data_directory() {
@@ -544,7 +561,13 @@ std::filesystem::path data_directory() {
   if (std::filesystem::exists(TAPEGRAD_SOURCE_DATA_DIR)) return TAPEGRAD_SOURCE_DATA_DIR;
 #endif
 #ifdef TAPEGRAD_INSTALLED_DATA_DIR
-  return TAPEGRAD_INSTALLED_DATA_DIR;
+  if (std::filesystem::exists(TAPEGRAD_INSTALLED_DATA_DIR)) return TAPEGRAD_INSTALLED_DATA_DIR;
+#endif
+  // A static library in a program outside the install prefix, installed under another prefix
+  // than it was configured for (a Debian package's /usr): the system's data directories.
+  if (std::filesystem::path system = system_data_directory(); !system.empty()) return system;
+#ifdef TAPEGRAD_INSTALLED_DATA_DIR
+  return TAPEGRAD_INSTALLED_DATA_DIR;  // missing: load_dataset names it
 #else
   return "data";
 #endif

@@ -86,12 +86,14 @@ Dataset select_features(const Dataset& d, std::span<const std::string> names);
 
 /// "digits", "iris", "wine", "breast_cancer" (classification), "diabetes" (regression), read from
 /// $TAPEGRAD_DATA_DIR, else the install's share/tapegrad (found relative to the library or the
-/// program, so a moved install still finds it), else the source tree's data/; with
-/// scikit-learn's feature names and the target named "target".
+/// program, so a moved install still finds it), else the source tree's data/, else the configured
+/// install directory, else tapegrad/ in $XDG_DATA_DIRS (default /usr/local/share:/usr/share,
+/// where a Debian package puts it); with scikit-learn's feature names and the target named
+/// "target".
 Dataset load_dataset(std::string_view name);
 /// The names load_dataset() knows.
 std::vector<std::string> dataset_names();
-/// Where load_dataset() reads: $TAPEGRAD_DATA_DIR, the install's directory or the source tree's.
+/// Where load_dataset() reads, searched in the order load_dataset() gives.
 std::filesystem::path data_directory();
 
 /// The rows `index` of a data set, in that order.
