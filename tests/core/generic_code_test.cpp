@@ -61,6 +61,30 @@ TEST(GenericCode, TheSameFunctionRunsOnDoubleAndOnVarWithItsGradient) {
   EXPECT_EQ(x.grad(), -std::sqrt(std::numeric_limits<double>::epsilon()));  // d|x|/dx = -1
 }
 
+// A statistics function as generic code writes it: <cmath> by `using std::...`, found by ADL on
+// Var as on double, with the gradient of every input.
+template <class T>
+T log_normal_tail(const T& x, const T& mu, const T& sigma) {
+  using std::erfc;
+  using std::log;
+  using std::log1p;
+  using std::sqrt;
+  const T z = (log(x) - mu) / (sigma * sqrt(T(2)));
+  return log1p(-0.5 * erfc(z));  // log P(X <= x) for a log-normal X
+}
+
+TEST(GenericCode, CmathFunctionsAreFoundByArgumentDependentLookup) {
+  const double x = 1.7, mu = 0.2, sigma = 0.8;
+  const double plain = log_normal_tail(x, mu, sigma);
+  const tg::GradcheckResult r = tg::gradcheck(
+      [](std::span<const tg::Var> v) { return log_normal_tail(v[0], v[1], v[2]); }, {x, mu, sigma});
+  EXPECT_TRUE(r.passed) << r.str();
+  tg::Tape tape;
+  tg::TapeGuard on(tape);
+  const tg::Var vx = x;
+  EXPECT_EQ(log_normal_tail(vx, tg::Var::constant(mu), tg::Var::constant(sigma)).value(), plain);
+}
+
 TEST(GenericCode, ValueOfAndTheExplicitConversionGiveTheNumber) {
   static_assert(tg::value_of(2.5) == 2.5 && tg::value_of(3) == 3 && tg::value_of(1.5f) == 1.5f);
   static_assert(std::is_same_v<decltype(tg::value_of(1.5f)), float>);

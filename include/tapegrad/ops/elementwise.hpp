@@ -12,6 +12,7 @@
 #include <cmath>
 #include <compare>
 #include <limits>
+#include <numbers>
 #include <string_view>
 #include <utility>
 
@@ -348,6 +349,261 @@ struct Tan {
   }
 };
 
+// ---- more of <cmath> -------------------------------------------------------------------------
+// Found by ADL beside std's, so generic code written for double (`using std::log1p; log1p(x)`)
+// runs on Var and Tensor. Where a derivative is a function of the output, it is written from it.
+
+/// d log1p(x) = dx / (1 + x); exact near 0, where log(1 + x) loses the digits of x.
+/// log1p(-1) = -inf with derivative +inf; x < -1 is an error.
+struct Log1p {
+  static constexpr const char* name = "log1p";  ///< the registered name
+  static constexpr const char* domain = "x >= -1";
+  bool ok(double x) const { return !(x < -1); }
+  template <class T>
+  T f(T x) const {
+    using std::log1p;
+    return log1p(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return 1 / (1 + x);
+  }
+};
+
+/// d expm1(x) = e^x dx = (expm1(x) + 1) dx: from the output; exact near 0.
+struct Expm1 {
+  static constexpr const char* name = "expm1";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::expm1;
+    return expm1(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return out + 1;
+  }
+};
+
+/// d log2(x) = dx / (x ln 2); log2(0) = -inf with derivative +inf; x < 0 is an error.
+struct Log2 {
+  static constexpr const char* name = "log2";  ///< the registered name
+  static constexpr const char* domain = "x >= 0";
+  bool ok(double x) const { return !(x < 0); }
+  template <class T>
+  T f(T x) const {
+    using std::log2;
+    return log2(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return lit<T>(1 / std::numbers::ln2) / x;
+  }
+};
+
+/// d log10(x) = dx / (x ln 10); log10(0) = -inf with derivative +inf; x < 0 is an error.
+struct Log10 {
+  static constexpr const char* name = "log10";  ///< the registered name
+  static constexpr const char* domain = "x >= 0";
+  bool ok(double x) const { return !(x < 0); }
+  template <class T>
+  T f(T x) const {
+    using std::log10;
+    return log10(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return lit<T>(1 / std::numbers::ln10) / x;
+  }
+};
+
+/// d 2^x = 2^x ln 2 dx: from the output.
+struct Exp2 {
+  static constexpr const char* name = "exp2";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::exp2;
+    return exp2(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return out * lit<T>(std::numbers::ln2);
+  }
+};
+
+/// d cbrt(x) = dx / (3 cbrt(x)²): from the output; +inf at 0 (from both sides), 0 at ±inf.
+struct Cbrt {
+  static constexpr const char* name = "cbrt";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::cbrt;
+    return cbrt(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    return 1 / (3 * (out * out));
+  }
+};
+
+/// d sinh(x) = cosh(x) dx
+struct Sinh {
+  static constexpr const char* name = "sinh";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::sinh;
+    return sinh(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::cosh;
+    return cosh(x);
+  }
+};
+
+/// d cosh(x) = sinh(x) dx
+struct Cosh {
+  static constexpr const char* name = "cosh";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::cosh;
+    return cosh(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::sinh;
+    return sinh(x);
+  }
+};
+
+/// d asinh(x) = dx / √(x² + 1) = dx / cosh(asinh(x)): from the output, which keeps it finite and
+/// exact where x² would overflow (|x| > 1e154); 0 at ±inf.
+struct Asinh {
+  static constexpr const char* name = "asinh";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::asinh;
+    return asinh(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    using std::cosh;
+    return 1 / cosh(out);
+  }
+};
+
+/// d acosh(x) = dx / √(x² - 1) = dx / sinh(acosh(x)): from the output; +inf at 1, 0 at +inf;
+/// x < 1 is an error.
+struct Acosh {
+  static constexpr const char* name = "acosh";  ///< the registered name
+  static constexpr const char* domain = "x >= 1";
+  bool ok(double x) const { return !(x < 1); }
+  template <class T>
+  T f(T x) const {
+    using std::acosh;
+    return acosh(x);
+  }
+  template <class T>
+  T df(const T&, const T& out) const {
+    using std::sinh;
+    return 1 / sinh(out);
+  }
+};
+
+/// d atanh(x) = dx / ((1 - x)(1 + x)), the product keeping the digits near ±1 that 1 - x² loses;
+/// atanh(±1) = ±inf with derivative +inf; |x| > 1 is an error.
+struct Atanh {
+  static constexpr const char* name = "atanh";  ///< the registered name
+  static constexpr const char* domain = "-1 <= x <= 1";
+  bool ok(double x) const { return !(x < -1 || x > 1); }
+  template <class T>
+  T f(T x) const {
+    using std::atanh;
+    return atanh(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return 1 / ((1 - x) * (1 + x));
+  }
+};
+
+/// d asin(x) = dx / √((1 - x)(1 + x)); +inf at ±1; |x| > 1 is an error.
+struct Asin {
+  static constexpr const char* name = "asin";  ///< the registered name
+  static constexpr const char* domain = "-1 <= x <= 1";
+  bool ok(double x) const { return !(x < -1 || x > 1); }
+  template <class T>
+  T f(T x) const {
+    using std::asin;
+    return asin(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::sqrt;
+    return 1 / sqrt((1 - x) * (1 + x));
+  }
+};
+
+/// d acos(x) = -dx / √((1 - x)(1 + x)); -inf at ±1; |x| > 1 is an error.
+struct Acos {
+  static constexpr const char* name = "acos";  ///< the registered name
+  static constexpr const char* domain = "-1 <= x <= 1";
+  bool ok(double x) const { return !(x < -1 || x > 1); }
+  template <class T>
+  T f(T x) const {
+    using std::acos;
+    return acos(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::sqrt;
+    return -1 / sqrt((1 - x) * (1 + x));
+  }
+};
+
+/// d atan(x) = dx / (1 + x²); 0 at ±inf.
+struct Atan {
+  static constexpr const char* name = "atan";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::atan;
+    return atan(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return 1 / (1 + x * x);
+  }
+};
+
+/// d erf(x) = (2/√π) e^(-x²) dx
+struct Erf {
+  static constexpr const char* name = "erf";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::erf;
+    return erf(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::exp;
+    return lit<T>(2 * std::numbers::inv_sqrtpi) * exp(-(x * x));
+  }
+};
+
+/// d erfc(x) = -(2/√π) e^(-x²) dx; erfc(x) = 1 - erf(x) without losing the small values of the
+/// right tail.
+struct Erfc {
+  static constexpr const char* name = "erfc";  ///< the registered name
+  template <class T>
+  T f(T x) const {
+    using std::erfc;
+    return erfc(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    using std::exp;
+    return lit<T>(-2 * std::numbers::inv_sqrtpi) * exp(-(x * x));
+  }
+};
+
 // ---- activations -----------------------------------------------------------------------------
 
 /// d tanh(x) = (1 - tanh²(x)) dx: from the output.
@@ -545,6 +801,22 @@ TAPEGRAD_UNARY_OP(sqrt, rules::Sqrt)
 TAPEGRAD_UNARY_OP(sin, rules::Sin)
 TAPEGRAD_UNARY_OP(cos, rules::Cos)
 TAPEGRAD_UNARY_OP(tan, rules::Tan)
+TAPEGRAD_UNARY_OP(log1p, rules::Log1p)
+TAPEGRAD_UNARY_OP(expm1, rules::Expm1)
+TAPEGRAD_UNARY_OP(log2, rules::Log2)
+TAPEGRAD_UNARY_OP(log10, rules::Log10)
+TAPEGRAD_UNARY_OP(exp2, rules::Exp2)
+TAPEGRAD_UNARY_OP(cbrt, rules::Cbrt)
+TAPEGRAD_UNARY_OP(sinh, rules::Sinh)
+TAPEGRAD_UNARY_OP(cosh, rules::Cosh)
+TAPEGRAD_UNARY_OP(asinh, rules::Asinh)
+TAPEGRAD_UNARY_OP(acosh, rules::Acosh)
+TAPEGRAD_UNARY_OP(atanh, rules::Atanh)
+TAPEGRAD_UNARY_OP(asin, rules::Asin)
+TAPEGRAD_UNARY_OP(acos, rules::Acos)
+TAPEGRAD_UNARY_OP(atan, rules::Atan)
+TAPEGRAD_UNARY_OP(erf, rules::Erf)
+TAPEGRAD_UNARY_OP(erfc, rules::Erfc)
 TAPEGRAD_UNARY_OP(tanh, rules::Tanh)
 TAPEGRAD_UNARY_OP(sigmoid, rules::Sigmoid)
 TAPEGRAD_UNARY_OP(abs, rules::Abs)
