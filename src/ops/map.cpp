@@ -4,6 +4,7 @@
 // (include/tapegrad/detail/map.hpp).
 #include "tapegrad/detail/map.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -395,6 +396,36 @@ struct CompareRule {
     return 0;
   }
 };
+// isnan, isinf, isfinite and signbit on tensors: 0/1 values, no gradient, never recorded.
+enum class FpClass { nan, inf, finite, signbit };
+struct ClassifyRule {
+  static constexpr const char* name = "isnan";
+  static constexpr bool constant_derivative = true;  // never recorded
+  FpClass what;
+  template <class T>
+  T f(T x) const {
+    switch (what) {
+      case FpClass::nan:
+        return std::isnan(x);
+      case FpClass::inf:
+        return std::isinf(x);
+      case FpClass::finite:
+        return std::isfinite(x);
+      case FpClass::signbit:
+        return std::signbit(x);
+    }
+    return 0;
+  }
+  template <class T>
+  T df(const T&, const T&) const {
+    return 0;
+  }
+};
+
+Tensor classify(const Tensor& x, FpClass what) {
+  NoGradGuard no_grad;
+  return detail::map(ClassifyRule{what}, x);
+}
 }  // namespace
 
 Var clamp(const Var& x, double lo, double hi) {
@@ -414,6 +445,19 @@ Tensor compare(const Tensor& x, const Tensor& y, Compare cmp) {
 
 Tensor compare(const Tensor& x, double y, Compare cmp) {
   return compare(x, detail::scalar_like(x, y), cmp);
+}
+
+Tensor isnan(const Tensor& x) {
+  return classify(x, FpClass::nan);
+}
+Tensor isinf(const Tensor& x) {
+  return classify(x, FpClass::inf);
+}
+Tensor isfinite(const Tensor& x) {
+  return classify(x, FpClass::finite);
+}
+Tensor signbit(const Tensor& x) {
+  return classify(x, FpClass::signbit);
 }
 
 }  // namespace tapegrad

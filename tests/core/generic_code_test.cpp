@@ -85,6 +85,44 @@ TEST(GenericCode, CmathFunctionsAreFoundByArgumentDependentLookup) {
   EXPECT_EQ(log_normal_tail(vx, tg::Var::constant(mu), tg::Var::constant(sigma)).value(), plain);
 }
 
+template <class T>
+bool usable(const T& x) {
+  using std::isfinite;
+  using std::isnan;
+  return isfinite(x) && !isnan(x);
+}
+
+TEST(GenericCode, ClassificationIsAPlainBoolOnVarAndAMaskOnTensors) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(usable(tg::Var::constant(1.5)));
+  EXPECT_FALSE(usable(tg::Var::constant(inf)));
+  EXPECT_FALSE(usable(tg::Var::constant(nan)));
+  EXPECT_TRUE(tg::isinf(tg::Var::constant(-inf)));
+  EXPECT_TRUE(tg::signbit(tg::Var::constant(-0.0)));
+  EXPECT_FALSE(tg::signbit(tg::Var::constant(0.0)));
+  const tg::Tensor t = tg::Tensor::from({1.0, -0.0, inf, nan});
+  EXPECT_EQ(tg::isnan(t).to_vector(), (std::vector<double>{0, 0, 0, 1}));
+  EXPECT_EQ(tg::isinf(t).to_vector(), (std::vector<double>{0, 0, 1, 0}));
+  EXPECT_EQ(tg::isfinite(t).to_vector(), (std::vector<double>{1, 1, 0, 0}));
+  EXPECT_EQ(tg::signbit(t).to_vector(), (std::vector<double>{0, 1, 0, 0}));
+  const tg::Tensor f = tg::cast(t, tg::DType::f32).requires_grad();
+  const tg::Tensor mask = tg::isnan(f);
+  EXPECT_EQ(mask.dtype(), tg::DType::f32);
+  EXPECT_FALSE(mask.needs_grad());  // never recorded
+}
+
+TEST(GenericCode, FabsIsAbsWithItsDerivative) {
+  tg::Tape tape;
+  tg::TapeGuard on(tape);
+  const tg::Var x = -2.0;
+  using std::fabs;
+  const tg::Var y = fabs(x);
+  y.backward();
+  EXPECT_EQ(y.value(), 2.0);
+  EXPECT_EQ(x.grad(), -1.0);
+}
+
 TEST(GenericCode, ValueOfAndTheExplicitConversionGiveTheNumber) {
   static_assert(tg::value_of(2.5) == 2.5 && tg::value_of(3) == 3 && tg::value_of(1.5f) == 1.5f);
   static_assert(std::is_same_v<decltype(tg::value_of(1.5f)), float>);

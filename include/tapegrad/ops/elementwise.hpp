@@ -604,6 +604,97 @@ struct Erfc {
   }
 };
 
+/// floor, ceil, round (half away from 0) and trunc are piecewise constant: the derivative is 0
+/// (at the jumps, where it does not exist, it is taken as 0, as PyTorch does); NaN at NaN.
+template <class T>
+T zero_unless_nan(const T& x) {
+  const double v = number_of(x);
+  return lit<T>(v == v ? 0.0 : v);
+}
+
+/// floor(x); derivative 0 (zero_unless_nan).
+struct Floor {
+  static constexpr const char* name = "floor";       ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x) const {
+    using std::floor;
+    return floor(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return zero_unless_nan(x);
+  }
+};
+
+/// ceil(x); derivative 0 (zero_unless_nan).
+struct Ceil {
+  static constexpr const char* name = "ceil";        ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x) const {
+    using std::ceil;
+    return ceil(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return zero_unless_nan(x);
+  }
+};
+
+/// round(x), halfway cases away from 0 (std::round); derivative 0 (zero_unless_nan).
+struct Round {
+  static constexpr const char* name = "round";       ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x) const {
+    using std::round;
+    return round(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return zero_unless_nan(x);
+  }
+};
+
+/// trunc(x), toward 0; derivative 0 (zero_unless_nan).
+struct Trunc {
+  static constexpr const char* name = "trunc";       ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x) const {
+    using std::trunc;
+    return trunc(x);
+  }
+  template <class T>
+  T df(const T& x, const T&) const {
+    return zero_unless_nan(x);
+  }
+};
+
+/// atan2(y, x), the angle of the point (x, y), as std::atan2 takes its arguments (y first):
+/// d atan2(y, x) = (x dy - y dx) / (x² + y²). At the origin, where the angle has no derivative,
+/// both partials are NaN (0 / 0), as in PyTorch; the branch cut on the negative x axis is
+/// std::atan2's.
+struct Atan2 {
+  static constexpr const char* name = "atan2";  ///< the registered name
+  template <class T>
+  T f(T y, T x) const {
+    using std::atan2;
+    return atan2(y, x);
+  }
+  /// The partial in y (the first argument).
+  template <class T>
+  T dx(const T& y, const T& x, const T&) const {
+    return x / (x * x + y * y);
+  }
+  /// The partial in x (the second argument).
+  template <class T>
+  T dy(const T& y, const T& x, const T&) const {
+    return -y / (x * x + y * y);
+  }
+};
+
 // ---- activations -----------------------------------------------------------------------------
 
 /// d tanh(x) = (1 - tanh²(x)) dx: from the output.
@@ -794,6 +885,7 @@ TAPEGRAD_BINARY_OP(div, rules::Div)
 TAPEGRAD_BINARY_OP(pow, rules::Pow)
 TAPEGRAD_BINARY_OP(max, rules::Max)
 TAPEGRAD_BINARY_OP(min, rules::Min)
+TAPEGRAD_BINARY_OP(atan2, rules::Atan2)
 TAPEGRAD_UNARY_OP(neg, rules::Neg)
 TAPEGRAD_UNARY_OP(exp, rules::Exp)
 TAPEGRAD_UNARY_OP(log, rules::Log)
@@ -817,6 +909,10 @@ TAPEGRAD_UNARY_OP(acos, rules::Acos)
 TAPEGRAD_UNARY_OP(atan, rules::Atan)
 TAPEGRAD_UNARY_OP(erf, rules::Erf)
 TAPEGRAD_UNARY_OP(erfc, rules::Erfc)
+TAPEGRAD_UNARY_OP(floor, rules::Floor)
+TAPEGRAD_UNARY_OP(ceil, rules::Ceil)
+TAPEGRAD_UNARY_OP(round, rules::Round)
+TAPEGRAD_UNARY_OP(trunc, rules::Trunc)
 TAPEGRAD_UNARY_OP(tanh, rules::Tanh)
 TAPEGRAD_UNARY_OP(sigmoid, rules::Sigmoid)
 TAPEGRAD_UNARY_OP(abs, rules::Abs)
@@ -925,6 +1021,41 @@ inline bool operator==(const Var& x, const Var& y) {
 /// Whether x's value equals y.
 inline bool operator==(const Var& x, double y) {
   return x.value() == y;
+}
+
+/// Whether a Var's value is NaN: a plain bool, found by ADL beside std::isnan, so generic code's
+/// `using std::isnan; isnan(x)` works on Var. isinf, isfinite and signbit likewise.
+inline bool isnan(const Var& x) {
+  return std::isnan(x.value());
+}
+/// Whether a Var's value is +inf or -inf.
+inline bool isinf(const Var& x) {
+  return std::isinf(x.value());
+}
+/// Whether a Var's value is neither infinite nor NaN.
+inline bool isfinite(const Var& x) {
+  return std::isfinite(x.value());
+}
+/// Whether a Var's value has its sign bit set (-0.0 and negative NaNs included).
+inline bool signbit(const Var& x) {
+  return std::signbit(x.value());
+}
+/// 1 where x is NaN, else 0; x's dtype and shape, never recorded. isinf, isfinite and signbit
+/// likewise.
+Tensor isnan(const Tensor& x);
+/// 1 where x is +inf or -inf, else 0.
+Tensor isinf(const Tensor& x);
+/// 1 where x is neither infinite nor NaN, else 0.
+Tensor isfinite(const Tensor& x);
+/// 1 where x's sign bit is set, else 0.
+Tensor signbit(const Tensor& x);
+/// |x|, as std::fabs names it: abs(x), with abs's derivative (0 at 0).
+inline Var fabs(const Var& x) {
+  return abs(x);
+}
+/// |x| elementwise: abs(x).
+inline Tensor fabs(const Tensor& x) {
+  return abs(x);
 }
 
 /// A comparison for compare(): <, <=, >, >=, ==, !=.
