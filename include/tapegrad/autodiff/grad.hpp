@@ -37,17 +37,17 @@ struct GradOptions {
 };
 
 /// dy/dx for each x in xs (0 for an x that y does not depend on). Unlike backward(), it neither
-/// reads nor changes any adjoint: leaves' grad() stay as they were. Throws TapeError when the
-/// sweep reaches a tensor op recorded outside higher-order mode, or, with create_graph, a scalar
-/// node recorded outside it.
+/// reads nor changes any adjoint: leaves' grad() stay as they were. Throws TapeError when, with
+/// create_graph, the sweep reaches a scalar op recorded outside higher-order mode
+/// (HigherOrderGuard); tensor ops keep their inputs and need no guard.
 std::vector<Var> grad(const Var& y, std::span<const Var> xs, const GradOptions& options = {});
 /// dy/dx for one x.
 Var grad(const Var& y, const Var& x, const GradOptions& options = {});
 /// dy/dx for tensors (leaves that require a gradient, or tensors computed from them): each
-/// gradient has its x's shape. Sweeps through tensor ops by their graph backward, so the forward
-/// pass must be recorded inside a HigherOrderGuard, even for first derivatives. Every tensor op of
-/// the library has a graph backward; a rule that cannot run on tensors throws TapeError naming
-/// its op.
+/// gradient has its x's shape. Sweeps through tensor ops by their one derivative rule; they keep
+/// their inputs, so no HigherOrderGuard is needed for them (scalar ops on the path need one for
+/// create_graph, as above). Every tensor op of the library has a rule that runs on tensors; one
+/// that cannot throws TapeError naming its op.
 std::vector<Tensor> grad(const Var& y, std::span<const Tensor> xs, const GradOptions& options = {});
 
 /// A function of Vars, f(x), for the functions of plain numbers below.
