@@ -695,6 +695,127 @@ struct Atan2 {
   }
 };
 
+/// hypot(x, y) = √(x² + y²) without overflow; d hypot = (x dx + y dy) / hypot(x, y): from the
+/// output. At the origin, where it has no derivative, both partials are taken as 0 (abs's
+/// convention at 0), by a constant mask so the rule also runs on tensors.
+struct Hypot {
+  static constexpr const char* name = "hypot";  ///< the registered name
+  template <class T>
+  T f(T x, T y) const {
+    using std::hypot;
+    return hypot(x, y);
+  }
+  /// x / out, 0 at the origin.
+  template <class T>
+  T dx(const T& x, const T&, const T& out) const {
+    return x / (out + (1 - detail::positive_mask(out)));
+  }
+  /// y / out, 0 at the origin.
+  template <class T>
+  T dy(const T&, const T& y, const T& out) const {
+    return y / (out + (1 - detail::positive_mask(out)));
+  }
+};
+
+/// fmod(x, y) = x - trunc(x / y) y, the remainder with x's sign; d fmod = dx - trunc(x / y) dy
+/// (almost everywhere: at the jumps, where x / y is an integer, the partial in y is taken from
+/// trunc). NaN in, NaN out; y = 0 is an error.
+struct Fmod {
+  static constexpr const char* name = "fmod";        ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  static constexpr const char* domain = "a divisor different from 0";
+  bool ok(double, double y, bool) const { return y != 0; }
+  template <class T>
+  T f(T x, T y) const {
+    using std::fmod;
+    return fmod(x, y);
+  }
+  /// 1, NaN when x or y is NaN.
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    const double a = number_of(x), b = number_of(y);
+    return lit<T>(a == a && b == b ? 1.0 : a + b);
+  }
+  /// -trunc(x / y).
+  template <class T>
+  T dy(const T& x, const T& y, const T&) const {
+    return lit<T>(-std::trunc(number_of(x) / number_of(y)));
+  }
+};
+
+/// copysign(x, y) = |x| with y's sign (the sign bit, so -0.0 counts as negative);
+/// d copysign = ±sign(x) dx, 0 dy: 0 at x = 0 (abs's convention); NaN at a NaN x.
+struct Copysign {
+  static constexpr const char* name = "copysign";    ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x, T y) const {
+    using std::copysign;
+    return copysign(x, y);
+  }
+  /// sign(x) · (y's sign).
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    const double a = number_of(x);
+    const double sign_x = a > 0 ? 1.0 : a < 0 ? -1.0 : a;  // 0 at ±0, NaN at NaN
+    return lit<T>(std::signbit(number_of(y)) ? -sign_x : sign_x);
+  }
+  /// 0: the sign of y flips the value, its derivative is 0 almost everywhere.
+  template <class T>
+  T dy(const T& x, const T& y, const T&) const {
+    return lit<T>(0 * number_of(x) * number_of(y));  // NaN in, NaN out
+  }
+};
+
+/// fmax(x, y) as std::fmax: the larger, and the other one when one of them is NaN (NaN only when
+/// both are) — unlike max, which propagates NaN. The derivative goes to the one chosen; at a
+/// tie each side gets half, as in max.
+struct Fmax {
+  static constexpr const char* name = "fmax";        ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x, T y) const {
+    using std::fmax;
+    return fmax(x, y);
+  }
+  /// 1 when x is chosen, 0.5 at a tie, 0 otherwise; NaN when both are NaN.
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    const double a = number_of(x), b = number_of(y);
+    return lit<T>(a > b || b != b ? (a == a ? 1.0 : a) : a == b ? 0.5 : 0.0);
+  }
+  /// As dx, for y.
+  template <class T>
+  T dy(const T& x, const T& y, const T&) const {
+    const double a = number_of(x), b = number_of(y);
+    return lit<T>(b > a || a != a ? (b == b ? 1.0 : b) : a == b ? 0.5 : 0.0);
+  }
+};
+
+/// fmin(x, y) as std::fmin: the smaller, and the other one when one of them is NaN; the
+/// derivative as in fmax.
+struct Fmin {
+  static constexpr const char* name = "fmin";        ///< the registered name
+  static constexpr bool constant_derivative = true;  ///< a mask on tensors
+  template <class T>
+  T f(T x, T y) const {
+    using std::fmin;
+    return fmin(x, y);
+  }
+  /// 1 when x is chosen, 0.5 at a tie, 0 otherwise; NaN when both are NaN.
+  template <class T>
+  T dx(const T& x, const T& y, const T&) const {
+    const double a = number_of(x), b = number_of(y);
+    return lit<T>(a < b || b != b ? (a == a ? 1.0 : a) : a == b ? 0.5 : 0.0);
+  }
+  /// As dx, for y.
+  template <class T>
+  T dy(const T& x, const T& y, const T&) const {
+    const double a = number_of(x), b = number_of(y);
+    return lit<T>(b < a || a != a ? (b == b ? 1.0 : b) : a == b ? 0.5 : 0.0);
+  }
+};
+
 // ---- activations -----------------------------------------------------------------------------
 
 /// d tanh(x) = (1 - tanh²(x)) dx: from the output.
@@ -886,6 +1007,11 @@ TAPEGRAD_BINARY_OP(pow, rules::Pow)
 TAPEGRAD_BINARY_OP(max, rules::Max)
 TAPEGRAD_BINARY_OP(min, rules::Min)
 TAPEGRAD_BINARY_OP(atan2, rules::Atan2)
+TAPEGRAD_BINARY_OP(hypot, rules::Hypot)
+TAPEGRAD_BINARY_OP(fmod, rules::Fmod)
+TAPEGRAD_BINARY_OP(copysign, rules::Copysign)
+TAPEGRAD_BINARY_OP(fmax, rules::Fmax)
+TAPEGRAD_BINARY_OP(fmin, rules::Fmin)
 TAPEGRAD_UNARY_OP(neg, rules::Neg)
 TAPEGRAD_UNARY_OP(exp, rules::Exp)
 TAPEGRAD_UNARY_OP(log, rules::Log)
