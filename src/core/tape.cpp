@@ -125,8 +125,10 @@ void throw_unusable(const TapeState& state, std::uint32_t generation, const char
   const std::uint32_t me = this_thread_token();
   if (!state.alive(generation)) {
     throw TapeError(fmt::format(
-        "{}: {} was recorded on a tape that has been reset or destroyed since (or whose thread "
-        "has ended); a handle is valid until its tape's reset() — record it again in the new step",
+        "{}: {} was recorded on a tape that has been reset (by reset() or an optimiser's step()) "
+        "or destroyed since (or whose thread has ended); a handle can be recorded with until its "
+        "tape's reset() and read after it — record it again in the new step, or "
+        "set_resets_tape(false) on the optimiser and reset the tape yourself",
         op, what));
   }
   throw TapeError(fmt::format(

@@ -226,9 +226,9 @@ TensorImpl& input(const Tensor& t, const char* op) {
   // Reading a tensor needs only a live tape, on any thread; recording checks the thread too.
   if (impl->recorded() && !impl->tape_state->alive(impl->generation)) {
     throw TapeError(fmt::format(
-        "{}: this tensor of shape {} was computed on a tape that has been reset or destroyed "
-        "since; compute it again in the new step, or detach() it before the reset to keep its "
-        "values as a constant",
+        "{}: this tensor of shape {} was computed on a tape that has been reset (by reset() or "
+        "an optimiser's step()) or destroyed since; compute it again in the new step, or use "
+        "detach() for its values as a constant",
         op, impl->shape.str()));
   }
   return *impl;
@@ -455,11 +455,23 @@ Tensor Tensor::from(std::span<const float> values, const Shape& shape, DType dty
   return detail::leaf_from(values, shape, dtype);
 }
 
+namespace {
+// A tensor whose values are read, not recorded with: its buffers belong to the handle, so a reset
+// or destroyed tape does not stop it (only using it in an op or backward() would need its node).
+const TensorImpl& readable(const Tensor& t, const char* op) {
+  const TensorImpl* impl = t.impl();
+  if (impl == nullptr) {
+    throw ValueError(fmt::format("{}: the tensor is empty (a default-constructed Tensor)", op));
+  }
+  return *impl;
+}
+}  // namespace
+
 const Shape& Tensor::shape() const {
-  return detail::input(*this, "shape()").shape;
+  return readable(*this, "shape()").shape;
 }
 DType Tensor::dtype() const {
-  return detail::input(*this, "dtype()").dtype;
+  return readable(*this, "dtype()").dtype;
 }
 
 Tensor Tensor::requires_grad(bool on) const {
@@ -475,10 +487,10 @@ Tensor Tensor::requires_grad(bool on) const {
 }
 
 bool Tensor::needs_grad() const {
-  return detail::input(*this, "needs_grad()").requires_grad;
+  return readable(*this, "needs_grad()").requires_grad;
 }
 bool Tensor::is_leaf() const {
-  return !detail::input(*this, "is_leaf()").recorded();
+  return !readable(*this, "is_leaf()").recorded();
 }
 
 Tensor Tensor::grad() const {
@@ -548,7 +560,7 @@ Tensor Tensor::full_seed_one() const {
 }
 
 double Tensor::item() const {
-  TensorImpl& impl = detail::input(*this, "item()");
+  const TensorImpl& impl = readable(*this, "item()");
   if (impl.numel() != 1) {
     throw ShapeError(fmt::format("item(): needs a single-element tensor; this one has shape {}",
                                  impl.shape.str()));
@@ -557,12 +569,12 @@ double Tensor::item() const {
 }
 
 double Tensor::get(std::span<const std::int64_t> index) const {
-  TensorImpl& impl = detail::input(*this, "get()");
+  const TensorImpl& impl = readable(*this, "get()");
   return detail::load(impl, detail::flat_index(impl.shape, index, "get()"));
 }
 
 std::vector<double> Tensor::to_vector() const {
-  TensorImpl& impl = detail::input(*this, "to_vector()");
+  const TensorImpl& impl = readable(*this, "to_vector()");
   std::vector<double> out(static_cast<std::size_t>(impl.numel()));
   for (std::int64_t i = 0; i < impl.numel(); ++i)
     out[static_cast<std::size_t>(i)] = detail::load(impl, i);
@@ -570,14 +582,14 @@ std::vector<double> Tensor::to_vector() const {
 }
 
 Tensor Tensor::detach() const {
-  TensorImpl& impl = detail::input(*this, "detach()");
+  const TensorImpl& impl = readable(*this, "detach()");
   auto out = detail::make_output(impl.shape, impl.dtype);
   std::memcpy(out->value.data(), impl.value.data(), impl.bytes());
   return Tensor(std::move(out));
 }
 
 void Tensor::check_dtype(DType want) const {
-  TensorImpl& impl = detail::input(*this, "data()");
+  const TensorImpl& impl = readable(*this, "data()");
   if (impl.dtype != want) {
     throw DTypeError(fmt::format("data<{}>() on a {} tensor of shape {}", dtype_name(want),
                                  dtype_name(impl.dtype), impl.shape.str()));

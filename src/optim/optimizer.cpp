@@ -10,6 +10,7 @@
 #include "core/tensor_support.hpp"
 #include "kernels/isa_clones.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/tape.hpp"
 #include "tapegrad/ops/creation.hpp"
 
 namespace tapegrad::optim {
@@ -122,6 +123,13 @@ Optimizer::Optimizer(std::vector<Tensor> parameters) : parameters_(std::move(par
   }
 }
 
+void Optimizer::step() {
+  update();
+  if (!resets_tape_) return;
+  Tape& tape = current_tape();
+  if (detail::core(tape).swept()) tape.reset();
+}
+
 void Optimizer::zero_grad() const {
   for (const Tensor& p : parameters_) p.zero_grad();
 }
@@ -183,7 +191,7 @@ SGD::SGD(std::vector<Tensor> parameters, const SgdOptions& options)
   if (options.momentum > 0) velocity_ = zeros_like_all(parameters_);
 }
 
-void SGD::step() {
+void SGD::update() {
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
@@ -225,7 +233,7 @@ Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options)
   v_ = zeros_like_all(parameters_);
 }
 
-void Adam::step() {
+void Adam::update() {
   ++t_;
   const double correction1 = 1 - std::pow(options_.beta1, static_cast<double>(t_));
   const double correction2 = 1 - std::pow(options_.beta2, static_cast<double>(t_));

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // One- and two-step optimiser updates against values computed by hand.
+#include <chrono>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
@@ -137,6 +140,110 @@ TEST(Optimizer, ZeroGradClearsAccumulatedGradients) {
   optim::SGD sgd({p}, {.lr = 0.1});
   sgd.zero_grad();
   EXPECT_EQ(p.grad().get(0), 0.0);
+}
+
+// ---- The loop a libtorch user writes: zero_grad(), forward, backward(), step(), no reset() ----
+
+struct Xor {
+  Tensor x = Tensor::from({{0., 0.}, {0., 1.}, {1., 0.}, {1., 1.}});
+  Tensor y = Tensor::from({{0.}, {1.}, {1.}, {0.}});
+};
+
+TEST(HandWrittenLoop, StaysFlatInMemoryAndTimeOverAHundredThousandSteps) {
+  const Xor data;
+  const tg::nn::Sequential net =
+      tg::nn::mlp({2, 8, 1}, {.hidden = tg::nn::Activation::tanh(), .seed = 3});
+  optim::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  const tg::Tape& tape = tg::current_tape();  // nothing set up: the thread's own tape
+  constexpr int kSteps = 100'000, kWindow = 10'000;
+  std::size_t reserved = 0, nodes = 0;
+  double first_loss = 0, last_loss = 0, first_window = 0, last_window = 0;
+  auto window_start = std::chrono::steady_clock::now();
+  for (int step = 0; step < kSteps; ++step) {
+    opt.zero_grad();
+    const tg::Var loss = tg::mse(net(data.x), data.y);
+    loss.backward();
+    opt.step();
+    // What a step leaves on the tape, and the tape's memory, are the same at every step.
+    if (step == 0) {
+      first_loss = loss.value();
+      nodes = tape.tensor_nodes() + tape.scalar_nodes();
+    }
+    ASSERT_EQ(tape.tensor_nodes() + tape.scalar_nodes(), nodes) << "step " << step;
+    if (step == 100) reserved = tape.bytes_reserved();
+    if (step > 100) {
+      ASSERT_EQ(tape.bytes_reserved(), reserved) << "step " << step;
+    }
+    if ((step + 1) % kWindow == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = std::chrono::duration<double>(now - window_start).count();
+      if (step + 1 == kWindow) first_window = seconds;
+      last_window = seconds;
+      window_start = now;
+    }
+    last_loss = loss.value();  // a Var of the finished step still reads its value
+  }
+  EXPECT_EQ(nodes, 0u);  // step() reset the tape
+  // Flat time: the last 10⁴ steps take about as long as the first (a tape that grew would make
+  // each backward walk every earlier step, quadratic in the steps).
+  EXPECT_LT(last_window, 3 * first_window + 0.05) << first_window << " s, then " << last_window;
+  EXPECT_LT(last_loss, 0.01);  // and it learned XOR
+  EXPECT_GT(first_loss, 0.1);
+}
+
+TEST(HandWrittenLoop, TheStepsTensorsStillReadButCannotBeRecordedWithAfterStep) {
+  const Xor data;
+  const tg::nn::Sequential net = tg::nn::mlp({2, 4, 1}, {.seed = 1});
+  optim::Adam opt(net.parameters(), {.lr = 1e-2});
+  opt.zero_grad();
+  const Tensor out = net(data.x);
+  const tg::Var loss = tg::mse(out, data.y);
+  const std::vector<double> before = out.to_vector();
+  const double value = loss.value();
+  loss.backward();
+  opt.step();
+  // The values belong to the handles: still readable, as after loss.item() in PyTorch.
+  EXPECT_EQ(out.to_vector(), before);
+  EXPECT_EQ(out.shape(), (tg::Shape{4, 1}));
+  EXPECT_EQ(out.detach().to_vector(), before);
+  EXPECT_EQ(loss.value(), value);
+  // The graph is gone: recording with them again is refused, naming the reason.
+  try {
+    (void)(out * 2.0);
+    FAIL() << "expected TapeError";
+  } catch (const tg::TapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("step()"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(loss.backward(), tg::TapeError);
+  EXPECT_THROW((void)(loss * 2.0), tg::TapeError);
+}
+
+TEST(HandWrittenLoop, StepResetsOnlyAfterABackwardAndCanBeToldNotTo) {
+  const Tensor w = Tensor::from({1., 2.}).requires_grad();
+  optim::SGD opt({w}, {.lr = 0.5});
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  // No backward yet: the step leaves the tape alone.
+  const Tensor pending = w * w;
+  opt.step();
+  EXPECT_EQ(tape.tensor_nodes(), 1u);
+  // Turned off, a step after backward() leaves the graph usable; the loop resets it itself.
+  opt.set_resets_tape(false);
+  EXPECT_FALSE(opt.resets_tape());
+  const Tensor h = w * 3.0;
+  tg::sum(h).backward();
+  const std::size_t recorded = tape.tensor_nodes();
+  opt.step();
+  EXPECT_EQ(tape.tensor_nodes(), recorded);
+  EXPECT_EQ((h + 1.0).to_vector(), (std::vector<double>{4., 7.}));
+  EXPECT_EQ(w.to_vector(), (std::vector<double>{-0.5, 0.5}));  // w - 0.5 · 3
+  tape.reset();
+  // On again: the step after a backward resets the tape it ran on.
+  opt.set_resets_tape(true);
+  tg::sum(w * w).backward();
+  opt.step();
+  EXPECT_EQ(tape.tensor_nodes(), 0u);
+  EXPECT_EQ(tape.scalar_nodes(), 0u);
 }
 
 }  // namespace

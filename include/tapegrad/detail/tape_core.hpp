@@ -195,6 +195,9 @@ class TapeCore {
       node(--n);
     }
   }
+  // Whether a backward() has swept this tape since its last reset() (Optimizer::step() resets
+  // it then).
+  bool swept() const { return swept_slots_ > 0 || swept_nodes_ > 0; }
   // The tensor nodes recorded before scalar slot `slot` was (crossings into it included).
   std::uint32_t nodes_before_slot(std::uint32_t slot) const;
   // Both take the root; they zero the adjoints of every intermediate node older than the root

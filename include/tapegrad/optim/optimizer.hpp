@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// @file
 /// Optimisers: numeric in-place updates of leaf parameters from their accumulated gradients.
-/// They record nothing and do not touch the tape.
+/// They record nothing; step() ends the training step by resetting the tape backward() ran on.
 #pragma once
 
 #include <cstdint>
@@ -17,14 +17,23 @@
 namespace tapegrad::optim {
 
 /// Updates parameter tensors in place from their accumulated gradients: zero_grad(), a forward
-/// pass and backward(), then step().
+/// pass and backward(), then step() — the loop a libtorch user writes, with no tape.reset().
 class Optimizer {
  public:
   /// Every parameter must be a leaf marked requires_grad(); throws ValueError otherwise.
   explicit Optimizer(std::vector<Tensor> parameters);
   virtual ~Optimizer() = default;
-  /// One update from the gradients accumulated since the last zero_grad().
-  virtual void step() = 0;
+  /// One update from the gradients accumulated since the last zero_grad() (update()), and the end
+  /// of the training step: when a backward() has run on the current tape since its last reset,
+  /// the tape is reset, so a hand-written loop neither grows nor slows down step after step.
+  /// Afterwards the step's Vars and computed Tensors still read their values (item(),
+  /// to_vector(), data(), printing) but cannot be used in an op or backward() again (TapeError).
+  /// set_resets_tape(false) turns the reset off, for a loop that resets the tape itself.
+  void step();
+  /// Whether step() resets the current tape after a backward() (true unless turned off).
+  bool resets_tape() const { return resets_tape_; }
+  /// Turns step()'s reset of the current tape on or off.
+  void set_resets_tape(bool on) { resets_tape_ = on; }
   /// Forgets every parameter's accumulated gradient.
   void zero_grad() const;
   /// The parameters it updates (handles shared with the model).
@@ -44,11 +53,17 @@ class Optimizer {
   void load_state(std::span<const NamedTensor> state);
 
  protected:
+  /// The update itself, what step() does before it ends the step: changes the parameters in
+  /// place from their gradients (an optimiser of your own overrides this).
+  virtual void update() = 0;
   /// Sets the state from tensors already checked against state(): names, shapes and dtypes.
   virtual void assign_state(const std::map<std::string, Tensor>& state);
 
   std::vector<Tensor> parameters_;  ///< the parameters, as given to the constructor
   double lr_ = 0;                   ///< the learning rate
+
+ private:
+  bool resets_tape_ = true;
 };
 
 /// Options of SGD.
@@ -65,10 +80,10 @@ class SGD : public Optimizer {
   /// Throws ValueError for a parameter that is not a leaf requiring a gradient, or an option out
   /// of range (lr <= 0, momentum outside [0, 1), nesterov without momentum, weight_decay < 0).
   SGD(std::vector<Tensor> parameters, const SgdOptions& options = {});
-  void step() override;
   std::vector<NamedTensor> state() const override;
 
  protected:
+  void update() override;
   void assign_state(const std::map<std::string, Tensor>& state) override;
 
  private:
@@ -91,11 +106,11 @@ class Adam : public Optimizer {
   /// Throws ValueError for a parameter that is not a leaf requiring a gradient, or an option out
   /// of range (lr <= 0, beta1 or beta2 outside [0, 1), eps <= 0, weight_decay < 0).
   Adam(std::vector<Tensor> parameters, const AdamOptions& options = {});
-  void step() override;
   std::int64_t steps() const { return t_; }  ///< steps taken (t in the bias correction)
   std::vector<NamedTensor> state() const override;
 
  protected:
+  void update() override;
   void assign_state(const std::map<std::string, Tensor>& state) override;
 
  private:
