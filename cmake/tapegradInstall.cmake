@@ -15,6 +15,14 @@ install(DIRECTORY data/ DESTINATION ${CMAKE_INSTALL_DATADIR}/tapegrad COMPONENT 
         FILES_MATCHING PATTERN "*.csv" PATTERN "*.md")
 install(EXPORT tapegradTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR}
         COMPONENT dev)
+# tapegrad::eigen in an export set of its own, loaded by the config file only where Eigen is.
+set(TAPEGRAD_WITH_EIGEN OFF)
+if(TARGET tapegrad_eigen)
+  set(TAPEGRAD_WITH_EIGEN ON)
+  install(TARGETS tapegrad_eigen EXPORT tapegradEigenTargets COMPONENT dev)
+  install(EXPORT tapegradEigenTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR}
+          COMPONENT dev)
+endif()
 configure_package_config_file(cmake/tapegradConfig.cmake.in
   ${PROJECT_BINARY_DIR}/tapegradConfig.cmake INSTALL_DESTINATION ${TAPEGRAD_CMAKE_DIR})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/tapegradConfigVersion.cmake

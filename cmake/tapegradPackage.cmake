@@ -46,5 +46,7 @@ the CMake package (find_package(tapegrad)) and the pkg-config file.")
 # archive that finds /usr/share/tapegrad from a program anywhere).
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "libfmt-dev, libopenblas-dev, tapegrad (= ${CPACK_DEBIAN_PACKAGE_VERSION})")
+# tapegrad/eigen.hpp and the target tapegrad::eigen need Eigen; nothing else does.
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "libeigen3-dev")
 
 include(CPack)

@@ -67,6 +67,11 @@ found="$(sed -n 's/^tapegrad_DIR:PATH=//p' "$tmp/consumer/CMakeCache.txt")"
   fail "find_package(tapegrad) found $found, not the unpacked package"
 "$tmp/consumer/consumer" >"$tmp/consumer.out" 2>&1 || { cat "$tmp/consumer.out" >&2; fail "the consumer"; }
 ok "find_package(tapegrad) in $found; $(cat "$tmp/consumer.out")"
+# tools/install-deps installs Eigen, so the package must carry tapegrad::eigen.
+[ -x "$tmp/consumer/generic_consumer" ] ||
+  fail "tapegrad::eigen is missing from the package (tests/package built no generic_consumer)"
+"$tmp/consumer/generic_consumer" >"$tmp/generic.out" 2>&1 || { cat "$tmp/generic.out" >&2; fail "the generic-code consumer"; }
+ok "tapegrad::eigen: $(cat "$tmp/generic.out")"
 pc="$(find "$prefix" -name tapegrad.pc)"
 flags="$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs tapegrad)" ||
   fail "pkg-config --cflags --libs tapegrad with $pc"

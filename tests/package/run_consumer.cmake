@@ -15,6 +15,9 @@ run("configuring the consumer against ${PREFIX}" "${CMAKE_COMMAND}" -S "${CONSUM
     -B "${CONSUMER_BINARY}" "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE}")
 run("building the consumer" "${CMAKE_COMMAND}" --build "${CONSUMER_BINARY}")
 run("the consumer" "${CONSUMER_BINARY}/consumer")
+if(WITH_EIGEN)
+  run("the generic-code consumer (tapegrad::eigen)" "${CONSUMER_BINARY}/generic_consumer")
+endif()
 
 # The same consumer through pkg-config, as a Makefile user would build it.
 find_program(PKG_CONFIG NAMES pkg-config pkgconf)
