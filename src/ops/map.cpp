@@ -4,6 +4,7 @@
 // (include/tapegrad/detail/map.hpp).
 #include "tapegrad/detail/map.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -445,6 +446,64 @@ Tensor compare(const Tensor& x, const Tensor& y, Compare cmp) {
 
 Tensor compare(const Tensor& x, double y, Compare cmp) {
   return compare(x, detail::scalar_like(x, y), cmp);
+}
+
+// ---- where ---------------------------------------------------------------------------------
+namespace {
+// out = mask ? a : b, a select, never a blend: the other branch's value (a NaN, an infinity)
+// does not reach the output. da = where(mask, dout, 0) and db = where(mask, 0, dout), summed to
+// their shapes: the inactive branch's cotangent is an exact zero (and the elementwise backward
+// turns a zero cotangent into a zero gradient, so where(x > 0, sqrt(x), 0) has gradient 0, not
+// NaN, at x = 0). Written with where itself, so it serves every order; the mask gets none.
+void where_rule(OpGrad& g) {
+  const Tensor& mask = g.inputs[0];
+  g.dinputs.resize(3);
+  const Tensor zero = detail::scalar_like(g.dout, 0.0);
+  if (g.needs(1)) g.dinputs[1] = detail::sum_to(where(mask, g.dout, zero), g.inputs[1].shape());
+  if (g.needs(2)) g.dinputs[2] = detail::sum_to(where(mask, zero, g.dout), g.inputs[2].shape());
+}
+constexpr OpRule kWhere{.name = "where", .rule = where_rule};
+}  // namespace
+
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
+  TensorImpl& mi = detail::input(mask, "where");
+  TensorImpl& ai = detail::input(a, "where");
+  TensorImpl& bi = detail::input(b, "where");
+  const DType dtype = detail::common_dtype(ai, bi, "where");
+  const Shape shape =
+      broadcast_shapes(broadcast_shapes(mi.shape, ai.shape, "where"), bi.shape, "where");
+  auto out = detail::make_output(shape, dtype);
+  const std::array<detail::Strides, 3> strides{broadcast_strides(mi.shape, shape),
+                                               broadcast_strides(ai.shape, shape),
+                                               broadcast_strides(bi.shape, shape)};
+  const int last = shape.rank() - 1;
+  const auto step = [&](std::size_t k) {
+    return last < 0 ? std::int64_t{0} : strides[k][static_cast<std::size_t>(last)];
+  };
+  dispatch(dtype, [&]<class T>() {
+    T* o = out->data<T>();
+    std::int64_t at = 0;
+    dispatch(mi.dtype, [&]<class M>() {
+      const M* m = mi.data<M>();
+      const T* av = ai.data<T>();
+      const T* bv = bi.data<T>();
+      detail::walk(shape, strides, [&](const std::array<std::int64_t, 3>& off, std::int64_t n) {
+        for (std::int64_t i = 0; i < n; ++i) {
+          o[at++] =
+              m[off[0] + i * step(0)] != M(0) ? av[off[1] + i * step(1)] : bv[off[2] + i * step(2)];
+        }
+      });
+    });
+  });
+  return detail::record_op(kWhere, std::move(out), {&mask, &a, &b});
+}
+
+Tensor where(const Tensor& mask, const Tensor& a, double b) {
+  return where(mask, a, detail::scalar_like(a, b));
+}
+
+Tensor where(const Tensor& mask, double a, const Tensor& b) {
+  return where(mask, detail::scalar_like(b, a), b);
 }
 
 Tensor isnan(const Tensor& x) {

@@ -184,6 +184,9 @@ std::vector<Row> rows() {
       {"pow_const", [](const Tensor& t) { return tg::sum(tg::pow(t, 2.5)); }, 0.2, 2},
       {"div", [](const Tensor& t) { return tg::sum(1.0 / t + t / 3.0); }, 0.5, 2},
       {"sub", [sq](const Tensor& t) { return tg::sum(sq(2.0 - t)); }, -2, 2},
+      {"where",
+       [](const Tensor& t) { return tg::sum(tg::where(t > 0.0, t * t * t, tg::sin(t)) * t); }, -1,
+       1},
       {"mul_broadcast",
        [](const Tensor& t) {
          return tg::sum(t * tg::reshape(tg::sum(t, {1}), Shape{2, 1}) *

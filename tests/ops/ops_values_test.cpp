@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Forward values of the non-elementwise ops against hand-computed results.
+#include <cmath>
+#include <limits>
+
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
 
@@ -263,4 +266,48 @@ TEST(Blas, InfoNamesTheLibraryAndItsKernels) {
   EXPECT_NE(info.find("OpenBLAS"), std::string::npos) << info;
   EXPECT_NE(info.find("core "), std::string::npos) << info;
 }
+// ---- where ----------------------------------------------------------------------------------
+TEST(Where, SelectsWithBroadcastingAndNeverBlendsTheOtherSide) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor mask = Tensor::from({{1.}, {0.}});  // (2, 1): one choice per row
+  const Tensor a = Tensor::from({{1., nan, 3.}, {4., 5., 6.}});
+  const Tensor b = Tensor::from({inf, -2., nan});  // (3): broadcast over the rows
+  const Tensor out = tg::where(mask, a, b);
+  ASSERT_EQ(out.shape(), (Shape{2, 3}));
+  const V got = out.to_vector();
+  EXPECT_EQ(got[0], 1.0);
+  EXPECT_TRUE(std::isnan(got[1]));  // a's own NaN, selected
+  EXPECT_EQ(got[2], 3.0);
+  EXPECT_EQ(got[3], inf);  // b where the mask is 0: a's 4 does not leak in
+  EXPECT_EQ(got[4], -2.0);
+  EXPECT_TRUE(std::isnan(got[5]));
+  // Plain numbers on either side; a NaN mask element selects a (it is not zero).
+  EXPECT_EQ(tg::where(Tensor::from({0., 1., nan}), 7.0, Tensor::from({1., 2., 3.})).to_vector(),
+            (V{1, 7, 7}));
+  EXPECT_THROW((void)tg::where(mask, a, tg::ones({3}, tg::DType::f32)), tg::DTypeError);
+  EXPECT_THROW((void)tg::where(tg::ones({4}), a, b), tg::ShapeError);
+}
+
+TEST(Where, TheInactiveBranchGivesAnExactZeroGradientNotNaN) {
+  // The long-standing complaint: where(x > 0, sqrt(x), 0) at x = 0, where sqrt's derivative is
+  // infinite. The unselected branch's cotangent is 0 and 0 · ∞ is taken as 0.
+  const Tensor x = Tensor::from({0., 4., 0., 9.}).requires_grad();
+  tg::sum(tg::where(x > 0.0, tg::sqrt(x), 0.0)).backward();
+  EXPECT_EQ(x.grad().to_vector(), (V{0, 0.25, 0, 1.0 / 6}));
+  x.zero_grad();
+  tg::sum(tg::where(x > 0.0, tg::log(x) * x, 0.0)).backward();  // log(0) = -inf
+  const V g = x.grad().to_vector();
+  EXPECT_EQ(g[0], 0.0);
+  EXPECT_DOUBLE_EQ(g[1], std::log(4.0) + 1);
+  // A zero cotangent reaching an elementwise op is a zero gradient, through any op.
+  const Tensor z = Tensor::from({0., 1.}).requires_grad();
+  tg::sqrt(z).backward(Tensor::from({0., 1.}));
+  EXPECT_EQ(z.grad().to_vector(), (V{0, 0.5}));
+  // A nonzero one still gives the true, infinite, derivative.
+  z.zero_grad();
+  tg::sqrt(z).backward(Tensor::from({1., 1.}));
+  EXPECT_EQ(z.grad().get(0), std::numeric_limits<double>::infinity());
+}
+
 }  // namespace

@@ -194,6 +194,15 @@ std::int64_t UnaryLoops<Rule>::forward(const void* r, DType dtype, const void* x
   });
 }
 
+// dout · partial, with an exact zero for a zero cotangent: an element that does not reach the
+// loss (the unselected side of where(), a masked-out entry) gets gradient 0 even where the
+// partial is infinite or NaN (sqrt at 0, log at 0), not 0 · ∞ = NaN. A select, so the loops still
+// vectorise. (The graph backward of create_graph multiplies as IEEE does.)
+template <class T, class P>
+[[gnu::always_inline]] inline T times_partial(T g, P partial) {
+  return g == T(0) ? T(0) : g * static_cast<T>(partial);
+}
+
 template <class Rule>
 void UnaryLoops<Rule>::backward(const void* r, DType dtype, const void* dout, const void* x,
                                 const void* out, void* dx, std::int64_t n, bool assign) {
@@ -203,7 +212,7 @@ void UnaryLoops<Rule>::backward(const void* r, DType dtype, const void* dout, co
     const T* xv = static_cast<const T*>(x);
     const T* o = static_cast<const T*>(out);
     accumulate_run(static_cast<T*>(dx), std::integral_constant<std::int64_t, 1>{}, n, assign,
-                   [&](std::int64_t i) { return g[i] * static_cast<T>(rule.df(xv[i], o[i])); });
+                   [&](std::int64_t i) { return times_partial(g[i], rule.df(xv[i], o[i])); });
   });
 }
 
@@ -328,12 +337,12 @@ void BinaryLoops<Rule>::backward(const void* r, DType dtype, const void* dout, c
     with_run_strides(xs, ys, [&](auto sx, auto sy) {
       if (dx != nullptr) {
         accumulate_run(static_cast<T*>(dx), sx, n, dx_assign, [&](std::int64_t i) {
-          return g[i] * static_cast<T>(rule.dx(a[i * sx], b[i * sy], o[i]));
+          return times_partial(g[i], rule.dx(a[i * sx], b[i * sy], o[i]));
         });
       }
       if (dy != nullptr) {
         accumulate_run(static_cast<T*>(dy), sy, n, dy_assign, [&](std::int64_t i) {
-          return g[i] * static_cast<T>(rule.dy(a[i * sx], b[i * sy], o[i]));
+          return times_partial(g[i], rule.dy(a[i * sx], b[i * sy], o[i]));
         });
       }
     });

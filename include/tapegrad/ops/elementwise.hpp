@@ -1184,6 +1184,17 @@ inline Tensor fabs(const Tensor& x) {
   return abs(x);
 }
 
+/// mask ? a : b elementwise, the three broadcast together (NumPy's where); a nonzero (or NaN)
+/// mask element selects a. A select, not a blend: the other branch's NaN or infinity never
+/// reaches the output, and its gradient is an exact zero, so `where(x > 0, sqrt(x), 0)` has
+/// gradient 0, not NaN, at x = 0. a and b share a dtype (DTypeError otherwise); the mask may be
+/// of either, and gets no gradient.
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
+/// where() with a plain number for the unselected-by-mask side (b).
+Tensor where(const Tensor& mask, const Tensor& a, double b);
+/// where() with a plain number for the selected-by-mask side (a).
+Tensor where(const Tensor& mask, double a, const Tensor& b);
+
 /// A comparison for compare(): <, <=, >, >=, ==, !=.
 enum class Compare { lt, le, gt, ge, eq, ne };
 /// 1 where `x cmp y` holds, else 0; same dtype as the operands, never recorded. The operands
