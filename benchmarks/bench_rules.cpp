@@ -57,7 +57,7 @@ void BM_BackwardSumAxis(benchmark::State& state) {
   run(state, {1024, 256}, [](const tg::Tensor& x) { return tg::sum(x, {1}); });
 }
 void BM_BackwardMaxAxis(benchmark::State& state) {
-  run(state, {1024, 256}, [](const tg::Tensor& x) { return tg::max(x, {1}); });
+  run(state, {1024, 256}, [](const tg::Tensor& x) { return tg::amax(x, {1}); });
 }
 void BM_BackwardLogSoftmax(benchmark::State& state) {
   run(state, {1024, 64}, [](const tg::Tensor& x) { return tg::log_softmax(x, 1); });

@@ -319,11 +319,17 @@ std::int64_t count(const Shape& shape, const Axes& axes, const char* op) {
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
   return reduce(x, axes, keepdim, Reduction::sum);
 }
-Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
+Tensor amax(const Tensor& x, const Axes& axes, bool keepdim) {
   return reduce(x, axes, keepdim, Reduction::max);
 }
-Tensor min(const Tensor& x, const Axes& axes, bool keepdim) {
+Tensor amin(const Tensor& x, const Axes& axes, bool keepdim) {
   return reduce(x, axes, keepdim, Reduction::min);
+}
+Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
+  return amax(x, axes, keepdim);
+}
+Tensor min(const Tensor& x, const Axes& axes, bool keepdim) {
+  return amin(x, axes, keepdim);
 }
 
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
@@ -337,10 +343,10 @@ Var sum(const Tensor& x) {
   return sum(x, all_axes(x)).at();
 }
 Var max(const Tensor& x) {
-  return max(x, all_axes(x)).at();
+  return amax(x, all_axes(x)).at();
 }
 Var min(const Tensor& x) {
-  return min(x, all_axes(x)).at();
+  return amin(x, all_axes(x)).at();
 }
 
 Var mean(const Tensor& x) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/detail/var_access.hpp"
+#include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 
 namespace tapegrad {
@@ -104,6 +106,8 @@ void view_rule(OpGrad& a);
 constexpr OpRule kView{.name = "view", .rule = view_rule, .fast = view_fast};
 constexpr OpRule kPermute{.name = "permute", .rule = view_rule, .fast = view_fast};
 constexpr OpRule kSlice{.name = "slice", .rule = view_rule, .fast = view_fast};
+constexpr OpRule kFlip{.name = "flip", .rule = view_rule, .fast = view_fast};
+constexpr OpRule kExpand{.name = "expand", .rule = view_rule, .fast = view_fast};
 
 Tensor view(const Tensor& x, const Shape& shape, const detail::Strides& strides, std::int64_t base,
             const OpRule& op);
@@ -236,6 +240,166 @@ Tensor transpose(const Tensor& x, int a, int b) {
   for (int i = 0; i < s.rank(); ++i) order[static_cast<std::size_t>(i)] = i;
   std::swap(order[static_cast<std::size_t>(ia)], order[static_cast<std::size_t>(ib)]);
   return permute(x, Axes(std::span<const int>(order.data(), static_cast<std::size_t>(s.rank()))));
+}
+
+Tensor squeeze(const Tensor& x) {
+  Shape to;
+  for (const std::int64_t d : x.shape()) {
+    if (d != 1) to.push_back(d);
+  }
+  return reshape(x, to);
+}
+
+Tensor squeeze(const Tensor& x, int axis) {
+  const Shape& from = x.shape();
+  const int a = from.axis(axis, "squeeze");
+  if (from[a] != 1) {
+    throw ShapeError(fmt::format("squeeze: axis {} of shape {} has extent {}, not 1", axis,
+                                 from.str(), from[a]));
+  }
+  Shape to;
+  for (int i = 0; i < from.rank(); ++i) {
+    if (i != a) to.push_back(from[i]);
+  }
+  return reshape(x, to);
+}
+
+Tensor unsqueeze(const Tensor& x, int axis) {
+  const Shape& from = x.shape();
+  const int rank = from.rank() + 1;
+  if (axis < -rank || axis >= rank) {
+    throw IndexError(
+        fmt::format("unsqueeze: axis {} is out of range for a result of rank {}", axis, rank));
+  }
+  if (rank > Shape::kMaxDims) {
+    throw ShapeError(fmt::format("unsqueeze: shape {} already has the most axes a tensor has ({})",
+                                 from.str(), Shape::kMaxDims));
+  }
+  const int a = axis < 0 ? axis + rank : axis;
+  Shape to;
+  for (int i = 0; i < rank; ++i) to.push_back(i == a ? 1 : from[i < a ? i : i - 1]);
+  return reshape(x, to);
+}
+
+Tensor flatten(const Tensor& x, int start, int end) {
+  const Shape& from = x.shape();
+  if (from.rank() == 0) return reshape(x, Shape{1});
+  const int s = from.axis(start, "flatten"), e = from.axis(end, "flatten");
+  if (s > e) {
+    throw IndexError(fmt::format("flatten: start axis {} comes after end axis {} in shape {}",
+                                 start, end, from.str()));
+  }
+  Shape to;
+  for (int i = 0; i < s; ++i) to.push_back(from[i]);
+  std::int64_t merged = 1;
+  for (int i = s; i <= e; ++i) merged *= from[i];  // a product of x's extents: x's numel bounds it
+  to.push_back(merged);
+  for (int i = e + 1; i < from.rank(); ++i) to.push_back(from[i]);
+  return reshape(x, to);
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  const Shape& from = x.shape();
+  const Shape to = broadcast_shapes(from, shape, "expand");
+  if (!(to == shape)) {
+    throw ShapeError(
+        fmt::format("expand: shape {} does not broadcast to {} (only extents of 1 "
+                    "expand, and axes are added at the front)",
+                    from.str(), shape.str()));
+  }
+  return view(x, shape, broadcast_strides(from, shape), 0, kExpand);
+}
+
+Tensor flip(const Tensor& x, const Axes& axes) {
+  const Shape& from = x.shape();
+  detail::Strides strides = from.strides();
+  std::array<bool, Shape::kMaxDims> flipped{};
+  std::int64_t base = 0;
+  for (const int axis : axes.list()) {
+    const auto a = static_cast<std::size_t>(from.axis(axis, "flip"));
+    if (flipped[a]) throw IndexError(fmt::format("flip: axis {} appears twice", axis));
+    flipped[a] = true;
+    if (from[static_cast<int>(a)] == 0) continue;
+    base += (from[static_cast<int>(a)] - 1) * strides[a];  // start at the last element
+    strides[a] = -strides[a];
+  }
+  if (from.numel() == 0) base = 0;
+  return view(x, from, strides, base, kFlip);
+}
+
+Tensor repeat(const Tensor& x, std::span<const std::int64_t> repeats) {
+  const Shape& from = x.shape();
+  const int rank = static_cast<int>(repeats.size());
+  if (rank < from.rank() || rank > Shape::kMaxDims) {
+    throw ShapeError(
+        fmt::format("repeat: {} repeat counts for a tensor of shape {} (needs at "
+                    "least one per axis, at most {})",
+                    repeats.size(), from.str(), Shape::kMaxDims));
+  }
+  Shape to;  // the result's shape: push_back checks the element count before anything is made
+  for (int i = 0; i < rank; ++i) {
+    const std::int64_t r = repeats[static_cast<std::size_t>(i)];
+    if (r < 0) throw ValueError(fmt::format("repeat: a negative repeat count {}", r));
+    const int k = i - (rank - from.rank());
+    const std::int64_t d = k >= 0 ? from[k] : 1;
+    if (d != 0 && r > std::numeric_limits<std::int64_t>::max() / d) {
+      throw ShapeError(fmt::format("repeat: {} repeats of extent {} overflow", r, d));
+    }
+    to.push_back(d * r);
+  }
+  Shape lifted;
+  for (int i = 0; i < rank - from.rank(); ++i) lifted.push_back(1);
+  for (const std::int64_t d : from) lifted.push_back(d);
+  // Axis by axis: seen as (before, 1, extent, after), expanded to (before, r, extent, after).
+  Tensor out = reshape(x, lifted);
+  for (int i = 0; i < rank; ++i) {
+    const std::int64_t r = repeats[static_cast<std::size_t>(i)];
+    if (r == 1) continue;
+    Shape s = out.shape();
+    std::int64_t before = 1, after = 1;
+    for (int k = 0; k < i; ++k) before *= s[k];
+    for (int k = i + 1; k < rank; ++k) after *= s[k];
+    const std::int64_t d = s[i];
+    const Tensor lined = reshape(out, Shape{before, 1, d, after});
+    s.set(i, d * r);
+    out = reshape(expand(lined, Shape{before, r, d, after}), s);
+  }
+  return out;
+}
+
+Tensor pad(const Tensor& x, std::span<const std::array<std::int64_t, 2>> widths, double value) {
+  const Shape& from = x.shape();
+  if (static_cast<int>(widths.size()) > from.rank()) {
+    throw ShapeError(fmt::format("pad: {} (before, after) pairs for a tensor of shape {}",
+                                 widths.size(), from.str()));
+  }
+  Tensor out = x;
+  for (std::size_t i = 0; i < widths.size(); ++i) {
+    const int axis = static_cast<int>(i);
+    const auto [before, after] = widths[i];
+    if (before < 0 || after < 0) {
+      throw ValueError(
+          fmt::format("pad: negative width ({}, {}) for axis {}", before, after, axis));
+    }
+    if (before == 0 && after == 0) continue;
+    const Shape& s = out.shape();
+    if (before > std::numeric_limits<std::int64_t>::max() - after - s[axis]) {
+      throw ShapeError(fmt::format("pad: widths ({}, {}) overflow axis {}", before, after, axis));
+    }
+    Shape side = s;
+    std::vector<Tensor> parts;
+    if (before > 0) {
+      side.set(axis, before);
+      parts.push_back(full(side, value, out.dtype()));
+    }
+    parts.push_back(out);
+    if (after > 0) {
+      side.set(axis, after);
+      parts.push_back(full(side, value, out.dtype()));
+    }
+    out = concat(parts, axis);
+  }
+  return out;
 }
 
 Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop, std::int64_t step) {

@@ -184,6 +184,14 @@ std::vector<Row> rows() {
       {"pow_const", [](const Tensor& t) { return tg::sum(tg::pow(t, 2.5)); }, 0.2, 2},
       {"div", [](const Tensor& t) { return tg::sum(1.0 / t + t / 3.0); }, 0.5, 2},
       {"sub", [sq](const Tensor& t) { return tg::sum(sq(2.0 - t)); }, -2, 2},
+      {"shape_ops",
+       [sq](const Tensor& t) {
+         const Tensor moved = tg::flip(tg::repeat(tg::unsqueeze(t, 0), {2, 1, 1}), {1, 2});
+         const Tensor flat = tg::flatten(moved, 0, 1);
+         return tg::sum(sq(tg::pad(tg::expand(moved, Shape{2, 2, 3}), {{0, 1}}, 1.0))) +
+                tg::sum(tg::sin(flat) * tg::squeeze(tg::unsqueeze(flat, 1)));
+       },
+       -1, 1},
       {"where",
        [](const Tensor& t) { return tg::sum(tg::where(t > 0.0, t * t * t, tg::sin(t)) * t); }, -1,
        1},
@@ -229,7 +237,7 @@ std::vector<Row> rows() {
        -1, 1},
       {"max_min_reductions",
        [](const Tensor& t) {
-         return tg::sum(tg::max(t * t, {1}, true) * tg::min(tg::sin(t), {0}, true)) +
+         return tg::sum(tg::amax(t * t, {1}, true) * tg::amin(tg::sin(t), {0}, true)) +
                 tg::max(t) * t.at(0, 0);
        },
        -1, 1},

@@ -73,11 +73,11 @@ const std::vector<Case>& cases() {
        [](auto x) { return tg::matmul(x[0], x[1]); }},
       {"linear", {{3, 4}, {4, 2}, {2}}, [](auto x) { return tg::linear(x[0], x[1], x[2]); }},
       {"sum over an axis", {{3, 4}}, [](auto x) { return tg::sum(x[0], {1}); }},
-      {"max over an axis", {{3, 4}}, [](auto x) { return tg::max(x[0], {0}); }},
+      {"max over an axis", {{3, 4}}, [](auto x) { return tg::amax(x[0], {0}); }},
       {"min over an axis (ties)",
        {{2, 3}},
        [](auto x) {
-         return tg::min(tg::concat({x[0], x[0]}, 1), {1});
+         return tg::amin(tg::concat({x[0], x[0]}, 1), {1});
        }},
       {"reshape",
        {{2, 6}},

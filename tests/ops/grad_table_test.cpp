@@ -208,11 +208,11 @@ std::vector<TensorRow> tensor_rows() {
          return tg::mean(x[0], {0, 1}, true);
        },
        {Shape{2, 3, 4}}},
-      {"max_axis1", [](S x) { return tg::max(x[0], {1}); }, {Shape{3, 4}}},
-      {"min_axis0_keepdim", [](S x) { return tg::min(x[0], {0}, true); }, {Shape{2, 3, 4}}},
+      {"max_axis1", [](S x) { return tg::amax(x[0], {1}); }, {Shape{3, 4}}},
+      {"min_axis0_keepdim", [](S x) { return tg::amin(x[0], {0}, true); }, {Shape{2, 3, 4}}},
       {"max_all_axes",
        [](S x) {
-         return tg::max(x[0], {0, 1});
+         return tg::amax(x[0], {0, 1});
        },
        {Shape{3, 4}}},
       {"matmul", [](S x) { return tg::matmul(x[0], x[1]); }, {Shape{3, 4}, Shape{4, 5}}},
@@ -265,6 +265,30 @@ std::vector<TensorRow> tensor_rows() {
        [](S x) { return tg::cast(tg::cast(x[0], tg::DType::f32), tg::DType::f64) * x[0]; },
        {Shape{4}},
        {.eps = 1e-2, .atol = 1e-4, .rtol = 1e-4}},
+      {"squeeze_unsqueeze",
+       [](S x) { return tg::unsqueeze(tg::squeeze(x[0], 1), -1); },
+       {Shape{3, 1, 4}}},
+      {"flatten_middle", [](S x) { return tg::flatten(x[0], 1, 2); }, {Shape{2, 3, 4}}},
+      {"expand_broadcast",
+       [](S x) {
+         return tg::expand(x[0], Shape{2, 3, 4}) * x[1];
+       },
+       {Shape{3, 1}, Shape{2, 3, 4}}},
+      {"flip_two_axes",
+       [](S x) {
+         return tg::flip(x[0], {0, 2});
+       },
+       {Shape{2, 3, 4}}},
+      {"repeat_tile",
+       [](S x) {
+         return tg::repeat(x[0], {2, 1, 3});
+       },
+       {Shape{2, 3}}},
+      {"pad_two_axes",
+       [](S x) {
+         return tg::pad(x[0], {{1, 0}, {2, 1}}, 0.5) * 1.5;
+       },
+       {Shape{2, 3}}},
       {"where_broadcast",
        [](S x) { return tg::where(x[0] > 0.0, x[1], x[2]); },
        {Shape{3, 4}, Shape{3, 4}, Shape{4}}},

@@ -44,8 +44,8 @@ TEST(Reduce, SumMeanMaxMinOverAxes) {
   EXPECT_EQ(tg::sum(x, {0}).to_vector(), (V{5, 7, 9}));
   EXPECT_EQ(tg::sum(x, {1}, true).shape(), (Shape{2, 1}));
   EXPECT_EQ(tg::mean(x, {1}).to_vector(), (V{3, 4}));
-  EXPECT_EQ(tg::max(x, {0}).to_vector(), (V{4, 5, 6}));
-  EXPECT_EQ(tg::min(x, {1}).to_vector(), (V{1, 2}));
+  EXPECT_EQ(tg::amax(x, {0}).to_vector(), (V{4, 5, 6}));
+  EXPECT_EQ(tg::amin(x, {1}).to_vector(), (V{1, 2}));
   EXPECT_EQ(tg::sum(x).value(), 21.0);
   EXPECT_EQ(tg::mean(x).value(), 3.5);
   EXPECT_EQ(tg::max(x).value(), 6.0);
@@ -308,6 +308,69 @@ TEST(Where, TheInactiveBranchGivesAnExactZeroGradientNotNaN) {
   z.zero_grad();
   tg::sqrt(z).backward(Tensor::from({1., 1.}));
   EXPECT_EQ(z.grad().get(0), std::numeric_limits<double>::infinity());
+}
+
+// ---- shape ops --------------------------------------------------------------------------------
+TEST(ShapeOps, SqueezeUnsqueezeAndFlattenOnlyReshape) {
+  const Tensor x = tg::arange(6).requires_grad();
+  const Tensor y = tg::reshape(x, Shape{1, 2, 1, 3});
+  EXPECT_EQ(tg::squeeze(y).shape(), (Shape{2, 3}));
+  EXPECT_EQ(tg::squeeze(y, 2).shape(), (Shape{1, 2, 3}));
+  EXPECT_EQ(tg::squeeze(y, -2).shape(), (Shape{1, 2, 3}));
+  EXPECT_THROW((void)tg::squeeze(y, 1), tg::ShapeError);  // extent 2
+  EXPECT_EQ(tg::unsqueeze(x, 0).shape(), (Shape{1, 6}));
+  EXPECT_EQ(tg::unsqueeze(x, -1).shape(), (Shape{6, 1}));
+  EXPECT_EQ(tg::unsqueeze(y, 4).shape(), (Shape{1, 2, 1, 3, 1}));
+  EXPECT_THROW((void)tg::unsqueeze(x, 2), tg::IndexError);
+  EXPECT_EQ(tg::flatten(y).shape(), (Shape{6}));
+  EXPECT_EQ(tg::flatten(y, 1, 2).shape(), (Shape{1, 2, 3}));
+  EXPECT_EQ(tg::flatten(tg::zeros(Shape{})).shape(), (Shape{1}));
+  EXPECT_THROW((void)tg::flatten(y, 2, 1), tg::IndexError);
+  EXPECT_EQ(tg::flatten(y).to_vector(), x.to_vector());
+}
+
+TEST(ShapeOps, ExpandFlipRepeatAndPadMoveTheRightElements) {
+  const Tensor x = Tensor::from({{1., 2., 3.}, {4., 5., 6.}});
+  EXPECT_EQ(tg::expand(Tensor::from({{7.}, {8.}}), Shape{2, 3}).to_vector(), (V{7, 7, 7, 8, 8, 8}));
+  EXPECT_EQ(tg::expand(Tensor::from({1., 2.}), Shape{2, 2}).to_vector(), (V{1, 2, 1, 2}));
+  EXPECT_THROW((void)tg::expand(x, Shape{2, 6}), tg::ShapeError);
+  EXPECT_THROW((void)tg::expand(x, Shape{3}), tg::ShapeError);  // fewer axes: not an expansion
+  EXPECT_EQ(tg::flip(x, {1}).to_vector(), (V{3, 2, 1, 6, 5, 4}));
+  EXPECT_EQ(tg::flip(x, {0, 1}).to_vector(), (V{6, 5, 4, 3, 2, 1}));
+  EXPECT_EQ(tg::flip(x, {-2}).to_vector(), (V{4, 5, 6, 1, 2, 3}));
+  EXPECT_THROW((void)tg::flip(x, {1, -1}), tg::IndexError);
+  EXPECT_EQ(tg::flip(tg::zeros({0, 3}), {0}).shape(), (Shape{0, 3}));
+  const Tensor r = tg::repeat(x, {2, 2});
+  EXPECT_EQ(r.shape(), (Shape{4, 6}));
+  EXPECT_EQ(r.to_vector(), (V{1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6,  //
+                              1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6}));
+  EXPECT_EQ(tg::repeat(Tensor::from({1., 2.}), {2, 1}).shape(), (Shape{2, 2}));  // a new axis
+  EXPECT_EQ(tg::repeat(x, {0, 1}).shape(), (Shape{0, 3}));
+  EXPECT_THROW((void)tg::repeat(x, {2}), tg::ShapeError);
+  EXPECT_THROW((void)tg::repeat(x, {-1, 1}), tg::ValueError);
+  // Too large a result is refused before anything is allocated.
+  EXPECT_THROW((void)tg::repeat(x, {std::int64_t{1} << 40, std::int64_t{1} << 40}), tg::ShapeError);
+  EXPECT_THROW((void)tg::repeat(x, {std::numeric_limits<std::int64_t>::max(), 1}), tg::ShapeError);
+  const Tensor p = tg::pad(x, {{1, 0}, {0, 2}}, -1.0);
+  EXPECT_EQ(p.shape(), (Shape{3, 5}));
+  EXPECT_EQ(p.to_vector(), (V{-1, -1, -1, -1, -1, 1, 2, 3, -1, -1, 4, 5, 6, -1, -1}));
+  EXPECT_THROW((void)tg::pad(x, {{-1, 0}}), tg::ValueError);
+  EXPECT_THROW((void)tg::pad(x, {{0, 0}, {0, 0}, {1, 1}}), tg::ShapeError);
+}
+
+TEST(ShapeOps, GradientsRouteBackAndAddWhereAnElementWasCopied) {
+  const Tensor x = Tensor::from({{1., 2.}}).requires_grad();  // (1, 2)
+  tg::sum(tg::expand(x, Shape{3, 2})).backward();
+  EXPECT_EQ(x.grad().to_vector(), (V{3, 3}));  // three copies of each
+  x.zero_grad();
+  tg::sum(tg::repeat(x, {2, 3})).backward();
+  EXPECT_EQ(x.grad().to_vector(), (V{6, 6}));
+  x.zero_grad();
+  tg::sum(tg::flip(x, {1}) * Tensor::from({10., 20.})).backward();
+  EXPECT_EQ(x.grad().to_vector(), (V{20, 10}));
+  x.zero_grad();
+  tg::sum(tg::pad(x, {{2, 2}, {1, 1}}, 5.0) * 2.0).backward();
+  EXPECT_EQ(x.grad().to_vector(), (V{2, 2}));  // the padding has no gradient to give
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 namespace tapegrad {
 
 /// A list of axes; negative axes count from the back. Not convertible from a single int, so that
-/// max(x, 1) stays the elementwise max with 1 and max(x, {1}) is the reduction over axis 1.
+/// a reduction always names its axes as a list: amax(x, {1}).
 class Axes {
  public:
   /// The axes listed; throws IndexError for more than Shape::kMaxDims.
@@ -43,14 +43,22 @@ Tensor mean(const Tensor& x, const Axes& axes, bool keepdim = false);
 /// The largest element, as a Var. d max: dout goes to the maximal elements; tied maxima share it
 /// equally. Same for min. Throws ValueError for an empty tensor.
 Var max(const Tensor& x);
-/// The largest element along `axes` (see sum()); throws ValueError when a reduced axis is empty.
-Tensor max(const Tensor& x, const Axes& axes, bool keepdim = false);
 /// The smallest element, as a Var (see max()).
 Var min(const Tensor& x);
-/// The smallest element along `axes` (see max()).
-Tensor min(const Tensor& x, const Axes& axes, bool keepdim = false);
+/// The largest element along `axes` (see sum()); throws ValueError when a reduced axis is empty.
+/// Named as NumPy and PyTorch name the reduction (torch.amax): `max(x, 1)` is the elementwise
+/// max with 1, as std::max and torch.maximum, never torch.max(x, 1)'s reduction.
+Tensor amax(const Tensor& x, const Axes& axes, bool keepdim = false);
+/// The smallest element along `axes` (see amax()).
+Tensor amin(const Tensor& x, const Axes& axes, bool keepdim = false);
+/// amax(x, axes): the old name, easy to confuse with the elementwise max(x, number).
+[[deprecated("use amax(x, axes, keepdim)")]] Tensor max(const Tensor& x, const Axes& axes,
+                                                        bool keepdim = false);
+/// amin(x, axes): the old name, easy to confuse with the elementwise min(x, number).
+[[deprecated("use amin(x, axes, keepdim)")]] Tensor min(const Tensor& x, const Axes& axes,
+                                                        bool keepdim = false);
 
-/// Braced axis lists ({0}, {0, 2}) pick these overloads over the elementwise max(x, double).
+/// Braced axis lists: sum(x, {0, 2}).
 inline Tensor sum(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return sum(x, Axes(axes), keepdim);
 }
@@ -58,13 +66,25 @@ inline Tensor sum(const Tensor& x, std::initializer_list<int> axes, bool keepdim
 inline Tensor mean(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
   return mean(x, Axes(axes), keepdim);
 }
-/// max(x, {1}): the reduction, not the elementwise max with 1.
-inline Tensor max(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
-  return max(x, Axes(axes), keepdim);
+/// amax(x, {1}): the largest element along axis 1.
+inline Tensor amax(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return amax(x, Axes(axes), keepdim);
 }
-/// min(x, {1}): the reduction, not the elementwise min with 1.
-inline Tensor min(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
-  return min(x, Axes(axes), keepdim);
+/// amin(x, {1}): the smallest element along axis 1.
+inline Tensor amin(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return amin(x, Axes(axes), keepdim);
+}
+/// amax(x, {1}) by its old name (deprecated).
+[[deprecated("use amax(x, axes, keepdim)")]] inline Tensor max(const Tensor& x,
+                                                               std::initializer_list<int> axes,
+                                                               bool keepdim = false) {
+  return amax(x, Axes(axes), keepdim);
+}
+/// amin(x, {1}) by its old name (deprecated).
+[[deprecated("use amin(x, axes, keepdim)")]] inline Tensor min(const Tensor& x,
+                                                               std::initializer_list<int> axes,
+                                                               bool keepdim = false) {
+  return amin(x, Axes(axes), keepdim);
 }
 
 /// The sum of a list of Vars, as one node.

@@ -4,6 +4,7 @@
 /// element came from (adding where one element went to several places).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -22,6 +23,34 @@ Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor permute(const Tensor& x, const Axes& dims);
 /// Swaps two axes (by default the last two).
 Tensor transpose(const Tensor& x, int a = -2, int b = -1);
+/// x without its axes of extent 1 (a reshape).
+Tensor squeeze(const Tensor& x);
+/// x without `axis`, which must have extent 1 (ShapeError otherwise).
+Tensor squeeze(const Tensor& x, int axis);
+/// x with a new axis of extent 1 at `axis` of the result (-1: last), as torch.unsqueeze.
+Tensor unsqueeze(const Tensor& x, int axis);
+/// Axes start..end (inclusive, negative from the back) merged into one; a scalar becomes (1).
+Tensor flatten(const Tensor& x, int start = 0, int end = -1);
+/// x broadcast to `shape` (extents of 1 stretched, axes added at the front), as a strided copy;
+/// the gradient sums over the broadcast axes.
+Tensor expand(const Tensor& x, const Shape& shape);
+/// x with the order of the elements along `axes` reversed.
+Tensor flip(const Tensor& x, const Axes& axes);
+/// x tiled: repeats[i] copies along axis i, as torch.Tensor.repeat (more counts than axes add
+/// leading axes). The result's size is checked before anything is allocated.
+Tensor repeat(const Tensor& x, std::span<const std::int64_t> repeats);
+/// repeat(x, {2, 3}).
+inline Tensor repeat(const Tensor& x, std::initializer_list<std::int64_t> repeats) {
+  return repeat(x, std::span<const std::int64_t>(repeats.begin(), repeats.size()));
+}
+/// x with `value` added around it: widths[i] = (before, after) along axis i (the first
+/// widths.size() axes). Gradient: the inner part of dout.
+Tensor pad(const Tensor& x, std::span<const std::array<std::int64_t, 2>> widths, double value = 0);
+/// pad(x, {{1, 1}, {0, 2}}).
+inline Tensor pad(const Tensor& x, std::initializer_list<std::array<std::int64_t, 2>> widths,
+                  double value = 0) {
+  return pad(x, std::span<const std::array<std::int64_t, 2>>(widths.begin(), widths.size()), value);
+}
 /// Elements start, start + step, ... < stop along `axis` (Python-style negative start/stop).
 Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop,
              std::int64_t step = 1);
