@@ -347,6 +347,11 @@ Tensor scalar_like(const Tensor& x, double value) {
   return Tensor(std::move(out));
 }
 
+Tensor var_like(const Tensor& x, const Var& v) {
+  const Var one[] = {v};
+  return reshape(stack(std::span<const Var>(one), input(x, "a Var operand").dtype), Shape{});
+}
+
 void throw_domain(const char* op, const char* domain, double x) {
   throw ValueError(fmt::format("{}: got {}; needs {}", op, x, domain));
 }

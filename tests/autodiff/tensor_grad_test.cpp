@@ -192,6 +192,12 @@ std::vector<Row> rows() {
                 tg::sum(tg::sin(flat) * tg::squeeze(tg::unsqueeze(flat, 1)));
        },
        -1, 1},
+      {"var_with_tensor",
+       [sq](const Tensor& t) {
+         const Var v = t.at(0, 1);
+         return tg::sum(sq(t * v) - v / (2.0 + t));
+       },
+       -1, 1},
       {"where",
        [](const Tensor& t) { return tg::sum(tg::where(t > 0.0, t * t * t, tg::sin(t)) * t); }, -1,
        1},

@@ -289,6 +289,12 @@ std::vector<TensorRow> tensor_rows() {
          return tg::pad(x[0], {{1, 0}, {2, 1}}, 0.5) * 1.5;
        },
        {Shape{2, 3}}},
+      {"var_with_tensor",
+       [](S x) {
+         const Var v = tg::sum(x[1]) * 0.25;  // a Var broadcasts like a number, and gets gradients
+         return (x[0] * v - v) + tg::pow(tg::exp(x[0]), v * 0.5) + v / (3.0 + x[0]);
+       },
+       {Shape{2, 3}, Shape{4}}},
       {"where_broadcast",
        [](S x) { return tg::where(x[0] > 0.0, x[1], x[2]); },
        {Shape{3, 4}, Shape{3, 4}, Shape{4}}},

@@ -9,6 +9,7 @@
 namespace tg = tapegrad;
 using tg::Shape;
 using tg::Tensor;
+using tg::Var;
 using V = std::vector<double>;
 
 namespace {
@@ -371,6 +372,25 @@ TEST(ShapeOps, GradientsRouteBackAndAddWhereAnElementWasCopied) {
   x.zero_grad();
   tg::sum(tg::pad(x, {{2, 2}, {1, 1}}, 5.0) * 2.0).backward();
   EXPECT_EQ(x.grad().to_vector(), (V{2, 2}));  // the padding has no gradient to give
+}
+
+// ---- a Var in a tensor op ----------------------------------------------------------------------
+TEST(VarWithTensor, AVarBroadcastsLikeANumberAndBothGetTheirGradients) {
+  tg::Tape tape;
+  tg::TapeGuard on(tape);
+  const Tensor t = Tensor::from({1., 2., 3.}).requires_grad();
+  const Var v = 2.0;
+  const Tensor y = t * v + v / t - (v - t);  // every order of operands
+  EXPECT_EQ(y.to_vector(), (V{1 * 2 + 2. / 1 - 1, 2 * 2 + 1 - 0, 3 * 2 + 2. / 3 + 1}));
+  tg::sum(y).backward();
+  // dy/dt = v - v / t² + 1; dy/dv = Σ (t + 1/t - 1).
+  EXPECT_EQ(t.grad().to_vector(), (V{2 - 2. + 1, 2 - 0.5 + 1, 2 - 2. / 9 + 1}));
+  EXPECT_DOUBLE_EQ(v.grad(), (1 + 1. - 1) + (2 + 0.5 - 1) + (3 + 1. / 3 - 1));
+  // A float32 tensor keeps its dtype, as with a plain number.
+  EXPECT_EQ((tg::ones({2}, tg::DType::f32) * v).dtype(), tg::DType::f32);
+  // Functions too: pow, max, atan2, ... take a Var on either side.
+  EXPECT_EQ(tg::pow(t, v).to_vector(), (V{1, 4, 9}));
+  EXPECT_EQ(tg::max(v, t).to_vector(), (V{2, 2, 3}));
 }
 
 }  // namespace

@@ -129,6 +129,9 @@ Tensor record_binary(const Tensor& x, const Tensor& y, const RuleInfo& rule,
                      const BinaryKernels& kernels);
 // A 0-d constant with x's dtype, for mixing plain numbers into tensor ops.
 Tensor scalar_like(const Tensor& x, double value);
+// A 0-d tensor of x's dtype holding v's value, recorded so that v gets the gradient (a Var
+// operand of a tensor op broadcasts, as a plain number does).
+Tensor var_like(const Tensor& x, const Var& v);
 
 template <class Rule>
 RuleInfo rule_info(const Rule& rule) {

@@ -94,6 +94,12 @@ namespace tapegrad {
   inline Tensor fn(double x, const Tensor& y) {                                             \
     return detail::map(Rule{}, detail::scalar_like(y, x), y);                               \
   }                                                                                         \
+  inline Tensor fn(const Tensor& x, const Var& y) {                                         \
+    return detail::map(Rule{}, x, detail::var_like(x, y));                                  \
+  }                                                                                         \
+  inline Tensor fn(const Var& x, const Tensor& y) {                                         \
+    return detail::map(Rule{}, detail::var_like(y, x), y);                                  \
+  }                                                                                         \
   static_assert(std::string_view(Rule::name) == #fn, "an op is registered under its name"); \
   namespace registered {                                                                    \
   inline const Op& fn = register_op(binary_op(                                              \
@@ -1087,6 +1093,12 @@ Tensor clamp(const Tensor& x, double lo, double hi);
     return fn(x, y);                                                          \
   }                                                                           \
   inline Tensor operator op(double x, const Tensor& y) {                      \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  inline Tensor operator op(const Tensor& x, const Var& y) {                  \
+    return fn(x, y);                                                          \
+  }                                                                           \
+  inline Tensor operator op(const Var& x, const Tensor& y) {                  \
     return fn(x, y);                                                          \
   }                                                                           \
   [[gnu::always_inline]] inline Var& operator op##=(Var& x, const Var& y) {   \
