@@ -11,6 +11,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/detail/map.hpp"
+#include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape_ops.hpp"
 
@@ -209,7 +210,8 @@ constexpr OpRule kLinear{.name = "linear", .rule = linear_rule, .fast = linear_f
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+namespace {
+Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   TensorImpl& ai = detail::input(a, "matmul");
   TensorImpl& bi = detail::input(b, "matmul");
   const DType dtype = detail::common_dtype(ai, bi, "matmul");
@@ -231,6 +233,43 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     });
   });
   return detail::record_op(kMatmul, std::move(out), {&a, &b}, MatmulCtx{&ai, &bi, d});
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  const int ra = a.shape().rank(), rb = b.shape().rank();
+  if (ra >= 2 && rb >= 2) return matmul_nd(a, b);
+  if (ra == 0 || rb == 0) {
+    throw ShapeError(fmt::format("matmul: a 0-d operand in {} @ {}; multiply by a scalar with *",
+                                 a.shape().str(), b.shape().str()));
+  }
+  // NumPy's rules: a vector on the left is a row (1, K), on the right a column (K, 1), and the
+  // added axis is dropped from the result.
+  if (ra == 1 && rb == 1) {
+    if (a.shape()[0] != b.shape()[0]) {
+      throw ShapeError(fmt::format("matmul: vectors of different lengths, {} @ {}", a.shape().str(),
+                                   b.shape().str()));
+    }
+    return reshape(matmul_nd(unsqueeze(a, 0), unsqueeze(b, 1)), Shape{});
+  }
+  if (ra == 1) return squeeze(matmul_nd(unsqueeze(a, 0), b), -2);
+  return squeeze(matmul_nd(a, unsqueeze(b, 1)), -1);
+}
+
+Var dot(const Tensor& a, const Tensor& b) {
+  if (a.shape().rank() != 1 || b.shape().rank() != 1 || a.shape()[0] != b.shape()[0]) {
+    throw ShapeError(fmt::format("dot: needs two vectors of the same length, got {} and {}",
+                                 a.shape().str(), b.shape().str()));
+  }
+  return sum(a * b);
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+  if (a.shape().rank() != 1 || b.shape().rank() != 1) {
+    throw ShapeError(
+        fmt::format("outer: needs two vectors, got {} and {}", a.shape().str(), b.shape().str()));
+  }
+  return reshape(a, Shape{-1, 1}) * reshape(b, Shape{1, -1});
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {

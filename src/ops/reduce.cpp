@@ -355,6 +355,76 @@ Var mean(const Tensor& x) {
   return sum(x) * (1.0 / static_cast<double>(n));
 }
 
+// ---- composites: log-sum-exp, variance, norms ----------------------------------------------
+namespace {
+// The result over `axes` kept as 1, shaped as the caller asked.
+Tensor shaped(const Tensor& kept, const Tensor& x, const Axes& axes, bool keepdim, const char* op) {
+  return keepdim ? kept : reshape(kept, dropped_shape(x.shape(), axes, op));
+}
+
+void check_nonempty(const Tensor& x, const Axes& axes, const char* op) {
+  if (count(x.shape(), axes, op) == 0 || x.numel() == 0) {
+    throw ValueError(fmt::format("{}: no elements to reduce in shape {}", op, x.shape().str()));
+  }
+}
+}  // namespace
+
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
+  check_nonempty(x, axes, "logsumexp");
+  // m + log Σ exp(x - m) with m the largest element, a constant (the value does not depend on it,
+  // so neither does the gradient, softmax(x)); 0 where the largest is infinite or NaN, so that
+  // all -inf gives -inf and an inf or a NaN comes through.
+  const Tensor top = amax(x.detach(), axes, true);
+  const Tensor m = where(isfinite(top), top, 0.0);
+  return shaped(log(sum(exp(x - m), axes, true)) + m, x, axes, keepdim, "logsumexp");
+}
+Var logsumexp(const Tensor& x) {
+  return logsumexp(x, all_axes(x)).at();
+}
+
+Tensor var(const Tensor& x, const Axes& axes, double correction, bool keepdim) {
+  const auto n = static_cast<double>(count(x.shape(), axes, "var"));
+  if (!(n - correction > 0)) {
+    throw ValueError(
+        fmt::format("var: {} elements per reduction with correction {} leave no "
+                    "degrees of freedom (needs count - correction > 0)",
+                    n, correction));
+  }
+  const Tensor centred = x - mean(x, axes, true);
+  return sum(centred * centred, axes, keepdim) * (1.0 / (n - correction));
+}
+Var var(const Tensor& x, double correction) {
+  return var(x, all_axes(x), correction).at();
+}
+Tensor std(const Tensor& x, const Axes& axes, double correction, bool keepdim) {
+  return sqrt(var(x, axes, correction, keepdim));
+}
+Var std(const Tensor& x, double correction) {
+  return sqrt(var(x, correction));
+}
+
+Tensor norm(const Tensor& x, double p, const Axes& axes, bool keepdim) {
+  check_nonempty(x, axes, "norm");
+  if (p == 1) return sum(abs(x), axes, keepdim);
+  if (p == std::numeric_limits<double>::infinity()) return amax(abs(x), axes, keepdim);
+  if (p != 2) {
+    throw ValueError(fmt::format("norm: p = {} is not supported; p is 1, 2 or inf", p));
+  }
+  // s · sqrt(Σ (x/s)²) with s the largest |x| (a constant: no overflow for |x| near 1e160, no
+  // underflow for tiny ones), and 0 with gradient 0 where every element is 0 (the subgradient
+  // PyTorch takes) through two where()s, never sqrt's infinite slope at 0. NaN comes through.
+  const Tensor top = amax(abs(x.detach()), axes, true);
+  const Tensor s = where(isfinite(top) * (top > 0.0), top, 1.0);
+  const Tensor scaled = x / s;
+  const Tensor squares = sum(scaled * scaled, axes, true);
+  const Tensor zero = compare(squares, 0.0, Compare::eq);
+  const Tensor n = where(zero, 0.0, sqrt(where(zero, 1.0, squares))) * s;
+  return shaped(n, x, axes, keepdim, "norm");
+}
+Var norm(const Tensor& x, double p) {
+  return norm(x, p, all_axes(x)).at();
+}
+
 Var sum(std::span<const Var> xs) {
   double total = 0;
   for (const Var& v : xs) total += v.value();

@@ -192,6 +192,13 @@ std::vector<Row> rows() {
                 tg::sum(tg::sin(flat) * tg::squeeze(tg::unsqueeze(flat, 1)));
        },
        -1, 1},
+      {"reductions_and_products",
+       [](const Tensor& t) {
+         const Tensor flat = tg::flatten(t);
+         return tg::sum(tg::logsumexp(t, {1})) + tg::var(t) * tg::norm(t) +
+                tg::dot(flat, tg::sin(flat)) + tg::sum(tg::matmul(tg::sin(t), tg::amax(t, {0})));
+       },
+       -1, 1},
       {"var_with_tensor",
        [sq](const Tensor& t) {
          const Var v = t.at(0, 1);

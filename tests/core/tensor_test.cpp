@@ -119,7 +119,9 @@ TEST(Errors, ShapeMismatchNamesTheOpAndBothShapes) {
   } catch (const tg::ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("matmul"), std::string::npos) << e.what();
   }
-  EXPECT_THROW((void)tg::matmul(tg::ones({3}), tg::ones({3, 2})), tg::ShapeError);
+  // A vector is a (1, K) row on the left (NumPy's rule): (3) @ (3, 2) is fine, (4) @ (3, 2) not.
+  EXPECT_EQ(tg::matmul(tg::ones({3}), tg::ones({3, 2})).shape(), (tg::Shape{2}));
+  EXPECT_THROW((void)tg::matmul(tg::ones({4}), tg::ones({3, 2})), tg::ShapeError);
   EXPECT_THROW((void)tg::reshape(tg::ones({2, 3}), {4, -1}), tg::ShapeError);
   EXPECT_THROW((void)tg::concat({tg::ones({2, 3}), tg::ones({3, 3})}, 1), tg::ShapeError);
   EXPECT_THROW((void)tg::stack({tg::ones({2}), tg::ones({3})}), tg::ShapeError);

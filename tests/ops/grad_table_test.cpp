@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <limits>
+
 #include <gtest/gtest.h>
 #include <tapegrad/check/gtest.hpp>
 #include <tapegrad/tapegrad.hpp>
@@ -289,6 +291,29 @@ std::vector<TensorRow> tensor_rows() {
          return tg::pad(x[0], {{1, 0}, {2, 1}}, 0.5) * 1.5;
        },
        {Shape{2, 3}}},
+      {"logsumexp_axis1", [](S x) { return tg::logsumexp(x[0], {1}); }, {Shape{3, 4}}},
+      {"logsumexp_keepdim",
+       [](S x) {
+         return tg::logsumexp(x[0], {0, 2}, true);
+       },
+       {Shape{2, 3, 2}}},
+      {"var_std_axes",
+       [](S x) { return tg::var(x[0], {0}) + tg::std(x[0], {0}, 0.0, true); },
+       {Shape{4, 3}}},
+      {"norms_axis0",
+       [](S x) {
+         const double inf = std::numeric_limits<double>::infinity();
+         return tg::norm(x[0], 1, {0}) + tg::norm(x[0], 2, {0}) * tg::norm(x[0], inf, {0});
+       },
+       {Shape{3, 4}}},
+      {"matmul_vector_left",
+       [](S x) { return tg::matmul(x[0], x[1]); },
+       {Shape{3}, Shape{2, 3, 4}}},
+      {"matmul_vector_right", [](S x) { return tg::matmul(x[0], x[1]); }, {Shape{2, 3}, Shape{3}}},
+      {"matmul_vectors", [](S x) { return tg::matmul(x[0], x[1]) * 2.0; }, {Shape{5}, Shape{5}}},
+      {"dot_outer",
+       [](S x) { return tg::outer(x[0], x[1]) * tg::dot(x[0], x[0]); },
+       {Shape{3}, Shape{4}}},
       {"var_with_tensor",
        [](S x) {
          const Var v = tg::sum(x[1]) * 0.25;  // a Var broadcasts like a number, and gets gradients

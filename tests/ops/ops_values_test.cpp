@@ -393,4 +393,80 @@ TEST(VarWithTensor, AVarBroadcastsLikeANumberAndBothGetTheirGradients) {
   EXPECT_EQ(tg::max(v, t).to_vector(), (V{2, 2, 3}));
 }
 
+// ---- log-sum-exp, variance, norms, vector products -----------------------------------------
+TEST(Reduce, LogsumexpIsStableAndHandlesInfinities) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor x = Tensor::from({{1000., 1000.}, {-1000., 0.}});
+  const V got = tg::logsumexp(x, {1}).to_vector();
+  EXPECT_DOUBLE_EQ(got[0], 1000 + std::log(2.0));
+  EXPECT_DOUBLE_EQ(got[1], std::log1p(std::exp(-1000.0)));
+  EXPECT_EQ(tg::logsumexp(Tensor::from({-inf, -inf})).value(), -inf);
+  EXPECT_EQ(tg::logsumexp(Tensor::from({inf, 1.})).value(), inf);
+  EXPECT_TRUE(std::isnan(tg::logsumexp(Tensor::from({std::nan(""), 1.})).value()));
+  EXPECT_EQ(tg::logsumexp(x, {0}, true).shape(), (Shape{1, 2}));
+  EXPECT_THROW((void)tg::logsumexp(tg::zeros({0})), tg::ValueError);
+  // Its gradient is softmax, even for logits that would overflow exp.
+  const Tensor z = Tensor::from({1000., 1000.}).requires_grad();
+  tg::logsumexp(z).backward();
+  EXPECT_EQ(z.grad().to_vector(), (V{0.5, 0.5}));
+}
+
+TEST(Reduce, VarianceAndStandardDeviationWithACorrection) {
+  const Tensor x = Tensor::from({{1., 2.}, {3., 6.}});
+  // Mean 3: deviations -2, -1, 0, 3, squares summing to 14.
+  EXPECT_DOUBLE_EQ(tg::var(x).value(), 14.0 / 3);
+  EXPECT_DOUBLE_EQ(tg::var(x, 0.0).value(), 14.0 / 4);
+  EXPECT_EQ(tg::var(x, {0}).to_vector(), (V{2, 8}));
+  EXPECT_EQ(tg::std(x, {1}, 0.0).to_vector(), (V{0.5, 1.5}));
+  EXPECT_EQ(tg::var(x, {1}, 1.0, true).shape(), (Shape{2, 1}));
+  EXPECT_THROW((void)tg::var(Tensor::from({1.})), tg::ValueError);  // N - 1 = 0
+  EXPECT_THROW((void)tg::var(x, {0}, 2.0), tg::ValueError);
+}
+
+TEST(Reduce, NormsDoNotOverflowAndHaveAZeroGradientAtZero) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor x = Tensor::from({{3., -4.}, {0., 0.}});
+  EXPECT_EQ(tg::norm(x).value(), 5.0);
+  EXPECT_EQ(tg::norm(x, 1).value(), 7.0);
+  EXPECT_EQ(tg::norm(x, inf).value(), 4.0);
+  EXPECT_EQ(tg::norm(x, 2, {1}).to_vector(), (V{5, 0}));
+  EXPECT_DOUBLE_EQ(tg::norm(Tensor::from({3e200, 4e200})).value(), 5e200);     // no overflow
+  EXPECT_DOUBLE_EQ(tg::norm(Tensor::from({3e-200, 4e-200})).value(), 5e-200);  // nor underflow
+  EXPECT_TRUE(std::isnan(tg::norm(Tensor::from({std::nan(""), 1.})).value()));
+  EXPECT_EQ(tg::norm(Tensor::from({inf, 1.})).value(), inf);
+  EXPECT_THROW((void)tg::norm(x, 3), tg::ValueError);
+  const Tensor w = Tensor::from({{3., -4.}, {0., 0.}}).requires_grad();
+  tg::sum(tg::norm(w, 2, {1})).backward();
+  const V g = w.grad().to_vector();  // x / ‖x‖, and 0 at 0 (not NaN)
+  EXPECT_DOUBLE_EQ(g[0], 0.6);
+  EXPECT_DOUBLE_EQ(g[1], -0.8);
+  EXPECT_EQ(g[2], 0.0);
+  EXPECT_EQ(g[3], 0.0);
+}
+
+TEST(Matmul, VectorsFollowNumpysRules) {
+  const Tensor m = Tensor::from({{1., 2., 3.}, {4., 5., 6.}});  // (2, 3)
+  const Tensor u = Tensor::from({1., 0., -1.}), v = Tensor::from({1., 1.});
+  const Tensor mu = tg::matmul(m, u);
+  EXPECT_EQ(mu.shape(), (Shape{2}));
+  EXPECT_EQ(mu.to_vector(), (V{-2, -2}));
+  const Tensor vm = tg::matmul(v, m);
+  EXPECT_EQ(vm.shape(), (Shape{3}));
+  EXPECT_EQ(vm.to_vector(), (V{5, 7, 9}));
+  const Tensor uu = tg::matmul(u, u);
+  EXPECT_EQ(uu.shape(), (Shape{}));
+  EXPECT_EQ(uu.item(), 2.0);
+  EXPECT_EQ(tg::matmul(tg::stack({m, m}), u).shape(), (Shape{2, 2}));  // batched, vector right
+  EXPECT_THROW((void)tg::matmul(u, v), tg::ShapeError);
+  EXPECT_THROW((void)tg::matmul(m, v), tg::ShapeError);
+  EXPECT_THROW((void)tg::matmul(tg::zeros(Shape{}), m), tg::ShapeError);
+  EXPECT_EQ(tg::dot(u, Tensor::from({2., 3., 4.})).value(), -2.0);
+  EXPECT_THROW((void)tg::dot(u, v), tg::ShapeError);
+  EXPECT_THROW((void)tg::dot(m, m), tg::ShapeError);
+  const Tensor o = tg::outer(v, u);
+  EXPECT_EQ(o.shape(), (Shape{2, 3}));
+  EXPECT_EQ(o.to_vector(), (V{1, 0, -1, 1, 0, -1}));
+  EXPECT_THROW((void)tg::outer(m, u), tg::ShapeError);
+}
+
 }  // namespace

@@ -87,6 +87,48 @@ inline Tensor amin(const Tensor& x, std::initializer_list<int> axes, bool keepdi
   return amin(x, Axes(axes), keepdim);
 }
 
+/// log Σ exp(x) over all elements, computed stably (the largest element factored out, so logits
+/// of ±1000 are fine); its gradient is softmax(x). ValueError for an empty tensor.
+Var logsumexp(const Tensor& x);
+/// log Σ exp(x) along `axes` (see sum()).
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim = false);
+/// logsumexp(x, {1}).
+inline Tensor logsumexp(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return logsumexp(x, Axes(axes), keepdim);
+}
+/// The variance of all elements, Σ (x - mean)² / (N - correction): correction 1 (the default,
+/// as torch.var) is the unbiased sample variance, 0 the population one. ValueError unless
+/// N - correction > 0.
+Var var(const Tensor& x, double correction = 1);
+/// The variance along `axes` (see var() and sum()).
+Tensor var(const Tensor& x, const Axes& axes, double correction = 1, bool keepdim = false);
+/// var(x, {0}).
+inline Tensor var(const Tensor& x, std::initializer_list<int> axes, double correction = 1,
+                  bool keepdim = false) {
+  return var(x, Axes(axes), correction, keepdim);
+}
+/// The standard deviation: sqrt(var(x, correction)). Its gradient is infinite for a constant
+/// tensor (the square root at 0).
+Var std(const Tensor& x, double correction = 1);
+/// The standard deviation along `axes`.
+Tensor std(const Tensor& x, const Axes& axes, double correction = 1, bool keepdim = false);
+/// std(x, {0}).
+inline Tensor std(const Tensor& x, std::initializer_list<int> axes, double correction = 1,
+                  bool keepdim = false) {
+  return std(x, Axes(axes), correction, keepdim);
+}
+/// The vector norm of all elements, as torch.linalg.vector_norm: p = 1 (Σ|x|), 2 (Euclidean;
+/// no overflow or underflow from squaring, gradient x / ‖x‖ and 0 at x = 0) or infinity
+/// (max |x|); ValueError for another p or an empty tensor.
+Var norm(const Tensor& x, double p = 2);
+/// The vector norm along `axes` (see norm() and sum()).
+Tensor norm(const Tensor& x, double p, const Axes& axes, bool keepdim = false);
+/// norm(x, 2, {1}).
+inline Tensor norm(const Tensor& x, double p, std::initializer_list<int> axes,
+                   bool keepdim = false) {
+  return norm(x, p, Axes(axes), keepdim);
+}
+
 /// The sum of a list of Vars, as one node.
 Var sum(std::span<const Var> xs);
 
