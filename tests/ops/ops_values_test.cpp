@@ -323,6 +323,8 @@ TEST(ShapeOps, SqueezeUnsqueezeAndFlattenOnlyReshape) {
   EXPECT_EQ(tg::unsqueeze(x, -1).shape(), (Shape{6, 1}));
   EXPECT_EQ(tg::unsqueeze(y, 4).shape(), (Shape{1, 2, 1, 3, 1}));
   EXPECT_THROW((void)tg::unsqueeze(x, 2), tg::IndexError);
+  const Tensor eight = tg::zeros({1, 1, 1, 1, 1, 1, 1, 1});  // the most axes a tensor has
+  EXPECT_THROW((void)tg::unsqueeze(eight, 0), tg::ShapeError);
   EXPECT_EQ(tg::flatten(y).shape(), (Shape{6}));
   EXPECT_EQ(tg::flatten(y, 1, 2).shape(), (Shape{1, 2, 3}));
   EXPECT_EQ(tg::flatten(tg::zeros(Shape{})).shape(), (Shape{1}));
@@ -348,6 +350,7 @@ TEST(ShapeOps, ExpandFlipRepeatAndPadMoveTheRightElements) {
   EXPECT_EQ(tg::repeat(Tensor::from({1., 2.}), {2, 1}).shape(), (Shape{2, 2}));  // a new axis
   EXPECT_EQ(tg::repeat(x, {0, 1}).shape(), (Shape{0, 3}));
   EXPECT_THROW((void)tg::repeat(x, {2}), tg::ShapeError);
+  EXPECT_THROW((void)tg::repeat(x, {1, 1, 1, 1, 1, 1, 1, 1, 1}), tg::ShapeError);  // 9 axes
   EXPECT_THROW((void)tg::repeat(x, {-1, 1}), tg::ValueError);
   // Too large a result is refused before anything is allocated.
   EXPECT_THROW((void)tg::repeat(x, {std::int64_t{1} << 40, std::int64_t{1} << 40}), tg::ShapeError);
@@ -357,6 +360,8 @@ TEST(ShapeOps, ExpandFlipRepeatAndPadMoveTheRightElements) {
   EXPECT_EQ(p.to_vector(), (V{-1, -1, -1, -1, -1, 1, 2, 3, -1, -1, 4, 5, 6, -1, -1}));
   EXPECT_THROW((void)tg::pad(x, {{-1, 0}}), tg::ValueError);
   EXPECT_THROW((void)tg::pad(x, {{0, 0}, {0, 0}, {1, 1}}), tg::ShapeError);
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  EXPECT_THROW((void)tg::pad(x, {{huge, 1}}), tg::ShapeError);  // the extent would overflow
 }
 
 TEST(ShapeOps, GradientsRouteBackAndAddWhereAnElementWasCopied) {
@@ -435,6 +440,8 @@ TEST(Reduce, NormsDoNotOverflowAndHaveAZeroGradientAtZero) {
   EXPECT_TRUE(std::isnan(tg::norm(Tensor::from({std::nan(""), 1.})).value()));
   EXPECT_EQ(tg::norm(Tensor::from({inf, 1.})).value(), inf);
   EXPECT_THROW((void)tg::norm(x, 3), tg::ValueError);
+  EXPECT_THROW((void)tg::norm(tg::zeros({0})), tg::ValueError);
+  EXPECT_THROW((void)tg::norm(tg::zeros({2, 0}), 2, {1}), tg::ValueError);
   const Tensor w = Tensor::from({{3., -4.}, {0., 0.}}).requires_grad();
   tg::sum(tg::norm(w, 2, {1})).backward();
   const V g = w.grad().to_vector();  // x / ‖x‖, and 0 at 0 (not NaN)
