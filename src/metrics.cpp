@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/ops/reduce.hpp"
 
 namespace tapegrad::metrics {
 
@@ -29,14 +30,7 @@ std::vector<std::int64_t> argmax_rows(const Tensor& scores) {
     throw ShapeError(
         fmt::format("argmax_rows: needs (N, C) scores with C > 0; got {}", scores.shape().str()));
   }
-  const std::int64_t n = scores.shape()[0], c = scores.shape()[1];
-  const std::vector<double> v = scores.to_vector();
-  std::vector<std::int64_t> out;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto row = v.begin() + i * c;
-    out.push_back(std::max_element(row, row + c) - row);
-  }
-  return out;
+  return argmax(scores, 1).to_vector();
 }
 
 double mean_squared_error(std::span<const double> predicted, std::span<const double> truth) {

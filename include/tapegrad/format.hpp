@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /// @file
-/// fmt formatters: fmt::print("{}", x) for Shape, DType, Var, Tensor and GradcheckResult.
+/// fmt formatters: fmt::print("{}", x) for Shape, DType, Indices, Var, Tensor and GradcheckResult.
 /// A Var's format spec applies to its value ("{:.3f}"). Tensors print their shape, dtype and
 /// values; past 1000 elements only the first and last three of each axis are shown.
 #pragma once
@@ -12,6 +12,7 @@
 
 #include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/dtype.hpp"
+#include "tapegrad/core/indices.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
@@ -31,6 +32,13 @@ template <>
 struct fmt::formatter<tapegrad::Shape> : fmt::formatter<std::string_view> {
   auto format(const tapegrad::Shape& s, fmt::format_context& ctx) const {
     return fmt::formatter<std::string_view>::format(s.str(), ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<tapegrad::Indices> : fmt::formatter<std::string_view> {
+  auto format(const tapegrad::Indices& i, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(i.str(), ctx);
   }
 };
 

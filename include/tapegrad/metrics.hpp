@@ -18,7 +18,8 @@ namespace tapegrad::metrics {
 
 /// Fraction of equal entries; throws ValueError for different lengths or none.
 double accuracy(std::span<const std::int64_t> predicted, std::span<const std::int64_t> truth);
-/// scores: (N, C) -> the index of each row's largest score (the first, at ties).
+/// scores: (N, C) -> the index of each row's largest score: argmax(scores, 1) (the first at ties,
+/// and a row's first NaN, as argmax).
 std::vector<std::int64_t> argmax_rows(const Tensor& scores);
 /// Mean of the squared differences; throws ValueError for different lengths or none.
 double mean_squared_error(std::span<const double> predicted, std::span<const double> truth);

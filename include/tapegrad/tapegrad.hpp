@@ -42,6 +42,7 @@
 #include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/indices.hpp"
 #include "tapegrad/core/op.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/random.hpp"

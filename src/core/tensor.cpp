@@ -455,9 +455,7 @@ Tensor Tensor::from(std::span<const float> values, const Shape& shape, DType dty
   return detail::leaf_from(values, shape, dtype);
 }
 
-namespace {
-// A tensor whose values are read, not recorded with: its buffers belong to the handle, so a reset
-// or destroyed tape does not stop it (only using it in an op or backward() would need its node).
+namespace detail {
 const TensorImpl& readable(const Tensor& t, const char* op) {
   const TensorImpl* impl = t.impl();
   if (impl == nullptr) {
@@ -465,7 +463,8 @@ const TensorImpl& readable(const Tensor& t, const char* op) {
   }
   return *impl;
 }
-}  // namespace
+}  // namespace detail
+using detail::readable;
 
 const Shape& Tensor::shape() const {
   return readable(*this, "shape()").shape;

@@ -20,6 +20,10 @@ namespace tapegrad {
 namespace detail {
 // Validates an op input: defined, and not recorded on a tape that was reset since.
 TensorImpl& input(const Tensor& t, const char* op);
+// Validates a tensor whose values are only read, never recorded with (shape(), item(),
+// argmax): defined. Its buffers belong to the handle, so a reset or destroyed tape does not stop
+// it; only using it in an op or backward() would need its node.
+const TensorImpl& readable(const Tensor& t, const char* op);
 // A fresh output tensor (not yet recorded).
 TAPEGRAD_INTERNAL_API std::shared_ptr<TensorImpl> make_output(const Shape& shape, DType dtype);
 // The tape the recorded Vars among `xs` are on (each checked usable here), or nullptr when none

@@ -425,6 +425,187 @@ Var norm(const Tensor& x, double p) {
   return norm(x, p, all_axes(x)).at();
 }
 
+// ---- prod: pairwise products --------------------------------------------------------------
+Tensor prod(const Tensor& x, const Axes& axes, bool keepdim) {
+  const Shape& xs = x.shape();
+  std::array<bool, Shape::kMaxDims> reduced{};
+  for (int a : axes.list()) reduced[static_cast<std::size_t>(xs.axis(a, "prod"))] = true;
+  (void)kept_shape(xs, axes, "prod");  // an axis listed twice
+  // The reduced axes moved last and merged into one of n elements: y is (rows..., n).
+  std::array<int, Shape::kMaxDims> order{};
+  int k = 0;
+  Shape rows;
+  std::int64_t n = 1;
+  for (int i = 0; i < xs.rank(); ++i)
+    if (!reduced[static_cast<std::size_t>(i)]) order[static_cast<std::size_t>(k++)] = i;
+  for (int i = 0; i < k; ++i) rows.push_back(xs[order[static_cast<std::size_t>(i)]]);
+  for (int i = 0; i < xs.rank(); ++i) {
+    if (reduced[static_cast<std::size_t>(i)]) {
+      order[static_cast<std::size_t>(k++)] = i;
+      n *= xs[i];
+    }
+  }
+  const Shape out_shape = keepdim ? kept_shape(xs, axes, "prod") : dropped_shape(xs, axes, "prod");
+  if (n == 0) return sum(x, axes, keepdim) + 1.0;  // the empty product, connected to x
+  const auto with = [&rows](std::initializer_list<std::int64_t> last) {
+    Shape s = rows;
+    for (std::int64_t d : last) s.push_back(d);
+    return s;
+  };
+  bool identity = true;
+  for (int i = 0; i < xs.rank(); ++i)
+    identity = identity && order[static_cast<std::size_t>(i)] == i;
+  Tensor y = reshape(identity ? x
+                              : permute(x, Axes(std::span<const int>(
+                                               order.data(), static_cast<std::size_t>(xs.rank())))),
+                     with({n}));
+  // Halving the last axis each level, an odd one padded with a 1: a tree of multiplications, so
+  // the gradient is exact where elements are 0 (no division by x) and differentiable again.
+  std::vector<std::array<std::int64_t, 2>> widths(static_cast<std::size_t>(rows.rank() + 1));
+  widths.back() = {0, 1};
+  while (n > 1) {
+    if (n % 2 == 1) {
+      y = pad(y, widths, 1.0);
+      ++n;
+    }
+    const Tensor pairs = reshape(y, with({n / 2, 2}));
+    y = reshape(slice(pairs, -1, 0, 1) * slice(pairs, -1, 1, 2), with({n / 2}));
+    n /= 2;
+  }
+  return reshape(y, out_shape);
+}
+Var prod(const Tensor& x) {
+  return prod(x, all_axes(x)).at();
+}
+
+// ---- cumsum ----------------------------------------------------------------------------------
+namespace {
+struct CumsumCtx {
+  int axis;
+  bool reverse;  // summed from the last element down (cumsum's own derivative)
+};
+
+Tensor cumsum_along(const Tensor& x, int axis, bool reverse);
+
+// d x = dout summed from the other end: x[j] counts in every out[i] with i >= j.
+void cumsum_rule(OpGrad& g) {
+  const auto& c = g.context<CumsumCtx>();
+  g.dinputs = {cumsum_along(g.dout, c.axis, !c.reverse)};
+}
+constexpr OpRule kCumsum{.name = "cumsum", .rule = cumsum_rule};
+
+Tensor cumsum_along(const Tensor& x, int axis, bool reverse) {
+  TensorImpl& xi = detail::input(x, "cumsum");
+  auto out = detail::make_output(xi.shape, xi.dtype);
+  std::int64_t outer = 1, inner = 1;
+  const std::int64_t extent = xi.shape[axis];
+  for (int i = 0; i < axis; ++i) outer *= xi.shape[i];
+  for (int i = axis + 1; i < xi.shape.rank(); ++i) inner *= xi.shape[i];
+  dispatch(xi.dtype, [&]<class T>() {
+    const T* xv = xi.data<T>();
+    T* o = out->data<T>();
+    for (std::int64_t b = 0; b < outer; ++b) {
+      for (std::int64_t step = 0; step < extent; ++step) {
+        const std::int64_t j = reverse ? extent - 1 - step : step;
+        const std::int64_t at = (b * extent + j) * inner;
+        const std::int64_t before = at + (reverse ? inner : -inner);
+        for (std::int64_t i = 0; i < inner; ++i)
+          o[at + i] = step == 0 ? xv[at + i] : o[before + i] + xv[at + i];
+      }
+    }
+  });
+  return detail::record_op(kCumsum, std::move(out), {&x}, CumsumCtx{axis, reverse},
+                           detail::Saves::nothing);
+}
+}  // namespace
+
+Tensor cumsum(const Tensor& x, int axis) {
+  return cumsum_along(x, x.shape().axis(axis, "cumsum"), false);
+}
+
+// ---- argmax, argmin, and max/min along an axis with their positions ------------------------
+namespace {
+// The position of the largest (`largest`) or smallest element along `axis` for every other
+// coordinate: the first of tied ones, and the first NaN where there is one (NaN is the extreme,
+// as in max() and torch.argmax).
+Indices arg_extremum(const Tensor& x, int axis, bool keepdim, bool largest, const char* op) {
+  const TensorImpl& xi = detail::readable(x, op);
+  const int a = xi.shape.axis(axis, op);
+  const std::int64_t extent = xi.shape[a];
+  if (extent == 0) {
+    throw ValueError(fmt::format("{}: axis {} of shape {} is empty", op, axis, xi.shape.str()));
+  }
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < a; ++i) outer *= xi.shape[i];
+  for (int i = a + 1; i < xi.shape.rank(); ++i) inner *= xi.shape[i];
+  std::vector<std::int64_t> positions(static_cast<std::size_t>(outer * inner));
+  dispatch(xi.dtype, [&]<class T>() {
+    const T* xv = xi.data<T>();
+    for (std::int64_t b = 0; b < outer; ++b) {
+      for (std::int64_t i = 0; i < inner; ++i) {
+        const T* row = xv + b * extent * inner + i;
+        std::int64_t best = 0;
+        for (std::int64_t j = 0; j < extent && !std::isnan(row[best * inner]); ++j) {
+          const T v = row[j * inner];
+          if (std::isnan(v) || (largest ? v > row[best * inner] : v < row[best * inner])) best = j;
+        }
+        positions[static_cast<std::size_t>(b * inner + i)] = best;
+      }
+    }
+  });
+  Shape shape = xi.shape;
+  if (keepdim) {
+    shape.set(a, 1);
+  } else {
+    shape = dropped_shape(xi.shape, Axes{a}, op);
+  }
+  return Indices(std::move(positions), shape);
+}
+
+ValuesIndices extremum_along(const Tensor& x, int axis, bool keepdim, bool largest,
+                             const char* op) {
+  const Indices kept = arg_extremum(x, axis, true, largest, op);
+  const Tensor values = gather(x, axis, kept);
+  if (keepdim) return {values, kept};
+  const int a = x.shape().axis(axis, op);
+  return {squeeze(values, a), Indices(kept.to_vector(), dropped_shape(kept.shape(), Axes{a}, op))};
+}
+
+std::int64_t arg_extremum(const Tensor& x, bool largest, const char* op) {
+  const TensorImpl& xi = detail::readable(x, op);
+  if (xi.numel() == 0) {
+    throw ValueError(fmt::format("{}: no elements in a tensor of shape {}", op, xi.shape.str()));
+  }
+  std::int64_t best = 0;
+  dispatch(xi.dtype, [&]<class T>() {
+    const T* xv = xi.data<T>();
+    for (std::int64_t j = 0; j < xi.numel() && !std::isnan(xv[best]); ++j) {
+      if (std::isnan(xv[j]) || (largest ? xv[j] > xv[best] : xv[j] < xv[best])) best = j;
+    }
+  });
+  return best;
+}
+}  // namespace
+
+std::int64_t argmax(const Tensor& x) {
+  return arg_extremum(x, true, "argmax");
+}
+std::int64_t argmin(const Tensor& x) {
+  return arg_extremum(x, false, "argmin");
+}
+Indices argmax(const Tensor& x, int axis, bool keepdim) {
+  return arg_extremum(x, axis, keepdim, true, "argmax");
+}
+Indices argmin(const Tensor& x, int axis, bool keepdim) {
+  return arg_extremum(x, axis, keepdim, false, "argmin");
+}
+ValuesIndices max_along(const Tensor& x, int axis, bool keepdim) {
+  return extremum_along(x, axis, keepdim, true, "max_along");
+}
+ValuesIndices min_along(const Tensor& x, int axis, bool keepdim) {
+  return extremum_along(x, axis, keepdim, false, "min_along");
+}
+
 Var sum(std::span<const Var> xs) {
   double total = 0;
   for (const Var& v : xs) total += v.value();

@@ -630,18 +630,29 @@ Tensor stack(std::initializer_list<Var> xs, DType dtype) {
 
 // ---- gather and index_select -----------------------------------------------------------------
 namespace {
-// Selects, for each (outer, j, inner), x[outer, index[j], inner]; `index` has `count` entries.
+// What a selection's `index` holds.
+enum class Pick : unsigned char {
+  axis,  // index_select: for each (outer, j, inner), x[outer, index[j], inner]
+  rows,  // gather of labels: entry j picks within row j only (outer == count, inner == 1)
+  flat,  // gather along an axis: out[j] = x[index[j]], index holding flat offsets into x
+};
+
+// A selection of `count` elements of x; f(from, to) is called for each: out[to] = x[from].
 struct SelectCtx {
   TensorImpl* x;
   const std::int64_t* index;
   std::int64_t count, outer, extent, inner;
-  bool per_row;  // gather: entry j picks within row j only (outer == count, inner == 1)
+  Pick pick;
 };
 
 template <class F>
 void select_each(const SelectCtx& c, F&& f) {
-  if (c.per_row) {
+  if (c.pick == Pick::rows) {
     for (std::int64_t r = 0; r < c.count; ++r) f(r * c.extent + c.index[r], r);
+    return;
+  }
+  if (c.pick == Pick::flat) {
+    for (std::int64_t j = 0; j < c.count; ++j) f(c.index[j], j);
     return;
   }
   for (std::int64_t o = 0; o < c.outer; ++o)
@@ -694,9 +705,23 @@ void select_scatter_fast(const detail::TensorNode& node, detail::TapeCore&) {
 
 constexpr OpRule kSelectAdjoint{
     .name = "select_adjoint", .rule = select_scatter_rule, .fast = select_scatter_fast};
+constexpr OpRule kScatterAdd{
+    .name = "scatter_add", .rule = select_scatter_rule, .fast = select_scatter_fast};
 
-Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& select) {
-  TensorImpl& gi = detail::input(g, "select_adjoint");
+// A copy of the selection's positions in the tape's arena, for a node to keep until reset.
+const std::int64_t* keep_index(Tape& tape, const SelectCtx& c) {
+  auto* saved = static_cast<std::int64_t*>(detail::core(tape).allocate(
+      sizeof(std::int64_t) * static_cast<std::size_t>(std::max<std::int64_t>(c.count, 1)),
+      alignof(std::int64_t)));
+  std::copy_n(c.index, c.count, saved);
+  return saved;
+}
+
+// `select.index` must outlive the node: the arena copy kept by a selection's node, or one made
+// by the caller (keep_index).
+Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& select,
+                      const OpRule& op = kSelectAdjoint) {
+  TensorImpl& gi = detail::input(g, op.name);
   auto out = detail::make_output(x_shape, gi.dtype);
   std::memset(out->value.data(), 0, out->bytes());
   dispatch(gi.dtype, [&]<class T>() {
@@ -704,7 +729,7 @@ Tensor select_scatter(const Tensor& g, const Shape& x_shape, const SelectCtx& se
     T* o = out->data<T>();
     select_each(select, [&](std::int64_t from, std::int64_t to) { o[from] += gv[to]; });
   });
-  return detail::record_op(kSelectAdjoint, std::move(out), {&g}, SelectScatterCtx{&gi, select},
+  return detail::record_op(op, std::move(out), {&g}, SelectScatterCtx{&gi, select},
                            detail::Saves::nothing);
 }
 
@@ -726,11 +751,7 @@ Tensor record_select(const Tensor& x, SelectCtx c, const Shape& shape, const OpR
   const Tensor* inputs[] = {&x};
   Tape* tape = detail::recording_tape(inputs, op.name);
   if (tape == nullptr) return Tensor(std::move(out));
-  auto* saved = static_cast<std::int64_t*>(detail::core(*tape).allocate(
-      sizeof(std::int64_t) * static_cast<std::size_t>(std::max<std::int64_t>(c.count, 1)),
-      alignof(std::int64_t)));
-  std::copy_n(c.index, c.count, saved);
-  c.index = saved;
+  c.index = keep_index(*tape, c);
   return detail::record(*tape, op, detail::core(*tape).save(c), std::move(out), inputs,
                         detail::Saves::nothing);
 }
@@ -760,7 +781,7 @@ Tensor gather(const Tensor& x, std::span<const std::int64_t> labels) {
   }
   Shape shape;
   for (int i = 0; i < xi.shape.rank() - 1; ++i) shape.push_back(xi.shape[i]);
-  return select(x, xi, SelectCtx{&xi, nullptr, rows, rows, classes, 1, true}, labels, shape,
+  return select(x, xi, SelectCtx{&xi, nullptr, rows, rows, classes, 1, Pick::rows}, labels, shape,
                 kGather);
 }
 
@@ -774,8 +795,102 @@ Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> ind
   shape.set(a, static_cast<std::int64_t>(index.size()));
   return select(x, xi,
                 SelectCtx{&xi, nullptr, static_cast<std::int64_t>(index.size()), outer, xi.shape[a],
-                          inner, false},
+                          inner, Pick::axis},
                 index, shape, kIndexSelect);
+}
+
+Tensor index_select(const Tensor& x, int axis, const Indices& index) {
+  if (index.rank() > 1) {
+    throw ShapeError(
+        fmt::format("index_select: needs 1-D indices; got shape {}", index.shape().str()));
+  }
+  return index_select(x, axis, index.data());
+}
+
+// ---- gather and scatter_add along an axis ----------------------------------------------------
+namespace {
+// Checks index against x for gather/scatter_add along `axis` (torch's rules: the same rank, no
+// extent larger than x's except along axis, every position in [0, x's extent along axis)) and
+// gives, per position of index, the flat offset into x it names.
+std::vector<std::int64_t> offsets_along(const Shape& x, int axis, const Indices& index,
+                                        const char* op) {
+  const Shape& is = index.shape();
+  if (is.rank() != x.rank()) {
+    throw ShapeError(fmt::format("{}: index of shape {} needs x's rank {}; x has shape {}", op,
+                                 is.str(), x.rank(), x.str()));
+  }
+  for (int d = 0; d < x.rank(); ++d) {
+    if (d != axis && is[d] > x[d]) {
+      throw ShapeError(fmt::format(
+          "{}: index of shape {} is larger than x of shape {} along axis {} (only axis {}, the "
+          "one indexed, may be larger)",
+          op, is.str(), x.str(), d, axis));
+    }
+  }
+  const std::span<const std::int64_t> positions = index.data();
+  for (std::size_t j = 0; j < positions.size(); ++j) {
+    if (positions[j] < 0 || positions[j] >= x[axis]) {
+      throw IndexError(
+          fmt::format("{}: index {} at position {} is out of range [0, {}) for axis {} of shape {}",
+                      op, positions[j], j, x[axis], axis, x.str()));
+    }
+  }
+  std::vector<std::int64_t> offsets(positions.size());
+  const detail::Strides xs = x.strides();
+  std::array<std::int64_t, Shape::kMaxDims> at{};  // the multi-index of position j in index
+  for (std::size_t j = 0; j < positions.size(); ++j) {
+    std::int64_t o = 0;
+    for (int d = 0; d < x.rank(); ++d)
+      o += (d == axis ? positions[j] : at[static_cast<std::size_t>(d)]) *
+           xs[static_cast<std::size_t>(d)];
+    offsets[j] = o;
+    for (int d = x.rank() - 1; d >= 0; --d) {  // the next multi-index, row-major
+      if (++at[static_cast<std::size_t>(d)] < is[d]) break;
+      at[static_cast<std::size_t>(d)] = 0;
+    }
+  }
+  return offsets;
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, int axis, const Indices& index) {
+  TensorImpl& xi = detail::input(x, "gather");
+  const int a = xi.shape.axis(axis, "gather");
+  const std::vector<std::int64_t> offsets = offsets_along(xi.shape, a, index, "gather");
+  return record_select(x, SelectCtx{&xi, offsets.data(), index.numel(), 0, 0, 0, Pick::flat},
+                       index.shape(), kGather);
+}
+
+Tensor scatter_add(const Tensor& x, int axis, const Indices& index, const Tensor& src) {
+  TensorImpl& xi = detail::input(x, "scatter_add");
+  TensorImpl& si = detail::input(src, "scatter_add");
+  if (xi.dtype != si.dtype) {
+    throw DTypeError(fmt::format(
+        "scatter_add: x is {} and src is {}; cast one (tg::cast(src, x.dtype())) to match",
+        dtype_name(xi.dtype), dtype_name(si.dtype)));
+  }
+  const int a = xi.shape.axis(axis, "scatter_add");
+  const Shape& is = index.shape();
+  if (is.rank() != si.shape.rank()) {
+    throw ShapeError(
+        fmt::format("scatter_add: index of shape {} and src of shape {} differ in rank", is.str(),
+                    si.shape.str()));
+  }
+  // As torch: src may be larger than index; only its part of index's shape is added.
+  Tensor part = src;
+  for (int d = 0; d < is.rank(); ++d) {
+    if (is[d] > si.shape[d]) {
+      throw ShapeError(
+          fmt::format("scatter_add: index of shape {} is larger than src of shape {} along axis {}",
+                      is.str(), si.shape.str(), d));
+    }
+    if (is[d] < si.shape[d]) part = slice(part, d, 0, is[d]);
+  }
+  const std::vector<std::int64_t> offsets = offsets_along(xi.shape, a, index, "scatter_add");
+  SelectCtx c{nullptr, offsets.data(), index.numel(), 0, 0, 0, Pick::flat};
+  const Tensor* inputs[] = {&part};
+  if (Tape* tape = detail::recording_tape(inputs, "scatter_add")) c.index = keep_index(*tape, c);
+  return x + select_scatter(part, xi.shape, c, kScatterAdd);
 }
 
 }  // namespace tapegrad

@@ -275,6 +275,20 @@ std::vector<Row> rows() {
          return tg::sum(g * g) + tg::sum(tg::sin(s) * s);
        },
        -1, 1},
+      {"gather_scatter_along_axes",
+       [](const Tensor& t) {
+         const tg::Indices index({1, 0, 2, 2}, Shape{2, 2});
+         const Tensor g = tg::gather(tg::sin(t), 1, index);
+         const Tensor s = tg::scatter_add(t * t, 1, index, tg::exp(g));
+         return tg::sum(s * t) + tg::sum(tg::max_along(t * g.at(0, 0), 0).values);
+       },
+       -1, 1},
+      {"prod_cumsum",
+       [](const Tensor& t) {
+         return tg::prod(t) + tg::sum(tg::prod(tg::sin(t), {1}) * tg::cumsum(t, 0).at(1, 2)) +
+                tg::sum(tg::cumsum(t * t, 1) * t);
+       },
+       -1.5, 1.5},
       {"squared_error_losses",
        [](const Tensor& t) {
          const Tensor y = Tensor::from({{0.5, -1.0, 0.25}, {1.0, 0.0, -0.5}});

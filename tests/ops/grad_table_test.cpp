@@ -262,6 +262,36 @@ std::vector<TensorRow> tensor_rows() {
          return tg::index_select(x[0], 1, index);
        },
        {Shape{2, 3, 2}}},
+      {"index_select_indices",
+       [](S x) {
+         return tg::index_select(x[0], 0, tg::Indices{2, 0, 2});
+       },
+       {Shape{3, 2}}},
+      {"gather_axis0_longer",
+       [](S x) {
+         return tg::gather(x[0], 0, tg::Indices({2, 0, 1, 1, 0, 0}, Shape{3, 2}));
+       },
+       {Shape{3, 4}}},
+      {"gather_last_axis_smaller",
+       [](S x) {
+         return tg::gather(x[0], -1, tg::Indices({3, 0, 1, 1}, Shape{1, 2, 2}));
+       },
+       {Shape{2, 3, 4}}},
+      {"scatter_add_repeats",
+       [](S x) {
+         return tg::scatter_add(x[0], 1, tg::Indices({1, 1, 0, 2, 2, 2}, Shape{2, 3}), x[1]);
+       },
+       {Shape{2, 3}, Shape{2, 4}}},
+      {"max_min_along",
+       [](S x) { return tg::max_along(x[0], 1).values * tg::min_along(x[0], 1).values; },
+       {Shape{3, 4}}},
+      {"prod_axes",
+       [](S x) {
+         return tg::prod(x[0], {1}) + tg::prod(x[0], {0, 2}, true).at(0, 0, 0);
+       },
+       {Shape{2, 5, 3}}},
+      {"prod_all_odd", [](S x) { return tg::stack({tg::prod(x[0])}); }, {Shape{7}}},
+      {"cumsum_axes", [](S x) { return tg::cumsum(x[0], 1) * tg::cumsum(x[0], 0); }, {Shape{3, 4}}},
       // Rounding to float32 makes f a staircase at the 1e-7 scale: a wider step sees its slope.
       {"cast_through_float32",
        [](S x) { return tg::cast(tg::cast(x[0], tg::DType::f32), tg::DType::f64) * x[0]; },

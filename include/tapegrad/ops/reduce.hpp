@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <span>
 
+#include "tapegrad/core/indices.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 
@@ -128,6 +129,46 @@ inline Tensor norm(const Tensor& x, double p, std::initializer_list<int> axes,
                    bool keepdim = false) {
   return norm(x, p, Axes(axes), keepdim);
 }
+
+/// The product of all elements, as a Var (1 for an empty tensor). Computed as a tree of pairwise
+/// products, so its gradient, the product of the other elements, is exact where elements are 0
+/// (never out / x) and differentiable again.
+Var prod(const Tensor& x);
+/// The product along `axes` (see prod() and sum()).
+Tensor prod(const Tensor& x, const Axes& axes, bool keepdim = false);
+/// prod(x, {1}).
+inline Tensor prod(const Tensor& x, std::initializer_list<int> axes, bool keepdim = false) {
+  return prod(x, Axes(axes), keepdim);
+}
+
+/// The running sum along `axis`, as torch.cumsum: out[..., i, ...] = Σ_{j <= i} x[..., j, ...].
+/// d x = dout summed from the other end.
+Tensor cumsum(const Tensor& x, int axis);
+
+/// The flat (row-major) position of the largest element; of the first among ties, and of the
+/// first NaN if there is one, as torch.argmax. Positions have no gradient. ValueError for an
+/// empty tensor. Reads values only, so it works on a tensor of a tape reset since (by step()).
+std::int64_t argmax(const Tensor& x);
+/// The flat position of the smallest element (see argmax()).
+std::int64_t argmin(const Tensor& x);
+/// The position along `axis` of the largest element, for every other coordinate: axis dropped
+/// from the shape or, with keepdim, kept as 1. Ties and NaN as argmax(x); ValueError when the
+/// axis is empty.
+Indices argmax(const Tensor& x, int axis, bool keepdim = false);
+/// The position along `axis` of the smallest element (see argmax()).
+Indices argmin(const Tensor& x, int axis, bool keepdim = false);
+
+/// The extreme elements along an axis together with their positions (torch.max(x, dim)'s pair).
+struct ValuesIndices {
+  Tensor values;    ///< differentiable: the gradient goes to the element at each position
+  Indices indices;  ///< the positions along the axis, as argmax/argmin give them
+};
+/// The largest element along `axis` and its position: `auto [values, indices] =
+/// max_along(x, 1);` as torch.max(x, 1). Unlike amax(), whose gradient tied maxima share, the
+/// gradient goes to the one position returned.
+ValuesIndices max_along(const Tensor& x, int axis, bool keepdim = false);
+/// The smallest element along `axis` and its position (see max_along()).
+ValuesIndices min_along(const Tensor& x, int axis, bool keepdim = false);
 
 /// The sum of a list of Vars, as one node.
 Var sum(std::span<const Var> xs);

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <span>
 
+#include "tapegrad/core/indices.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/ops/reduce.hpp"
@@ -71,6 +72,19 @@ Tensor stack(std::initializer_list<Var> xs, DType dtype = DType::f64);
 Tensor gather(const Tensor& x, std::span<const std::int64_t> labels);
 /// The entries `index` (repeats allowed) of `axis`.
 Tensor index_select(const Tensor& x, int axis, std::span<const std::int64_t> index);
+/// The same with 1-D Indices (ShapeError for more axes).
+Tensor index_select(const Tensor& x, int axis, const Indices& index);
+/// As torch.gather: out has index's shape, and out[i][j][k] = x[index[i][j][k]][j][k] for
+/// axis 0 (the position replaces the coordinate along `axis`). index has x's rank and no extent
+/// larger than x's except along axis; every position must lie in [0, x.shape()[axis])
+/// (IndexError naming it otherwise). d x: dout added back where each element came from.
+Tensor gather(const Tensor& x, int axis, const Indices& index);
+/// As torch.Tensor.scatter_add: x plus src's elements added at the positions index names along
+/// `axis`, out[index[i][j][k]][j][k] += src[i][j][k] for axis 0; repeated positions add up.
+/// index has the rank of x and src, is no larger than src anywhere (only src's leading part of
+/// index's shape is used) nor than x except along axis. d x = dout; d src = gather(dout, axis,
+/// index), and 0 for src's elements outside index's shape.
+Tensor scatter_add(const Tensor& x, int axis, const Indices& index, const Tensor& src);
 /// The same values in another dtype; the gradient is cast back.
 Tensor cast(const Tensor& x, DType dtype);
 
