@@ -477,12 +477,14 @@ Tensor concat(std::span<const Tensor> xs, int axis) {
   shape.set(a, 0);
   for (std::size_t j = 0; j < impls.size(); ++j) {
     const Shape& s = impls[j]->shape;
-    bool fits = s.rank() == first.rank() && impls[j]->dtype == impls[0]->dtype;
+    (void)detail::common_dtype(*impls[0], *impls[j], "concat");
+    bool fits = s.rank() == first.rank();
     for (int i = 0; fits && i < s.rank(); ++i) fits = i == a || s[i] == first[i];
     if (!fits) {
-      throw ShapeError(fmt::format(
-          "concat: tensor {} ({} {}) does not fit tensor 0 ({} {}) along axis {}", j,
-          dtype_name(impls[j]->dtype), s.str(), dtype_name(impls[0]->dtype), first.str(), axis));
+      throw ShapeError(
+          fmt::format("concat: tensor {} of shape {} does not fit tensor 0 of shape {} "
+                      "along axis {}",
+                      j, s.str(), first.str(), axis));
     }
     shape.set(a, shape[a] + s[a]);
   }
@@ -533,6 +535,8 @@ Tensor stack(std::span<const Tensor> xs, int axis) {
       throw ShapeError(fmt::format("stack: tensor {} has shape {}, tensor 0 has {}", j,
                                    xs[j].shape().str(), first.str()));
     }
+    (void)detail::common_dtype(detail::input(xs[0], "stack"), detail::input(xs[j], "stack"),
+                               "stack");
     Shape s;
     for (int i = 0; i < first.rank(); ++i) {
       if (i == a) s.push_back(1);
@@ -864,11 +868,7 @@ Tensor gather(const Tensor& x, int axis, const Indices& index) {
 Tensor scatter_add(const Tensor& x, int axis, const Indices& index, const Tensor& src) {
   TensorImpl& xi = detail::input(x, "scatter_add");
   TensorImpl& si = detail::input(src, "scatter_add");
-  if (xi.dtype != si.dtype) {
-    throw DTypeError(fmt::format(
-        "scatter_add: x is {} and src is {}; cast one (tg::cast(src, x.dtype())) to match",
-        dtype_name(xi.dtype), dtype_name(si.dtype)));
-  }
+  (void)detail::common_dtype(xi, si, "scatter_add");
   const int a = xi.shape.axis(axis, "scatter_add");
   const Shape& is = index.shape();
   if (is.rank() != si.shape.rank()) {

@@ -318,3 +318,56 @@ TEST(InPlace, TheGraphSweepChecksSavedTensorsToo) {
 }
 
 }  // namespace
+
+// README's dtype rule: every op taking two or more tensors refuses mixed dtypes with
+// DTypeError naming both and the fix (cast), rather than promoting silently.
+TEST(Errors, EveryOpOnSeveralTensorsRefusesMixedDtypesAndNamesTheFix) {
+  const Tensor f = tg::ones({2, 2}, tg::DType::f32), d = tg::full({2, 2}, 0.5);
+  const Tensor fv = tg::ones({2}, tg::DType::f32), dv = tg::full({2}, 0.5);
+  const tg::Indices index(std::vector<std::int64_t>{0, 1, 1, 0}, tg::Shape{2, 2});
+  const std::vector<std::pair<const char*, std::function<Tensor()>>> ops = {
+      {"add", [&] { return f + d; }},
+      {"sub", [&] { return d - f; }},
+      {"mul", [&] { return f * d; }},
+      {"div", [&] { return d / f; }},
+      {"pow", [&] { return tg::pow(f, d); }},
+      {"atan2", [&] { return tg::atan2(f, d); }},
+      {"hypot", [&] { return tg::hypot(d, f); }},
+      {"fmod", [&] { return tg::fmod(f, d); }},
+      {"copysign", [&] { return tg::copysign(f, d); }},
+      {"fmax", [&] { return tg::fmax(f, d); }},
+      {"max", [&] { return tg::max(f, d); }},
+      {"min", [&] { return tg::min(d, f); }},
+      {"less", [&] { return f < d; }},
+      {"where", [&] { return tg::where(d > 0.0, f, d); }},
+      {"matmul", [&] { return tg::matmul(f, d); }},
+      {"linear", [&] { return tg::linear(f, d, dv); }},
+      {"dot", [&] { return tg::stack({tg::dot(fv, dv)}); }},
+      {"outer", [&] { return tg::outer(fv, dv); }},
+      {"concat",
+       [&] {
+         return tg::concat({f, d});
+       }},
+      {"stack",
+       [&] {
+         return tg::stack({f, d});
+       }},
+      {"scatter_add", [&] { return tg::scatter_add(d, 1, index, f); }},
+      {"mse", [&] { return tg::stack({tg::mse(f, d)}); }},
+      {"binary_cross_entropy", [&] { return tg::stack({tg::binary_cross_entropy(d, f)}); }},
+      {"kl_divergence", [&] { return tg::stack({tg::kl_divergence(f, d)}); }},
+  };
+  for (const auto& [name, op] : ops) {
+    try {
+      (void)op();
+      ADD_FAILURE() << name << " mixed float32 and float64 without an error";
+    } catch (const tg::DTypeError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("float32"), std::string::npos) << name << ": " << msg;
+      EXPECT_NE(msg.find("float64"), std::string::npos) << name << ": " << msg;
+      EXPECT_NE(msg.find("cast"), std::string::npos) << name << ": " << msg;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << name << " threw another error: " << e.what();
+    }
+  }
+}
