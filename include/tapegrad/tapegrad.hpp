@@ -55,6 +55,7 @@
 #include "tapegrad/io/output_files.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/metrics.hpp"
+#include "tapegrad/nn/distributed.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/state_dict.hpp"

@@ -13,6 +13,7 @@
 
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/core/var.hpp"
+#include "tapegrad/nn/distributed.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/optim/optimizer.hpp"
 
@@ -70,6 +71,19 @@ struct TrainOptions {
   int checkpoint_every = 1;  ///< in epochs, >= 1 (ValueError otherwise)
   /// Extra metadata for each checkpoint, e.g. the settings the run needs to be resumed.
   std::function<std::map<std::string, std::string>()> checkpoint_metadata = nullptr;
+
+  /// Data-parallel training over a group of more than one rank (nullptr or one rank: alone).
+  /// Every rank calls train() with the same model, data and options. Rank 0's parameters and
+  /// optimiser state are copied to all first; then each global batch (the rows a single process
+  /// would take, batch_size of them) is split into size() contiguous shares, each rank computes
+  /// the gradient of its share weighted by its share of the batch, and the gradients are summed
+  /// in rank order before every update, so all ranks take the same steps and end with the same
+  /// bits. The result is the single-process one up to the order of the gradient's additions
+  /// (docs/distributed.md states the bound). The loss reported is the whole batch's, on every
+  /// rank; only rank 0 writes checkpoints. The online regime is refused (ValueError): an update
+  /// after every example leaves nothing to share. An exception on one rank ends the job
+  /// (Communicator::abort), since the others would wait for that rank forever.
+  Communicator* group = nullptr;
 };
 
 /// Trains `model` on x: (N, D) and y: (N, ...) and returns one entry per epoch. Records on its own
