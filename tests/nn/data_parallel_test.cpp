@@ -180,4 +180,16 @@ TEST(DataParallel, AverageGradientsAndBroadcastForAHandWrittenLoop) {
   }
 }
 
+TEST(DataParallel, ABadRootOrAParameterWithoutGradientIsRefused) {
+  tg::testing::ThreadGroup group(2);
+  group.run([&](nn::Communicator& c) {
+    const Tensor w = Tensor::from({1.0}).requires_grad();
+    const Tensor params[] = {w};
+    EXPECT_THROW(nn::broadcast_parameters(params, c, 2), tg::ValueError);
+    EXPECT_THROW(nn::broadcast_parameters(params, c, -1), tg::ValueError);
+    const Tensor without[] = {Tensor::from({1.0})};
+    EXPECT_THROW(nn::average_gradients(without, c), tg::ValueError);
+  });
+}
+
 }  // namespace

@@ -203,6 +203,8 @@ TEST(Prod, MultipliesAlongAxesOfEveryLength) {
   }
   EXPECT_EQ(tg::prod(tg::zeros({0})).value(), 1.0);
   EXPECT_EQ(tg::prod(tg::zeros({2, 0}), {1}).to_vector(), (V{1, 1}));
+  EXPECT_THROW((void)tg::prod(x, {1, 1}), tg::IndexError);  // an axis listed twice
+  EXPECT_THROW((void)tg::prod(x, {2}), tg::IndexError);
   EXPECT_TRUE(
       std::isnan(tg::prod(Tensor::from({0., std::numeric_limits<double>::infinity()})).value()));
 }
