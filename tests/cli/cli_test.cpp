@@ -21,6 +21,7 @@
 #include "cli/expression.hpp"
 #include "cli/model_file.hpp"
 #include "support/output_files.hpp"
+#include "support/temp_dir.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -371,19 +372,7 @@ std::string slurp(const std::filesystem::path& p) {
   return s.str();
 }
 
-class CliFiles : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           (std::string("tapegrad_cli_") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string path(const char* name) const { return (dir_ / name).string(); }
-  std::filesystem::path dir_;
-};
+class CliFiles : public tapegrad::testing::TempDirTest {};
 
 TEST_F(CliFiles, TrainDigitsSaveEvalPredict) {
   const Outcome t =
@@ -791,7 +780,7 @@ std::string write_script(const std::filesystem::path& path, const std::string& b
 }
 
 TEST_F(CliFiles, SaveAndMetricsThroughSymlinksWriteTheTargetsAndKeepTheLinks) {
-  std::filesystem::create_directories(dir_ / "store");
+  std::filesystem::create_directories(dir() / "store");
   std::ofstream(path("store/model.safetensors")) << "old";
   std::filesystem::create_symlink("store/model.safetensors", path("model"));
   std::filesystem::create_symlink("store/metrics.csv", path("metrics"));  // dangling: created
@@ -803,8 +792,8 @@ TEST_F(CliFiles, SaveAndMetricsThroughSymlinksWriteTheTargetsAndKeepTheLinks) {
   EXPECT_EQ(tapegrad::io::load_safetensors(path("store/model.safetensors")).metadata.at("format"),
             tapegrad::io::load_safetensors(path("model")).metadata.at("format"));
   EXPECT_EQ(slurp(path("store/metrics.csv")).rfind("epoch,loss", 0), 0u);
-  EXPECT_TRUE(partial_files(dir_).empty());
-  EXPECT_TRUE(partial_files(dir_ / "store").empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
+  EXPECT_TRUE(partial_files(dir() / "store").empty());
 }
 
 // A write the system refuses (the file size limit here, as a full disk would) is status 1 with
@@ -819,7 +808,7 @@ TEST_F(CliFiles, AFailedWriteKeepsTheOldFileAndSaysWhy) {
   EXPECT_NE(p.out.find(path("p.csv") + ": writing failed (File too large)"), std::string::npos)
       << p.out;
   EXPECT_EQ(slurp(path("p.csv")), "old\n");
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
 }
 
 TEST_F(CliFiles, GraphOntoADirectoryIsRefusedAndLeavesNothing) {
@@ -828,7 +817,7 @@ TEST_F(CliFiles, GraphOntoADirectoryIsRefusedAndLeavesNothing) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find(path("g.dot") + " is a directory"), std::string::npos) << r.out;
   EXPECT_TRUE(std::filesystem::is_directory(path("g.dot")));
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
 }
 
 // Graphviz renders into the output's temporary (its standard output), which replaces the file
@@ -851,7 +840,7 @@ TEST_F(CliFiles, RenderedGraphsAreWrittenAtomicallyThroughLinks) {
   EXPECT_EQ(svg.rfind("<svg>digraph tapegrad", 0), 0u) << svg;
   EXPECT_NE(svg.find("grad 6"), std::string::npos) << svg;
   std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_))
+  for (const auto& entry : std::filesystem::directory_iterator(dir()))
     names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"bin", "link.svg", "real.svg"}));
@@ -887,7 +876,7 @@ TEST_F(CliFiles, TheGraphFormatIsNamedByTheExtension) {
         << r.out;
     EXPECT_FALSE(std::filesystem::exists(path(name)));
   }
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
 }
 
 TEST_F(CliFiles, GraphvizRendersAnSvgThroughALink) {
@@ -897,7 +886,7 @@ TEST_F(CliFiles, GraphvizRendersAnSvgThroughALink) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(std::filesystem::is_symlink(path("link.svg")));
   EXPECT_NE(slurp(path("g.svg")).find("<svg"), std::string::npos);
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 2);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir()), {}), 2);
 }
 
 // Every refusal below happens before the data is read: no "epoch" line, nothing written.
@@ -911,7 +900,7 @@ TEST_F(CliFiles, OutputsThatAreNotRegularFilesAreRefusedBeforeTraining) {
       {"--save " + path("dir"), "--save: " + path("dir") + " is a directory"},
       {"--metrics " + path("fifo"), "--metrics: " + path("fifo") + " is a named pipe (FIFO)"},
   };
-  const std::filesystem::path device = tapegrad::testing::character_device_for_tests(dir_);
+  const std::filesystem::path device = tapegrad::testing::character_device_for_tests(dir());
   if (!device.empty()) {
     cases.push_back({"--save " + device.string(), device.string() + " is a character device"});
   }
@@ -927,7 +916,7 @@ TEST_F(CliFiles, OutputsThatAreNotRegularFilesAreRefusedBeforeTraining) {
   if (!device.empty()) {
     EXPECT_TRUE(std::filesystem::is_character_file(device));
   }
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
 }
 
 TEST_F(CliFiles, AnOutputThatIsAnInputIsRefused) {
@@ -946,8 +935,8 @@ TEST_F(CliFiles, AnOutputThatIsAnInputIsRefused) {
       {"train --epochs 1 --data " + d + " --save " + d, "--save", "--data"},
       {"train --epochs 1 --data " + d + " --metrics " + d, "--metrics", "--data"},
       {"train --epochs 1 --data " + d + " --save " + path("alias.csv"), "--save", "--data"},
-      {"train --epochs 1 --data " + d + " --save " + dir_.string() + "/../" +
-           dir_.filename().string() + "/data.csv",
+      {"train --epochs 1 --data " + d + " --save " + dir().string() + "/../" +
+           dir().filename().string() + "/data.csv",
        "--save", "--data"},
       {"train --epochs 1 --data iris --save " + path("new") + " --metrics " + path("new"),
        "--metrics", "--save"},

@@ -20,6 +20,8 @@
 #include <gtest/gtest.h>
 #include <tapegrad/io/safetensors.hpp>
 
+#include "support/temp_dir.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -80,17 +82,7 @@ std::vector<std::vector<double>> weights(const fs::path& model) {
   return out;
 }
 
-class Resume : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("tapegrad_resume_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const char* name) const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
+class Resume : public tapegrad::testing::TempDirTest {};
 
 TEST_F(Resume, KilledAtRandomMomentsAndResumedEndsBitwiseLikeAnUninterruptedRun) {
   const std::string common =

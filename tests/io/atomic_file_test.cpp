@@ -23,6 +23,7 @@
 
 #include "support/errors.hpp"
 #include "support/output_files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace io = tapegrad::io;
 using tapegrad::testing::message_of;
@@ -30,23 +31,7 @@ using tapegrad::testing::partial_files;
 
 namespace {
 
-class AtomicFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           (std::string("tapegrad_atomic_") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add);
-    std::filesystem::remove_all(dir_);
-  }
-  std::filesystem::path path(const std::string& name) const { return dir_ / name; }
-  std::filesystem::path dir_;
-};
+class AtomicFileTest : public tapegrad::testing::TempDirTest {};
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -56,7 +41,7 @@ std::string slurp(const std::filesystem::path& p) {
 TEST_F(AtomicFileTest, TheTemporaryIsBesideTheTargetHiddenRecognisableAndUnpredictable) {
   io::AtomicFile a(path("out.csv"));
   io::AtomicFile b(path("out.csv"));
-  EXPECT_EQ(a.temporary().parent_path(), dir_);
+  EXPECT_EQ(a.temporary().parent_path(), dir());
   // `.out.csv.tapegrad-partial.<pid>.<16 hex digits>` (no std::regex: GCC 12 under ASan warns
   // inside it)
   const std::string name = a.temporary().filename().string();
@@ -65,13 +50,13 @@ TEST_F(AtomicFileTest, TheTemporaryIsBesideTheTargetHiddenRecognisableAndUnpredi
   EXPECT_EQ(name.size(), prefix.size() + 16) << name;
   EXPECT_EQ(name.find_first_not_of("0123456789abcdef", prefix.size()), std::string::npos) << name;
   EXPECT_NE(a.temporary(), b.temporary());
-  EXPECT_EQ(partial_files(dir_).size(), 2u);
+  EXPECT_EQ(partial_files(dir()).size(), 2u);
   EXPECT_FALSE(std::filesystem::exists(path("out.csv")));  // nothing there until commit()
   a.write("a,b\n");
   a.write("1,2\n");
   a.commit();
   EXPECT_EQ(slurp(path("out.csv")), "a,b\n1,2\n");
-  EXPECT_EQ(partial_files(dir_).size(), 1u);  // b's, until it goes
+  EXPECT_EQ(partial_files(dir()).size(), 1u);  // b's, until it goes
 }
 
 TEST_F(AtomicFileTest, AFileThatIsNotCommittedIsRemovedAndTheOldOneKept) {
@@ -83,14 +68,14 @@ TEST_F(AtomicFileTest, AFileThatIsNotCommittedIsRemovedAndTheOldOneKept) {
   } catch (const std::runtime_error&) {
   }
   EXPECT_EQ(slurp(path("out.csv")), "old\n");
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
 }
 
 TEST_F(AtomicFileTest, AVeryLongNameStillGetsATemporary) {
   const std::string name(250, 'n');
   io::write_file_atomically(path(name), "x");
   EXPECT_EQ(slurp(path(name)), "x");
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
 }
 
 TEST_F(AtomicFileTest, LinksAreFollowedToTheirFinalTargetAndALoopIsAnError) {
@@ -107,21 +92,21 @@ TEST_F(AtomicFileTest, LinksAreFollowedToTheirFinalTargetAndALoopIsAnError) {
             }).find("too many levels of symbolic links"),
             std::string::npos);
   EXPECT_NE(message_of<tapegrad::ValueError>([&] {
-              (void)io::resolve_output(dir_ / "new" / "");
+              (void)io::resolve_output(dir() / "new" / "");
             }).find("names a directory"),
             std::string::npos);
 }
 
 TEST_F(AtomicFileTest, CheckingAnOutputLeavesNothingAndRefusesAReadOnlyDirectory) {
   io::check_output_writable(path("m.safetensors"));
-  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+  EXPECT_TRUE(std::filesystem::is_empty(dir()));
   if (::geteuid() == 0) {
     GTEST_SKIP() << "root writes into a 0500 directory anyway; the refusal cannot be seen";
   }
   std::filesystem::create_directories(path("ro"));
   std::filesystem::permissions(path("ro"), std::filesystem::perms(0500));
   const std::string message =
-      message_of<tapegrad::ValueError>([&] { io::check_output_writable(path("ro") / "m"); });
+      message_of<tapegrad::ValueError>([&] { io::check_output_writable(dir() / "ro" / "m"); });
   EXPECT_NE(message.find("cannot create a file in"), std::string::npos) << message;
   std::filesystem::permissions(path("ro"), std::filesystem::perms(0700));
 }
@@ -167,7 +152,7 @@ TEST_F(AtomicFileTest, SigintOrSigtermWhileWritingLeavesNoTemporary) {
     // The signal still ends the process as a signal (the default action, re-raised).
     ASSERT_TRUE(WIFSIGNALED(status));
     EXPECT_EQ(WTERMSIG(status), signal);
-    EXPECT_TRUE(partial_files(dir_).empty());
+    EXPECT_TRUE(partial_files(dir()).empty());
     EXPECT_EQ(slurp(path("big")), "old");
   }
 }
@@ -183,10 +168,10 @@ TEST_F(AtomicFileTest, SigkillLeavesOneTemporaryAtMostAndTheNextWriteRemovesIt) 
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
     ASSERT_TRUE(WIFSIGNALED(status));
-    EXPECT_EQ(partial_files(dir_).size(), 1u) << "after kill " << kill;
+    EXPECT_EQ(partial_files(dir()).size(), 1u) << "after kill " << kill;
   }
   io::write_file_atomically(path("big"), "done");
-  EXPECT_TRUE(partial_files(dir_).empty());
+  EXPECT_TRUE(partial_files(dir()).empty());
   EXPECT_EQ(slurp(path("big")), "done");
 }
 

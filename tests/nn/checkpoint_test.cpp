@@ -9,6 +9,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "support/errors.hpp"
+#include "support/temp_dir.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
@@ -59,20 +60,7 @@ std::vector<std::vector<double>> values(const nn::Module& m) {
   return out;
 }
 
-class Checkpoints : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("tapegrad-checkpoint-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path path(const std::string& name) const { return dir_ / name; }
-
- private:
-  std::filesystem::path dir_;
-};
+class Checkpoints : public tapegrad::testing::TempDirTest {};
 
 TEST_F(Checkpoints, ResumingAtAnyEpochEndsBitwiseWhereAnUninterruptedRunEnds) {
   const Problem p;

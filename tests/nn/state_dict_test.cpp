@@ -11,6 +11,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "support/errors.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -75,20 +76,7 @@ TEST(StateDict, AStateOfTheWrongLayoutIsRefusedAndChangesNothing) {
   EXPECT_EQ(values(net), before);
 }
 
-class ModelFiles : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("tapegrad-state-dict-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path path(const std::string& name) const { return dir_ / name; }
-
- private:
-  std::filesystem::path dir_;
-};
+class ModelFiles : public tapegrad::testing::TempDirTest {};
 
 TEST_F(ModelFiles, ASavedModelLoadsIntoTheSameArchitectureAndPredictsTheSame) {
   const nn::Sequential trained = nn::mlp({4, 8, 3}, {.hidden = nn::Activation::relu(), .seed = 1});
