@@ -14,6 +14,8 @@
 // runnable thread (OpenBLAS's, say) each time round, before it sleeps on a futex.
 #include "core/parallel_for.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,6 +29,20 @@
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad {
+
+int detail::available_cpus() {
+#ifdef __linux__
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0) {
+    return CPU_COUNT(&cpus);
+  }
+#endif
+  // Elsewhere, or with more CPUs than a cpu_set_t holds: the machine's.
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware == 0 ? 1 : static_cast<int>(std::min(hardware, 1u << 20));
+}
+
 namespace {
 
 int threads_from_environment() {
@@ -37,8 +53,7 @@ int threads_from_environment() {
     throw ValueError(fmt::format(
         "TAPEGRAD_NUM_THREADS: got \"{}\"; needs a whole number of threads from 1 to 1024", env));
   }
-  const unsigned hardware = std::thread::hardware_concurrency();
-  return hardware == 0 ? 1 : static_cast<int>(std::min(hardware, 1024u));
+  return std::min(detail::available_cpus(), 1024);
 }
 
 std::atomic<int> configured{0};  // 0: not read from the environment yet

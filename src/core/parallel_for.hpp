@@ -18,6 +18,10 @@ namespace detail {
 // microseconds, about what a 64K-element elementwise loop takes.
 inline constexpr std::int64_t kParallelFrom = std::int64_t{1} << 15;
 
+// The CPUs the calling thread may run on: fewer than the machine's under taskset, a container's
+// cpuset, or mpirun binding each rank to its own cores. num_threads() defaults to it.
+TAPEGRAD_INTERNAL_API int available_cpus();
+
 using ChunkFn = void (*)(void* f, std::int64_t begin, std::int64_t end);
 TAPEGRAD_INTERNAL_API void parallel_chunks(std::int64_t n, std::int64_t item_size, ChunkFn fn,
                                            void* f);

@@ -2,6 +2,8 @@
 // Threads for large elementwise loops (core/parallel.hpp): every element once, the same values
 // for every thread count, domain errors naming the first offending element, and loops that find
 // the pool taken (nested, or from another thread) running on their own thread.
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -195,6 +197,30 @@ TEST(Parallel, NestedLoopsAndConcurrentCallersRunOnTheirOwnThread) {
   for (std::thread& c : callers) c.join();
   for (std::size_t t = 0; t < sums.size(); ++t)
     EXPECT_EQ(sums[t], static_cast<double>(kLarge) * static_cast<double>(t + 1));
+}
+
+// mpirun binds each rank to its cores (and taskset or a container's cpuset do the same): the
+// default thread count must be the CPUs this process may use, or two ranks on two cores would
+// each start two workers.
+TEST(Parallel, TheDefaultThreadCountIsTheCpusThisThreadMayRunOn) {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  EXPECT_EQ(tg::detail::available_cpus(), CPU_COUNT(&all));
+  int seen = 0;
+  std::thread pinned([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &all)) {
+        CPU_SET(cpu, &one);
+        break;
+      }
+    }
+    if (sched_setaffinity(0, sizeof one, &one) == 0) seen = tg::detail::available_cpus();
+  });
+  pinned.join();
+  EXPECT_EQ(seen, 1);
 }
 
 TEST(Parallel, TheThreadCountMustBePositive) {

@@ -20,7 +20,8 @@
 namespace tapegrad {
 
 /// Threads an elementwise loop may use, the calling thread included: TAPEGRAD_NUM_THREADS when
-/// set, else the machine's hardware threads (std::thread::hardware_concurrency).
+/// set, else the CPUs the process may run on (its affinity: all the machine's hardware threads
+/// unless taskset, a container's cpuset or mpirun's binding of ranks to cores says fewer).
 int num_threads();
 /// Sets it for the whole process (1: every loop on its calling thread). Throws ValueError below 1.
 void set_num_threads(int threads);
