@@ -10,7 +10,13 @@ install(TARGETS tapegrad EXPORT tapegradTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY include/tapegrad DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+# tapegrad/distributed/ declares tapegrad::mpi: installed only with it.
+if(TARGET tapegrad_mpi)
+  install(DIRECTORY include/tapegrad DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+else()
+  install(DIRECTORY include/tapegrad DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev
+          PATTERN distributed EXCLUDE)
+endif()
 install(DIRECTORY data/ DESTINATION ${CMAKE_INSTALL_DATADIR}/tapegrad COMPONENT runtime
         FILES_MATCHING PATTERN "*.csv" PATTERN "*.md")
 install(EXPORT tapegradTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR}
@@ -21,6 +27,17 @@ if(TARGET tapegrad_eigen)
   set(TAPEGRAD_WITH_EIGEN ON)
   install(TARGETS tapegrad_eigen EXPORT tapegradEigenTargets COMPONENT dev)
   install(EXPORT tapegradEigenTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR}
+          COMPONENT dev)
+endif()
+# tapegrad::mpi likewise, loaded where tapegrad was built with MPI and MPI is here.
+set(TAPEGRAD_WITH_MPI_TARGETS OFF)
+if(TARGET tapegrad_mpi)
+  set(TAPEGRAD_WITH_MPI_TARGETS ON)
+  install(TARGETS tapegrad_mpi EXPORT tapegradMpiTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+  install(EXPORT tapegradMpiTargets NAMESPACE tapegrad:: DESTINATION ${TAPEGRAD_CMAKE_DIR}
           COMPONENT dev)
 endif()
 configure_package_config_file(cmake/tapegradConfig.cmake.in

@@ -47,6 +47,7 @@ the CMake package (find_package(tapegrad)) and the pkg-config file.")
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "libfmt-dev, libopenblas-dev, tapegrad (= ${CPACK_DEBIAN_PACKAGE_VERSION})")
 # tapegrad/eigen.hpp and the target tapegrad::eigen need Eigen; nothing else does.
-set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "libeigen3-dev")
+# tapegrad/distributed/mpi.hpp and tapegrad::mpi need Open MPI's development files.
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "libeigen3-dev, libopenmpi-dev")
 
 include(CPack)

@@ -72,6 +72,11 @@ ok "find_package(tapegrad) in $found; $(cat "$tmp/consumer.out")"
   fail "tapegrad::eigen is missing from the package (tests/package built no generic_consumer)"
 "$tmp/consumer/generic_consumer" >"$tmp/generic.out" 2>&1 || { cat "$tmp/generic.out" >&2; fail "the generic-code consumer"; }
 ok "tapegrad::eigen: $(cat "$tmp/generic.out")"
+# And MPI, so it must carry tapegrad::mpi.
+[ -x "$tmp/consumer/mpi_consumer" ] ||
+  fail "tapegrad::mpi is missing from the package (tests/package built no mpi_consumer)"
+"$tmp/consumer/mpi_consumer" >"$tmp/mpi.out" 2>&1 || { cat "$tmp/mpi.out" >&2; fail "the MPI consumer"; }
+ok "tapegrad::mpi: $(cat "$tmp/mpi.out")"
 pc="$(find "$prefix" -name tapegrad.pc)"
 flags="$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs tapegrad)" ||
   fail "pkg-config --cflags --libs tapegrad with $pc"

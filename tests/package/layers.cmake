@@ -14,6 +14,7 @@ foreach(layer autodiff nn optim data io check)
   set(rank_${layer} 3)
 endforeach()
 set(rank_cli 4)
+set(rank_distributed 4)  # tapegrad::mpi: the nn layer over MPI, beside the tool
 
 file(GLOB_RECURSE files RELATIVE "${ROOT}" "${ROOT}/include/tapegrad/*.hpp" "${ROOT}/src/*.hpp"
      "${ROOT}/src/*.cpp")

@@ -18,6 +18,9 @@ run("the consumer" "${CONSUMER_BINARY}/consumer")
 if(WITH_EIGEN)
   run("the generic-code consumer (tapegrad::eigen)" "${CONSUMER_BINARY}/generic_consumer")
 endif()
+if(WITH_MPI)
+  run("the MPI consumer (tapegrad::mpi)" "${CONSUMER_BINARY}/mpi_consumer")
+endif()
 
 # The same consumer through pkg-config, as a Makefile user would build it.
 find_program(PKG_CONFIG NAMES pkg-config pkgconf)
