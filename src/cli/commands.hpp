@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/nn/distributed.hpp>
 
 namespace tapegrad::cli {
 
@@ -55,7 +56,12 @@ struct TrainArgs {
   int checkpoint_every = 1;
   std::string resume;  // directory of the checkpoint to continue from
 };
-int run_train(const TrainArgs& args);
+// With a group of several ranks (`mpirun -np N tapegrad train`), data-parallel: every rank runs
+// this with the same arguments; --batch stays the global batch; only rank 0 checks and writes
+// the output files and prints (the other ranks' stdout goes nowhere); every rank reads the data
+// and, to resume, the checkpoint. A status other than kOk on any rank must end the whole job
+// (Communicator::abort), since the other ranks may be waiting for this one.
+int run_train(const TrainArgs& args, nn::Communicator* group = nullptr);
 
 struct EvalArgs {
   std::string model;

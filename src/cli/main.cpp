@@ -2,7 +2,9 @@
 // The tapegrad command-line tool.
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
@@ -17,6 +19,11 @@
 #include "cli/commands.hpp"
 #include "cli/expression.hpp"
 #include "cli/fast_blas.hpp"
+#include "cli/launch.hpp"
+
+#ifdef TAPEGRAD_WITH_MPI
+#include <tapegrad/distributed/mpi.hpp>
+#endif
 
 namespace {
 
@@ -34,6 +41,41 @@ CLI::Validator integer_at_least(T low) {
       fmt::format("INT>={}", low));
 }
 
+// `mpirun -np N tapegrad train ...`: each rank trains its share of every batch. A rank whose
+// run fails ends the whole job (the others would wait for it forever), with its exit status.
+int train_on_ranks(const tapegrad::cli::TrainArgs& args, const tapegrad::cli::Launch& launch) {
+  namespace cli = tapegrad::cli;
+#ifdef TAPEGRAD_WITH_MPI
+  std::unique_ptr<tapegrad::mpi::ProcessGroup> group;
+  try {
+    group = std::make_unique<tapegrad::mpi::ProcessGroup>();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: rank {}: {}\n", launch.rank, e.what());
+    return cli::kFailure;
+  }
+  int status = cli::kFailure;
+  try {
+    status = cli::run_train(args, group.get());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+  }
+  if (status != cli::kOk) {
+    group->abort(fmt::format("ending the job (exit status {})", status), status);
+  }
+  return cli::kOk;
+#else
+  (void)args;
+  if (launch.rank == 0) {
+    fmt::print(stderr,
+               "error: started as {} ranks (mpirun), but this tapegrad was built without MPI; "
+               "rebuild it with MPI (apt install libopenmpi-dev, cmake -DTAPEGRAD_WITH_MPI=ON) "
+               "or run it without mpirun\n",
+               launch.size);
+  }
+  return cli::kBadInput;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +84,18 @@ int main(int argc, char** argv) {
   // Ctrl-C or a kill while a file is written removes its temporary (after the re-exec, which
   // would reset the handlers).
   tapegrad::io::remove_partial_files_on_signals();
+  cli::Launch launch;
+  try {
+    launch = cli::launch_from_environment();
+  } catch (const tapegrad::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return cli::kBadInput;
+  }
+  // Under mpirun every rank runs this with the same arguments: rank 0 speaks for them all.
+  if (launch.rank != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) {
+    fmt::print(stderr, "error: rank {}: cannot silence its output (/dev/null)\n", launch.rank);
+    return cli::kFailure;
+  }
   CLI::App app{"tapegrad: reverse-mode automatic differentiation and neural networks on one tape"};
   app.set_version_flag("--version", std::string("tapegrad ") + tapegrad::kVersion);
   app.require_subcommand(0, 1);
@@ -157,7 +211,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int status = app.exit(e);
+    const int status = launch.rank == 0 ? app.exit(e) : e.get_exit_code();
     return status == 0 ? 0 : cli::kBadInput;
   }
   try {
@@ -169,6 +223,18 @@ int main(int argc, char** argv) {
   } catch (const tapegrad::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return cli::kBadInput;
+  }
+  if (launch.several()) {
+    if (!train_cmd->parsed()) {
+      if (launch.rank == 0) {
+        fmt::print(stderr,
+                   "error: started as {} ranks (mpirun); only `tapegrad train` runs on several "
+                   "ranks: run the others without mpirun\n",
+                   launch.size);
+      }
+      return cli::kBadInput;
+    }
+    return train_on_ranks(train, launch);
   }
   try {
     if (grad_cmd->parsed()) return cli::run_grad(grad);

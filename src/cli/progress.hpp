@@ -15,7 +15,9 @@ namespace tapegrad::cli {
 
 class ProgressBar {
  public:
-  ProgressBar() : enabled_(isatty(STDOUT_FILENO) == 1) {}
+  // `wanted` false: never drawn (under mpirun, whose relay gives rank 0 a terminal of its own
+  // even when the job's output goes to a file).
+  explicit ProgressBar(bool wanted = true) : enabled_(wanted && isatty(STDOUT_FILENO) == 1) {}
   bool enabled() const { return enabled_; }
 
   void start(std::string label) {

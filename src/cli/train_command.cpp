@@ -239,16 +239,26 @@ void check_options(const TrainArgs& args) {
 
 }  // namespace
 
-int run_train(const TrainArgs& args) {
+int run_train(const TrainArgs& args, nn::Communicator* group) {
   return reporting_bad_input([&] {
     check_options(args);
+    const bool shared = group != nullptr && group->size() > 1;
+    const bool leader = !shared || group->rank() == 0;  // prints and writes the files
+    if (shared && args.online) {
+      throw std::invalid_argument(fmt::format(
+          "--online updates after every example, which leaves nothing to share between the {} "
+          "ranks; train data-parallel with --batch or --full-batch",
+          group->size()));
+    }
     // The outputs are checked before the data is read or a single epoch runs.
     const std::string data_file = is_bundled(args.data) ? std::string() : args.data;
     refuse_same_file("--save", args.save, "--data", data_file);
     refuse_same_file("--metrics", args.metrics, "--data", data_file);
     refuse_same_file("--metrics", args.metrics, "--save", args.save);
-    check_output("--save", args.save);
-    check_output("--metrics", args.metrics);
+    if (leader) {
+      check_output("--save", args.save);
+      check_output("--metrics", args.metrics);
+    }
     const data::Dataset all = load_data(args.data, args.target);
     ModelSpec spec;
     spec.task = infer_task(all, args.task);
@@ -341,7 +351,7 @@ int run_train(const TrainArgs& args) {
       epochs_done = resumed.epochs_done;
       metrics_csv = resumed.metadata[kMetricsKey];
       resumed_note = fmt::format("resumed from {} after epoch {}\n", from.string(), epochs_done);
-    } else if (!checkpoint.empty()) {
+    } else if (!checkpoint.empty() && leader) {
       if (std::filesystem::exists(checkpoint)) {
         throw std::invalid_argument(
             fmt::format("--checkpoint {}: {} already holds a checkpoint; continue it with "
@@ -355,20 +365,27 @@ int run_train(const TrainArgs& args) {
                                                 checkpoint_dir, error.message()));
       }
     }
-    if (!checkpoint.empty()) check_output("--checkpoint", checkpoint.string());
+    if (!checkpoint.empty() && leader) check_output("--checkpoint", checkpoint.string());
 
     fmt::print("data: {} ({} rows, {} features{}), {} train / {} test rows\n", args.data,
                all.size(), all.num_features(),
                spec.task == Task::classify ? fmt::format(", {} classes", outputs) : ", regression",
                train.size(), test.size());
     fmt::print("model: {}\n", model.describe());
+    if (shared) {
+      fmt::print(
+          "data-parallel on {} ranks: each takes its share of every batch{}\n", group->size(),
+          regime == nn::Regime::mini_batch
+              ? fmt::format(" (about {} rows)", (args.batch + group->size() - 1) / group->size())
+              : "");
+    }
     fmt::print("training: {} epochs, {}, {} (lr {:g}), loss {}\n\n", args.epochs,
                regime == nn::Regime::online       ? "online"
                : regime == nn::Regime::full_batch ? "full batch"
                                                   : fmt::format("batches of {}", args.batch),
                args.optimizer, optimizer->learning_rate(), loss_name);
     fmt::print("{}", resumed_note);
-    ProgressBar bar;
+    ProgressBar bar(!shared);
     if (epochs_done < args.epochs)
       bar.start(fmt::format("epoch {:>3}/{}", epochs_done + 1, args.epochs));
     // A loss that is not finite ends the training at that epoch: nothing after it can recover,
@@ -385,16 +402,20 @@ int run_train(const TrainArgs& args) {
            .seed = args.seed,
            .on_epoch =
                [&](const nn::EpochStats& e) {
-                 bar.finish();
-                 const double train_metric = score(model, spec, train).metric;
-                 const double test_metric = test.size() > 0 ? score(model, spec, test).metric : NAN;
-                 fmt::print(
-                     "epoch {:>3}/{}  loss {:.4f}  train {} {:.4f}  test {} {:.4f}  ({:.1f} ms)\n",
-                     e.epoch, args.epochs, e.loss, metric_name(spec.task), train_metric,
-                     metric_name(spec.task), test_metric, e.seconds * 1e3);
-                 metrics_csv += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss,
-                                            train_metric, test_metric, e.seconds);
-                 if (!std::isfinite(e.loss)) {
+                 if (leader) {  // the loss is the whole batch's on every rank
+                   bar.finish();
+                   const double train_metric = score(model, spec, train).metric;
+                   const double test_metric =
+                       test.size() > 0 ? score(model, spec, test).metric : NAN;
+                   fmt::print(
+                       "epoch {:>3}/{}  loss {:.4f}  train {} {:.4f}  test {} {:.4f}  ({:.1f} "
+                       "ms)\n",
+                       e.epoch, args.epochs, e.loss, metric_name(spec.task), train_metric,
+                       metric_name(spec.task), test_metric, e.seconds * 1e3);
+                   metrics_csv += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss,
+                                              train_metric, test_metric, e.seconds);
+                 }
+                 if (!std::isfinite(e.loss)) {  // on every rank alike
                    diverged_at = e.epoch;
                    diverged_loss = e.loss;
                    throw Diverged{};
@@ -410,16 +431,24 @@ int run_train(const TrainArgs& args) {
                  std::map<std::string, std::string> meta{{kMetricsKey, metrics_csv}};
                  for (const Setting& s : settings) meta.emplace(s.key, s.value);
                  return meta;
-               }});
+               },
+           .group = group});
       (void)history;
     } catch (const Diverged&) {
-      if (!args.metrics.empty()) io::write_file_atomically(args.metrics, metrics_csv);
-      fmt::print(stderr,
-                 "error: training diverged at epoch {} (loss {}); no model was saved — try a "
-                 "smaller --lr\n",
-                 diverged_at, diverged_loss);
+      if (leader) {
+        if (!args.metrics.empty()) io::write_file_atomically(args.metrics, metrics_csv);
+        fmt::print(stderr,
+                   "error: training diverged at epoch {} (loss {}); no model was saved — try a "
+                   "smaller --lr\n",
+                   diverged_at, diverged_loss);
+      }
+      if (shared) {  // every rank diverged with it: wait until rank 0 has said so
+        double none = 0;
+        group->sum(std::span<double>(&none, 1));
+      }
       return kFailure;
     }
+    if (!leader) return kOk;
     bar.finish();
     if (test.size() > 0) {
       const Scores s = score(model, spec, test);

@@ -21,6 +21,7 @@
 #include "cli/expression.hpp"
 #include "cli/model_file.hpp"
 #include "support/output_files.hpp"
+#include "support/run_command.hpp"
 #include "support/temp_dir.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -32,23 +33,11 @@ using tapegrad::Var;
 
 namespace {
 
-struct Outcome {
-  int status;
-  std::string out;  // stdout and stderr together
-};
+using tapegrad::testing::Outcome;
 
 // Runs the tool with `env` (NAME=VALUE, or empty) set for it.
 Outcome run_with_env(const std::string& env, const std::string& args) {
-  const std::string command = env + " " + std::string(TAPEGRAD_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  Outcome r{-1, {}};
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr)
-    r.out += buffer.data();
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return tapegrad::testing::run_command(env + " " + std::string(TAPEGRAD_CLI) + " " + args);
 }
 
 Outcome run(const std::string& args) {
@@ -1148,5 +1137,26 @@ TEST_F(CliFiles, WithoutNamesColumnsGoByPositionAndTheWidthMustFit) {
   EXPECT_EQ(run("eval --model " + path("old.safetensors") + " --data " + path("plain.csv")).status,
             2);
 }
+
+// What an MPI launcher sets in the environment is checked like an option.
+TEST(CliLaunch, AMalformedRankCountFromTheLauncherIsBadInput) {
+  const Outcome r = run_with_env("OMPI_COMM_WORLD_SIZE=two", "train --data iris --epochs 1");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("OMPI_COMM_WORLD_SIZE='two'"), std::string::npos) << r.out;
+  const Outcome rank = run_with_env("PMI_SIZE=2 PMI_RANK=2", "train --data iris --epochs 1");
+  EXPECT_EQ(rank.status, 2) << rank.out;
+  EXPECT_NE(rank.out.find("PMI_RANK='2'"), std::string::npos) << rank.out;
+}
+
+#if !TAPEGRAD_TOOL_HAS_MPI
+// Started as several ranks, a tool without MPI says so instead of training alone N times over.
+TEST(CliLaunch, SeveralRanksWithoutMpiIsBadInputNamingTheFix) {
+  const Outcome r =
+      run_with_env("OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0", "train --data iris --epochs 1");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("built without MPI"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("TAPEGRAD_WITH_MPI=ON"), std::string::npos) << r.out;
+}
+#endif
 
 }  // namespace

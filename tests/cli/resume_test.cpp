@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <tapegrad/io/safetensors.hpp>
 
+#include "support/run_command.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -56,22 +57,10 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-struct Outcome {
-  int status;
-  std::string out;  // stdout and stderr together
-};
+using tapegrad::testing::Outcome;
 
 Outcome run(const std::string& args) {
-  FILE* pipe = ::popen((std::string(TAPEGRAD_CLI) + " " + args + " 2>&1").c_str(), "r");
-  Outcome r{-1, {}};
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) {
-    r.out += buffer.data();
-  }
-  const int status = ::pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return tapegrad::testing::run_command(std::string(TAPEGRAD_CLI) + " " + args);
 }
 
 std::vector<std::vector<double>> weights(const fs::path& model) {
