@@ -24,6 +24,21 @@ void gradient(const std::vector<double>& x, std::vector<double>& g, double& f) {
   ::gradient(1, n, x.data(), g.data());
 }
 
+double chain(double y0, std::size_t steps, double& dy) {
+  double result = 0;
+  trace_on(2);
+  {
+    adouble x;
+    x <<= y0;
+    adouble y = x;
+    for (std::size_t i = 0; i < steps; ++i) y = 0.5 * sin(y) + y * (0.5 - 0.1 * y * y);
+    y >>= result;
+  }
+  trace_off();
+  ::gradient(2, 1, &y0, &dy);
+  return result;
+}
+
 int main(int argc, char** argv) {
   return peer::run(argc, argv);
 }

@@ -18,6 +18,15 @@ void gradient(const std::vector<double>& x, std::vector<double>& g, double& f) {
   for (std::size_t i = 0; i < x.size(); ++i) g[i] = ax[i].adj();
 }
 
+double chain(double y0, std::size_t steps, double& dy) {
+  ADVar x = y0;
+  ADVar y = x;
+  for (std::size_t i = 0; i < steps; ++i) y = 0.5 * sin(y) + y * (0.5 - 0.1 * y * y);
+  ADVar::Gradcomp();
+  dy = x.adj();
+  return y.val();
+}
+
 int main(int argc, char** argv) {
   return peer::run(argc, argv);
 }

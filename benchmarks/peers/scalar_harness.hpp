@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
-// The scalar workload shared by the peer programs (benchmarks/compare builds one per tool):
-// f(x) = Σᵢ cos(sin(xᵢ²) + 3xᵢ²), its value and full gradient, timed against the plain double
-// evaluation in the same process, and the process's peak memory.
+// The scalar workloads shared by the peer programs (benchmarks/compare builds one per tool),
+// each timed against the plain double evaluation in the same process, with the process's peak
+// memory:
 //
-//   <program> N REPEATS time     -> {"plain_ms": ..., "gradient_ms": ..., "max_error": ...}
-//   <program> N REPEATS memory   -> {"peak_rss_kb": ...} after one gradient (the tool's own tape)
-//   <program> N REPEATS baseline -> {"peak_rss_kb": ...} with the inputs and gradient only
+//   sum:   f(x) = Σᵢ cos(sin(xᵢ²) + 3xᵢ²) of N inputs, its value and full gradient: wide.
+//   chain: N dependent steps y ← 0.5 sin y + y (0.5 − 0.1 y²) from one input y₀, the final y and
+//          dy/dy₀: deep, each step's operands the previous step's result.
 //
-// A tool's program defines `void gradient(const std::vector<double>& x, std::vector<double>& g,
-// double& f)` (record + reverse sweep + read every gradient, from scratch each call) and
-// `const char* kTool`, then calls run(argc, argv).
+//   <program> sum|chain N REPEATS time     -> {"plain_ms", "gradient_ms", "max_error", ...}
+//   <program> sum|chain N REPEATS memory   -> {"peak_rss_kb"} after one gradient (with the tape)
+//   <program> sum|chain N REPEATS baseline -> {"peak_rss_kb"} with the inputs and results only
+//
+// A tool's program defines `const char* kTool` and
+//   void gradient(const std::vector<double>& x, std::vector<double>& g, double& f);
+//   double chain(double y0, std::size_t steps, double& dy);
+// each recording, sweeping and reading its results from scratch on every call, as a user's code
+// does: the sum's N leaves are created inside the call (a fresh std::vector of the tool's type),
+// and the tool's tape may be reused between calls. Then main() calls run(argc, argv).
 #pragma once
 
 #include <sys/resource.h>
@@ -23,6 +30,7 @@
 #include <vector>
 
 void gradient(const std::vector<double>& x, std::vector<double>& g, double& f);
+double chain(double y0, std::size_t steps, double& dy);
 extern const char* kTool;
 
 namespace peer {
@@ -45,6 +53,27 @@ inline double hand_derivative(double v) {
   return -std::sin(u) * (2 * v * std::cos(v * v) + 6 * v);
 }
 
+inline constexpr double kChainStart = 0.7;
+
+[[gnu::noinline]] inline double plain_chain(double y, std::size_t steps) {
+  for (std::size_t i = 0; i < steps; ++i) y = 0.5 * std::sin(y) + y * (0.5 - 0.1 * y * y);
+  return y;
+}
+
+// dy/dy₀ of the chain, by the chain rule written out (forward, alongside the values).
+inline double hand_chain_derivative(double y, std::size_t steps) {
+  double dy = 1;
+  for (std::size_t i = 0; i < steps; ++i) {
+    dy *= 0.5 * std::cos(y) + 0.5 - 0.3 * y * y;
+    y = 0.5 * std::sin(y) + y * (0.5 - 0.1 * y * y);
+  }
+  return dy;
+}
+
+inline double relative_error(double got, double want) {
+  return std::abs(got - want) / std::max(1.0, std::abs(want));
+}
+
 template <class F>
 double elapsed_ms(F&& f) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -63,27 +92,24 @@ inline long peak_rss_kb() {
   return u.ru_maxrss;
 }
 
-inline int run(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s N REPEATS time|memory|baseline\n", argv[0]);
-    return 2;
-  }
-  const auto n = static_cast<std::size_t>(std::atol(argv[1]));
-  const int repeats = std::max(1, std::atoi(argv[2]));
-  const std::string mode = argv[3];
+inline void print_memory(const char* workload, std::size_t n, double result) {
+  std::printf(
+      "{\"tool\": \"%s\", \"workload\": \"%s\", \"n\": %zu, \"peak_rss_kb\": %ld, "
+      "\"result\": %.17g}\n",
+      kTool, workload, n, peak_rss_kb(), result);
+}
+
+inline int run_sum(std::size_t n, int repeats, const std::string& mode) {
   const std::vector<double> x = inputs(n);
   std::vector<double> g(n, 0.0);
   double f = 0;
   if (mode == "baseline") {
-    f = plain(x);
-    std::printf("{\"tool\": \"%s\", \"n\": %zu, \"peak_rss_kb\": %ld, \"f\": %.17g}\n", kTool, n,
-                peak_rss_kb(), f);
+    print_memory("sum", n, plain(x));
     return 0;
   }
   if (mode == "memory") {
     gradient(x, g, f);
-    std::printf("{\"tool\": \"%s\", \"n\": %zu, \"peak_rss_kb\": %ld, \"f\": %.17g}\n", kTool, n,
-                peak_rss_kb(), f);
+    print_memory("sum", n, f);
     return 0;
   }
   gradient(x, g, f);  // warm-up: first-touch page faults and the tool's one-time setup
@@ -96,18 +122,53 @@ inline int run(int argc, char** argv) {
     plain_runs.push_back(elapsed_ms([&] { sink += plain(x); }));
     gradient_runs.push_back(elapsed_ms([&] { gradient(x, g, f); }));
   }
-  const double plain_ms = median(plain_runs);
-  const double gradient_ms = median(gradient_runs);
-  double max_error = std::abs(f - plain(x)) / std::max(1.0, std::abs(f));
+  double max_error = relative_error(f, plain(x));
   for (std::size_t i = 0; i < n; ++i) {
-    const double h = hand_derivative(x[i]);
-    max_error = std::max(max_error, std::abs(g[i] - h) / std::max(1.0, std::abs(h)));
+    max_error = std::max(max_error, relative_error(g[i], hand_derivative(x[i])));
   }
   std::printf(
-      "{\"tool\": \"%s\", \"n\": %zu, \"plain_ms\": %.6g, \"gradient_ms\": %.6g, "
-      "\"max_error\": %.3g, \"sink\": %.3g}\n",
-      kTool, n, plain_ms, gradient_ms, max_error, sink);
+      "{\"tool\": \"%s\", \"workload\": \"sum\", \"n\": %zu, \"plain_ms\": %.6g, "
+      "\"gradient_ms\": %.6g, \"max_error\": %.3g, \"sink\": %.3g}\n",
+      kTool, n, median(plain_runs), median(gradient_runs), max_error, sink);
   return 0;
+}
+
+inline int run_chain(std::size_t n, int repeats, const std::string& mode) {
+  double dy = 0;
+  if (mode == "baseline") {
+    print_memory("chain", n, plain_chain(kChainStart, n));
+    return 0;
+  }
+  if (mode == "memory") {
+    print_memory("chain", n, chain(kChainStart, n, dy));
+    return 0;
+  }
+  double y = chain(kChainStart, n, dy);  // warm-up
+  double sink = 0;
+  std::vector<double> plain_runs, gradient_runs;
+  for (int r = 0; r < repeats; ++r) {
+    plain_runs.push_back(elapsed_ms([&] { sink += plain_chain(kChainStart, n); }));
+    gradient_runs.push_back(elapsed_ms([&] { y = chain(kChainStart, n, dy); }));
+  }
+  const double max_error = std::max(relative_error(y, plain_chain(kChainStart, n)),
+                                    relative_error(dy, hand_chain_derivative(kChainStart, n)));
+  std::printf(
+      "{\"tool\": \"%s\", \"workload\": \"chain\", \"n\": %zu, \"plain_ms\": %.6g, "
+      "\"gradient_ms\": %.6g, \"max_error\": %.3g, \"sink\": %.3g}\n",
+      kTool, n, median(plain_runs), median(gradient_runs), max_error, sink);
+  return 0;
+}
+
+inline int run(int argc, char** argv) {
+  const std::string workload = argc == 5 ? argv[1] : "";
+  if (argc != 5 || (workload != "sum" && workload != "chain")) {
+    std::fprintf(stderr, "usage: %s sum|chain N REPEATS time|memory|baseline\n", argv[0]);
+    return 2;
+  }
+  const auto n = static_cast<std::size_t>(std::atol(argv[2]));
+  const int repeats = std::max(1, std::atoi(argv[3]));
+  const std::string mode = argv[4];
+  return workload == "sum" ? run_sum(n, repeats, mode) : run_chain(n, repeats, mode);
 }
 
 }  // namespace peer
