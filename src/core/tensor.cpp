@@ -3,9 +3,12 @@
 
 #include "tapegrad/core/op.hpp"
 
+#include <sys/sysinfo.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -174,10 +177,26 @@ void release_cached_memory() {
 }
 
 namespace {
+// The most one tensor may take: this machine's memory and swap together. A dense tensor larger
+// than that can never be filled, and asking the allocator for it would give std::bad_alloc, or
+// under overcommit an address range that kills the process when touched.
+std::size_t memory_limit() {
+  static const std::size_t limit = [] {
+    struct sysinfo info {};
+    if (sysinfo(&info) != 0 || info.mem_unit == 0) return SIZE_MAX;
+    const unsigned long long units =
+        static_cast<unsigned long long>(info.totalram) + info.totalswap;
+    return units > SIZE_MAX / info.mem_unit ? SIZE_MAX
+                                            : static_cast<std::size_t>(units * info.mem_unit);
+  }();
+  return limit;
+}
+
 // The one place a buffer's size is computed from a shape. A Shape keeps the product of its
 // extents within Shape::kMaxNumel, so with at most 8 bytes per element nothing can overflow;
-// what is left to refuse is the extent -1, which means "infer" to reshape() and nothing here.
-std::size_t value_bytes(const Shape& shape, DType dtype) {
+// what is left to refuse is the extent -1, which means "infer" to reshape() and nothing here,
+// and a size that this machine cannot hold. Both are refused before anything is allocated.
+detail::Buffer value_buffer(const Shape& shape, DType dtype) {
   for (std::int64_t d : shape) {
     if (d < 0) {
       throw ShapeError(
@@ -186,12 +205,26 @@ std::size_t value_bytes(const Shape& shape, DType dtype) {
                       shape.str()));
     }
   }
-  return static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  if (bytes > memory_limit()) {
+    throw ShapeError(fmt::format(
+        "a {} tensor of shape {} needs {} bytes, more than this machine's memory and swap "
+        "together ({} bytes)",
+        dtype_name(dtype), shape.str(), bytes, memory_limit()));
+  }
+  try {
+    return detail::Buffer(bytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(
+        fmt::format("out of memory: a {} tensor of shape {} ({} bytes) could not be "
+                    "allocated",
+                    dtype_name(dtype), shape.str(), bytes));
+  }
 }
 }  // namespace
 
 TensorImpl::TensorImpl(Shape shape_, DType dtype_)
-    : shape(shape_), dtype(dtype_), value(value_bytes(shape_, dtype_)) {}
+    : shape(shape_), dtype(dtype_), value(value_buffer(shape_, dtype_)) {}
 
 std::byte* TensorImpl::grad_for_accumulate() {
   if (!grad) {

@@ -61,6 +61,19 @@ TEST(Shape, FromABufferWithAnOverflowingShapeIsRefusedBeforeAllocating) {
   EXPECT_THROW((void)Tensor::from(none, {k62, 4}), tg::ShapeError);
 }
 
+// Within the element limit, but more than any machine here holds: refused before anything is
+// allocated, naming the shape (it used to reach the allocator and escape as std::bad_alloc).
+TEST(Shape, ATensorLargerThanTheMachinesMemoryIsRefusedNamingTheShape) {
+  constexpr std::int64_t k40 = std::int64_t{1} << 40;
+  const std::string m = message_of<tg::ShapeError>([] { (void)tg::zeros({k40, 3}); });
+  EXPECT_NE(m.find(std::to_string(k40)), std::string::npos) << m;
+  EXPECT_NE(m.find("memory and swap"), std::string::npos) << m;
+  EXPECT_THROW((void)tg::pad(tg::zeros({2}), {{k40, 0}}), tg::ShapeError);
+  EXPECT_THROW((void)tg::ones({k40}, tg::DType::f32), tg::ShapeError);
+  // A large tensor that fits is still made.
+  EXPECT_EQ(tg::zeros({1 << 20, 8}).numel(), std::int64_t{1} << 23);
+}
+
 TEST(Shape, ALinearLayerTooLargeToExistIsRefused) {
   EXPECT_THROW((void)tg::nn::Linear(k32, k32), tg::ShapeError);
 }
