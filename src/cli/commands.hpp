@@ -80,6 +80,13 @@ int run_predict(const PredictArgs& args);
 
 int run_demo();
 
+// "rank R: " on the ranks other than 0 of an mpirun job (set once by main), else empty: error
+// lines carry it after "error: ", so that one rank's own failure is told from rank 0's.
+inline std::string& error_rank_prefix() {
+  static std::string prefix;
+  return prefix;
+}
+
 // Runs `body`; a tapegrad::Error (bad data, a model that does not fit, a shape that a chosen
 // loss rejects, an output path that is refused) or std::invalid_argument (a bad option value) is
 // printed as "error: ..." and becomes kBadInput; an IoError (a write that the system failed)
@@ -89,12 +96,12 @@ int reporting_bad_input(Body&& body) {
   try {
     return body();
   } catch (const IoError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "error: {}{}\n", error_rank_prefix(), e.what());
     return kFailure;
   } catch (const Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "error: {}{}\n", error_rank_prefix(), e.what());
   } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "error: {}{}\n", error_rank_prefix(), e.what());
   }
   return kBadInput;
 }

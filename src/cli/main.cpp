@@ -46,6 +46,7 @@ CLI::Validator integer_at_least(T low) {
 int train_on_ranks(const tapegrad::cli::TrainArgs& args, const tapegrad::cli::Launch& launch) {
   namespace cli = tapegrad::cli;
 #ifdef TAPEGRAD_WITH_MPI
+  if (launch.rank != 0) cli::error_rank_prefix() = fmt::format("rank {}: ", launch.rank);
   std::unique_ptr<tapegrad::mpi::ProcessGroup> group;
   try {
     group = std::make_unique<tapegrad::mpi::ProcessGroup>();
@@ -57,7 +58,7 @@ int train_on_ranks(const tapegrad::cli::TrainArgs& args, const tapegrad::cli::La
   try {
     status = cli::run_train(args, group.get());
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "error: {}{}\n", cli::error_rank_prefix(), e.what());
   }
   if (status != cli::kOk) {
     group->abort(fmt::format("ending the job (exit status {})", status), status);

@@ -26,11 +26,16 @@ Outcome alone(const std::string& args) {
   return tapegrad::testing::run_command(std::string(TAPEGRAD_CLI) + " " + args);
 }
 
-Outcome on_two_ranks(const std::string& args) {
+// `apps`: what follows mpirun's own options, one program or several separated by ':'.
+Outcome under_mpirun(const std::string& apps) {
   return tapegrad::testing::run_command(
       "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " TAPEGRAD_MPIEXEC
-      " -n 2 --oversubscribe " +
-      std::string(TAPEGRAD_CLI) + " " + args);
+      " --oversubscribe " +
+      apps);
+}
+
+Outcome on_two_ranks(const std::string& args) {
+  return under_mpirun("-n 2 " + std::string(TAPEGRAD_CLI) + " " + args);
 }
 
 std::vector<std::vector<double>> weights(const fs::path& model) {
@@ -121,6 +126,18 @@ TEST_F(MpiTrain, AnUnwritableOutputEndsTheJobWithStatusTwo) {
   EXPECT_NE(two.out.find("tapegrad: rank 0: ending the job (exit status 2)"), std::string::npos)
       << two.out;
   EXPECT_FALSE(fs::exists(path("missing")));
+}
+
+// A failure of one rank alone (here its data file is missing: mpirun gives each rank its own
+// arguments after ':') ends the job, and that rank's error line names it.
+TEST_F(MpiTrain, ARankThatFailsAloneIsNamedInItsError) {
+  const std::string tool = std::string(TAPEGRAD_CLI) + " train --epochs 50 --data ";
+  const Outcome two = under_mpirun("-n 1 " + tool + "iris : -n 1 " + tool + path("missing.csv"));
+  EXPECT_EQ(two.status, 2) << two.out;
+  EXPECT_NE(two.out.find("error: rank 1: "), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("missing.csv"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("tapegrad: rank 1: ending the job (exit status 2)"), std::string::npos)
+      << two.out;
 }
 
 TEST_F(MpiTrain, OnlineTrainingIsRefusedOnSeveralRanks) {
