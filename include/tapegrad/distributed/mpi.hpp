@@ -50,7 +50,8 @@ class ProcessGroup final : public nn::Communicator {
   int size() const override;
   /// The sum in rank order, every rank the same bits: each rank adds one slice of every bucket
   /// in rank order (an all-to-all), then the summed slices are gathered to all. Each rank sends
-  /// and receives about twice the values, as a ring all-reduce does, whatever the ranks.
+  /// and receives about twice the values, as a ring all-reduce does, whatever the ranks. On two
+  /// ranks, where every value has one sum (a single, commutative addition), it is MPI_Allreduce.
   void sum(std::span<double> values) override;
   void sum(std::span<float> values) override;
   void broadcast(std::span<std::byte> bytes, int root) override;
