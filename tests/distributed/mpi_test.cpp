@@ -15,6 +15,8 @@
 #include <tapegrad/distributed/mpi.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "support/data_parallel.hpp"
+
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 namespace optim = tapegrad::optim;
@@ -129,34 +131,10 @@ TEST(ProcessGroup, CountsTheSecondsItCommunicates) {
   EXPECT_GT(world->seconds_communicating(), before);
 }
 
-// 100 rows of 4 features, 3 classes: not a multiple of the batch or of the ranks.
-struct Problem {
-  Tensor x = tg::randn({100, 4}, 3);
-  Tensor y = tg::cast(tg::floor(tg::uniform({100}, 0, 3, 5)), tg::DType::f64);
-};
-
-struct Trained {
-  std::vector<double> parameters;  // all of them, one after another
-  std::vector<double> losses;
-};
-
-// A fresh MLP trained with Adam; on a group each rank starts from its own seed, so only the
-// broadcast of rank 0's parameters makes them equal.
-Trained train(const Problem& p, const nn::TrainOptions& base, nn::Communicator* group) {
-  const auto seed = static_cast<std::uint64_t>(7 + (group != nullptr ? group->rank() : 0));
-  const nn::Sequential net = nn::mlp({4, 8, 3}, {.seed = seed});
-  optim::Adam adam(net.parameters(), {.lr = 0.01});
-  nn::TrainOptions options = base;
-  options.group = group;
-  Trained run;
-  for (const nn::EpochStats& e : nn::train(net, adam, nn::cross_entropy_loss(), p.x, p.y, options))
-    run.losses.push_back(e.loss);
-  for (const Tensor& t : net.parameters()) {
-    const std::vector<double> v = t.to_vector();
-    run.parameters.insert(run.parameters.end(), v.begin(), v.end());
-  }
-  return run;
-}
+using tg::testing::Problem;
+using tg::testing::relative_difference;
+using tg::testing::train;
+using tg::testing::Trained;
 
 // Rank 0's values, on every rank.
 std::vector<double> rank_zeros(std::vector<double> values) {
@@ -173,13 +151,8 @@ void expect_same_as_alone(const nn::TrainOptions& options) {
   EXPECT_EQ(shared.losses, rank_zeros(shared.losses)) << "rank " << rank();
   // The single process's parameters up to the order of each gradient's additions
   // (docs/distributed.md).
-  double diff = 0, scale = 0;
   ASSERT_EQ(shared.parameters.size(), alone.parameters.size());
-  for (std::size_t i = 0; i < alone.parameters.size(); ++i) {
-    diff = std::max(diff, std::abs(shared.parameters[i] - alone.parameters[i]));
-    scale = std::max(scale, std::abs(alone.parameters[i]));
-  }
-  EXPECT_LT(diff / scale, 1e-12);
+  EXPECT_LT(relative_difference(alone, shared), 1e-12);
   ASSERT_EQ(shared.losses.size(), alone.losses.size());
   for (std::size_t e = 0; e < alone.losses.size(); ++e)
     EXPECT_NEAR(shared.losses[e], alone.losses[e], 1e-12 * alone.losses[e]) << "epoch " << e;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "support/data_parallel.hpp"
 #include "support/thread_group.hpp"
 
 namespace tg = tapegrad;
@@ -19,31 +20,10 @@ using tg::Tensor;
 
 namespace {
 
-// 100 rows of 4 features, 3 classes: not a multiple of the batch, the ranks or the chunks.
-struct Problem {
-  Tensor x = tg::randn({100, 4}, 3);
-  Tensor y = tg::cast(tg::floor(tg::uniform({100}, 0, 3, 5)), tg::DType::f64);
-};
-
-struct Trained {
-  std::vector<std::vector<double>> parameters;
-  std::vector<double> losses;
-};
-
-// Trains a fresh (seed 7) MLP with Adam; with a group, each rank's model starts from its own seed
-// 7 + rank, so only the broadcast makes them equal.
-Trained train(const Problem& p, const nn::TrainOptions& base, nn::Communicator* group) {
-  const int rank = group != nullptr ? group->rank() : 0;
-  const nn::Sequential net = nn::mlp({4, 8, 3}, {.seed = static_cast<std::uint64_t>(7 + rank)});
-  optim::Adam adam(net.parameters(), {.lr = 0.01});
-  nn::TrainOptions options = base;
-  options.group = group;
-  Trained run;
-  for (const nn::EpochStats& e : nn::train(net, adam, nn::cross_entropy_loss(), p.x, p.y, options))
-    run.losses.push_back(e.loss);
-  for (const Tensor& t : net.parameters()) run.parameters.push_back(t.to_vector());
-  return run;
-}
+using tg::testing::Problem;
+using tg::testing::relative_difference;
+using tg::testing::train;
+using tg::testing::Trained;
 
 std::vector<Trained> train_on_ranks(int ranks, const Problem& p, const nn::TrainOptions& options) {
   std::vector<Trained> runs(static_cast<std::size_t>(ranks));
@@ -52,18 +32,6 @@ std::vector<Trained> train_on_ranks(int ranks, const Problem& p, const nn::Train
     runs[static_cast<std::size_t>(c.rank())] = train(p, options, &c);
   });
   return runs;
-}
-
-// The largest difference relative to the largest magnitude, over all parameters.
-double relative_difference(const Trained& a, const Trained& b) {
-  double diff = 0, scale = 0;
-  for (std::size_t k = 0; k < a.parameters.size(); ++k) {
-    for (std::size_t i = 0; i < a.parameters[k].size(); ++i) {
-      diff = std::max(diff, std::abs(a.parameters[k][i] - b.parameters[k][i]));
-      scale = std::max(scale, std::abs(a.parameters[k][i]));
-    }
-  }
-  return diff / scale;
 }
 
 void expect_same_as_alone(int ranks, const nn::TrainOptions& options) {
