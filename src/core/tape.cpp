@@ -256,7 +256,8 @@ void Tape::zero_grad() {
 
 std::size_t Tape::bytes_reserved() const {
   return adjoint_.capacity() * sizeof(double) + operand_end_.capacity() * sizeof(std::uint32_t) +
-         operands_.capacity() * sizeof(Operand) + nodes_.capacity() * sizeof(detail::TensorNode) +
+         operands_.capacity() * (sizeof(double) + sizeof(std::uint32_t)) +
+         nodes_.capacity() * sizeof(detail::TensorNode) +
          alive_.capacity() * sizeof(std::shared_ptr<TensorImpl>) +
          objects_.capacity() * sizeof(std::shared_ptr<const void>) +
          higher_order_entries_.capacity() * sizeof(detail::HigherOrderEntry) +
@@ -306,7 +307,8 @@ void detail::TapeCore::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
   // Nothing is recorded during this sweep (rules run without recording), so the arrays stay put.
   double* adjoint = adjoint_.data();
   const std::uint32_t* operand_end = operand_end_.data();
-  const Operand* operand = operands_.data();
+  const double* partial = operands_.partials();
+  const std::uint32_t* input = operands_.inputs();
   walk(
       slots, nodes, 0,
       [&](std::uint32_t slot) {
@@ -316,14 +318,13 @@ void detail::TapeCore::sweep_from(std::uint32_t slots, std::uint32_t nodes) {
         const std::uint32_t end = operand_end[slot];
         for (std::uint32_t k = slot > 0 ? operand_end[slot - 1] : 0; k < end; ++k) {
           if constexpr (kChecked) {
-            const double given = a * operand[k].partial;
+            const double given = a * partial[k];
             if (!std::isfinite(given)) [[unlikely]] {
-              detail::check_scalar_backward(anomaly_.get(), slot, a, operand[k].partial,
-                                            operand[k].in);
+              detail::check_scalar_backward(anomaly_.get(), slot, a, partial[k], input[k]);
             }
-            adjoint[operand[k].in] += given;
+            adjoint[input[k]] += given;
           } else {
-            adjoint[operand[k].in] += a * operand[k].partial;
+            adjoint[input[k]] += a * partial[k];
           }
         }
       },

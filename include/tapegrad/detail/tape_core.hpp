@@ -107,17 +107,17 @@ class TapeCore {
   // ---- Recording ----------------------------------------------------------------------------
   std::uint32_t leaf() { return push_slot(); }
   // A node with any number of operands: push_operand() for each, then finish_node().
-  void push_operand(std::uint32_t in, double partial) { operands_.push_back({partial, in}); }
+  void push_operand(std::uint32_t in, double partial) { operands_.push_back(in, partial); }
   std::uint32_t finish_node() { return push_slot(); }
   [[gnu::always_inline]] inline std::uint32_t record(std::uint32_t a, double da) {
-    operands_.push_back({da, a});
+    operands_.push_back(a, da);
     return push_slot();
   }
   [[gnu::always_inline]] inline std::uint32_t record(std::uint32_t a, double da, std::uint32_t b,
                                                      double db) {
     operands_.reserve_more(2);
-    operands_.push_unchecked({da, a});
-    operands_.push_unchecked({db, b});
+    operands_.push_unchecked(a, da);
+    operands_.push_unchecked(b, db);
     return push_slot();
   }
   // Appends a tensor node; returns its index.
@@ -167,8 +167,8 @@ class TapeCore {
     return slot > 0 ? operand_end_[slot - 1] : 0;
   }
   std::uint32_t operand_end(std::uint32_t slot) const { return operand_end_[slot]; }
-  std::uint32_t operand_input(std::uint32_t k) const { return operands_[k].in; }
-  double operand_partial(std::uint32_t k) const { return operands_[k].partial; }
+  std::uint32_t operand_input(std::uint32_t k) const { return operands_.input(k); }
+  double operand_partial(std::uint32_t k) const { return operands_.partial(k); }
 
   // ---- Anomaly mode (see AnomalyGuard) ----------------------------------------------------
   // The op that made scalar `slot` (called from `where`), or tensor node `node` (whose backward
@@ -217,10 +217,6 @@ class TapeCore {
   static void check_saved(const TensorNode& node);
 
  protected:
-  struct Operand {
-    double partial;    // d out / d input
-    std::uint32_t in;  // input slot
-  };
   [[gnu::always_inline]] inline std::uint32_t push_slot() {
     const std::size_t slot = operand_end_.size();
     if (slot >= kMaxSlots) [[unlikely]]
@@ -245,7 +241,7 @@ class TapeCore {
 
   PodStack<std::uint32_t> operand_end_;  // per scalar slot: end of its operands
   PodStack<double> adjoint_;             // per scalar slot, up to the newest slot a sweep has seen
-  PodStack<Operand> operands_;
+  OperandStack operands_;                // operand k: (input slot, d out / d input)
   std::vector<TensorNode> nodes_;
   std::vector<std::shared_ptr<TensorImpl>> alive_;
   std::vector<std::shared_ptr<const void>> objects_;

@@ -138,6 +138,62 @@ class PodStack {
   T* cap_ = nullptr;
 };
 
+// The scalar nodes' operands, (input slot, partial) pairs, as two parallel arrays growing
+// together under one capacity check: 12 bytes an operand where a struct of both is padded to 16.
+class OperandStack {
+ public:
+  OperandStack() = default;
+  ~OperandStack() {
+    std::free(partial_);
+    std::free(input_);
+  }
+  OperandStack(const OperandStack&) = delete;
+  OperandStack& operator=(const OperandStack&) = delete;
+
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return cap_; }
+  const double* partials() const { return partial_; }
+  const std::uint32_t* inputs() const { return input_; }
+  double partial(std::size_t k) const { return partial_[k]; }
+  std::uint32_t input(std::size_t k) const { return input_[k]; }
+  void push_back(std::uint32_t in, double partial) {
+    if (size_ == cap_) [[unlikely]]
+      grow(1);
+    push_unchecked(in, partial);
+  }
+  // Room for n more pushes without a check.
+  void reserve_more(std::size_t n) {
+    if (cap_ - size_ < n) [[unlikely]]
+      grow(n);
+  }
+  void push_unchecked(std::uint32_t in, double partial) {
+    partial_[size_] = partial;
+    input_[size_] = in;
+    ++size_;
+  }
+  void clear() { size_ = 0; }
+
+ private:
+  [[gnu::noinline]] void grow(std::size_t n) {
+    std::size_t cap = cap_ * 2;
+    if (cap < size_ + n) cap = size_ + n;
+    if (cap < 1024) cap = 1024;
+    // A failed realloc leaves its block as it was, and cap_ changes only once both grew: a
+    // bad_alloc leaves the stack usable at its old capacity.
+    void* p = std::realloc(partial_, cap * sizeof(double));
+    if (p == nullptr) throw std::bad_alloc();
+    partial_ = static_cast<double*>(p);
+    void* q = std::realloc(input_, cap * sizeof(std::uint32_t));
+    if (q == nullptr) throw std::bad_alloc();
+    input_ = static_cast<std::uint32_t*>(q);
+    cap_ = cap;
+  }
+  double* partial_ = nullptr;
+  std::uint32_t* input_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t cap_ = 0;
+};
+
 // Bump allocator in fixed chunks. reset() keeps the chunks for the next step.
 class Arena {
  public:
