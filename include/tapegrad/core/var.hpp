@@ -119,6 +119,12 @@ class Var {
     return Var(value, like.state_, like.generation_, n, pack(slots[0], n > 1 ? slots[1] : kNoSlot),
                partials[0], n > 1 ? partials[1] : 0.0);
   }
+  /// v's combination with its partials replaced by p0, p1 (p1 unused for one term): the same
+  /// terms, its slots copied as one word.
+  [[gnu::always_inline]] inline static Var rescaled(const Var& v, double value, double p0,
+                                                    double p1) {
+    return Var(value, v.state_, v.generation_, v.terms_, v.slots_, p0, p1);
+  }
   /// Whether this (recorded, live) Var's tape is in higher-order mode.
   /// Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
   bool records_every_op() const { return state_->mode_bits() != 0; }
@@ -210,6 +216,7 @@ class Var {
   /// Var just stored never straddles two smaller stores (a store-forwarding stall, measured in
   /// commit 3d5c05e, which introduced this word).
   mutable std::uint64_t slots_ = pack(kNoSlot, kNoSlot);
+  /// The terms' partials; partial_[k] for k >= terms_ is never read.
   mutable double partial_[kTerms] = {0.0, 0.0};
 };
 

@@ -39,6 +39,10 @@ struct VarAccess {
   [[gnu::always_inline]] static Var recorded(Tape& tape, double value, std::uint32_t slot) {
     return Var::recorded(tape, value, slot);
   }
+  // v's terms with the partials p0, p1 (p1 unused when v has one term), unrecorded.
+  [[gnu::always_inline]] static Var rescaled(const Var& v, double value, double p0, double p1) {
+    return Var::rescaled(v, value, p0, p1);
+  }
   // An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= Var::kTerms, on the tape
   // of `like` (a live operand).
   [[gnu::always_inline]] static Var combination(const Var& like, double value,

@@ -91,8 +91,15 @@ template <class Rule>
 // The partial of a folded term: inner · outer, except that an outer partial of 0 gives 0 even
 // for an infinite or NaN inner one — as the reverse sweep skips a zero adjoint, so that a branch
 // multiplied by 0 (y = x + 0 · sqrt(x) at x = 0) cannot poison the gradient.
+// Both sides computed first, so that GCC selects rather than branches.
 [[gnu::always_inline]] inline double chain(double inner, double outer) {
-  return outer == 0.0 ? 0.0 : inner * outer;
+  const double product = inner * outer;
+  return outer != 0.0 ? product : 0.0;
+}
+// v's terms scaled by d (v recorded): the result of an op whose only recorded operand is v.
+[[gnu::always_inline]] inline Var scaled(const Var& v, double value, double d) {
+  return VarAccess::rescaled(v, value, chain(VarAccess::term_partial(v, 0), d),
+                             chain(VarAccess::term_partial(v, 1), d));
 }
 
 // x's terms scaled by d, appended to (slots, partials, n) with equal slots merged.
@@ -168,11 +175,7 @@ template <class Rule>
   if (VarAccess::records_every_op(x)) [[unlikely]]
     return apply_as_node(rule, x, out);
   if (!fused) VarAccess::materialize(x);
-  const double d = rule.df(x.value(), out);
-  const std::uint32_t slots[2] = {VarAccess::term_slot(x, 0), VarAccess::term_slot(x, 1)};
-  const double partials[2] = {chain(VarAccess::term_partial(x, 0), d),
-                              chain(VarAccess::term_partial(x, 1), d)};
-  return VarAccess::combination(x, out, slots, partials, VarAccess::terms(x));
+  return scaled(x, out, rule.df(x.value(), out));
 }
 
 template <class Rule>
@@ -191,12 +194,8 @@ template <class Rule>
   // one recorded operand, or one term on each side.
   const int nx = VarAccess::terms(x), ny = VarAccess::terms(y);
   if (ny == 0 || nx == 0) {
-    const Var& v = ny == 0 ? x : y;
-    const double d = ny == 0 ? rule.dx(a, b, out) : rule.dy(a, b, out);
-    const std::uint32_t slots[2] = {VarAccess::term_slot(v, 0), VarAccess::term_slot(v, 1)};
-    const double partials[2] = {chain(VarAccess::term_partial(v, 0), d),
-                                chain(VarAccess::term_partial(v, 1), d)};
-    return VarAccess::combination(*like, out, slots, partials, VarAccess::terms(v));
+    // The recorded operand is `like`.
+    return scaled(*like, out, ny == 0 ? rule.dx(a, b, out) : rule.dy(a, b, out));
   }
   if (nx == 1 && ny == 1) {
     const double px = chain(VarAccess::term_partial(x, 0), rule.dx(a, b, out));
