@@ -50,8 +50,13 @@ class Var {
     if (this != &other) copy_from(other);
     return *this;
   }
-  Var(Var&&) noexcept = default;             ///< carries the combination along, unrecorded
-  Var& operator=(Var&&) noexcept = default;  ///< carries the combination along, unrecorded
+  /// Carries the combination along, unrecorded.
+  Var(Var&& other) noexcept { move_from(other); }
+  /// Carries the combination along, unrecorded.
+  Var& operator=(Var&& other) noexcept {
+    move_from(other);
+    return *this;
+  }
   ~Var() = default;
 
   /// The value, computed when the Var was made (reading it records nothing).
@@ -145,8 +150,10 @@ class Var {
     }
   }
 
-  void copy_from(const Var& other) {
-    other.materialize();
+  // Field by field, each read as wide as it was written: a defaulted move copies the Var in
+  // 16-byte moves, and a load that spans two of the fields' smaller stores stalls on store
+  // forwarding.
+  [[gnu::always_inline]] inline void move_from(const Var& other) {
     value_ = other.value_;
     state_ = other.state_;
     generation_ = other.generation_;
@@ -155,6 +162,10 @@ class Var {
     slots_ = other.slots_;
     partial_[0] = other.partial_[0];
     partial_[1] = other.partial_[1];
+  }
+  void copy_from(const Var& other) {
+    other.materialize();
+    move_from(other);
   }
   [[gnu::always_inline]] inline void materialize_now() const {
     Tape* tape = state_->tape;
