@@ -48,6 +48,9 @@ std::string to_string(const Tensor& t) {
 std::ostream& operator<<(std::ostream& os, const Var& x) {
   return os << fmt::format("{}", x);
 }
+std::ostream& operator<<(std::ostream& os, const VarExpr& x) {
+  return os << fmt::format("{}", x);
+}
 std::ostream& operator<<(std::ostream& os, const Shape& s) {
   return os << s.str();
 }

@@ -60,6 +60,13 @@ struct fmt::formatter<tapegrad::Var> : fmt::formatter<double> {
 };
 
 template <>
+struct fmt::formatter<tapegrad::VarExpr> : fmt::formatter<tapegrad::Var> {
+  auto format(const tapegrad::VarExpr& e, fmt::format_context& ctx) const {
+    return fmt::formatter<tapegrad::Var>::format(tapegrad::Var::constant(e.value()), ctx);
+  }
+};
+
+template <>
 struct fmt::formatter<tapegrad::Tensor> : fmt::formatter<std::string_view> {
   auto format(const tapegrad::Tensor& t, fmt::format_context& ctx) const {
     return fmt::formatter<std::string_view>::format(tapegrad::to_string(t), ctx);

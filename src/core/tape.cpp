@@ -436,18 +436,38 @@ void Var::require_recorded(const char* what) const {
 
 double Var::grad_slow() const {
   require_recorded("grad()");
-  materialize();
-  return detail::core(*state_->tape).adjoint(term_slot(0));
+  return detail::core(*state_->tape).adjoint(slot_);
 }
 
 void Var::backward() const {
   require_recorded("backward()");
-  materialize();
-  detail::core(*state_->tape).backward_from_slot(term_slot(0));
+  detail::core(*state_->tape).backward_from_slot(slot_);
 }
 
 void Var::zero_grad() const {
   require_recorded("zero_grad()");
+  detail::core(*state_->tape).zero_adjoint(slot_);
+}
+
+// ---- VarExpr ---------------------------------------------------------------------------------
+void VarExpr::throw_unusable(const char* op) const {
+  detail::throw_unusable(*state_, generation_, op,
+                         fmt::format("this expression (value {})", value_));
+}
+
+std::uint32_t VarExpr::unusable_slot() const {
+  if (state_->alive(generation_)) throw_unusable("an expression recorded as a node");
+  return kNoSlot;  // stale: the Var made from it throws when used
+}
+
+void VarExpr::zero_grad() const {
+  if (!requires_grad()) {
+    throw TapeError(fmt::format(
+        "zero_grad() of a constant expression (value {}): it was made from plain numbers or "
+        "under NoGradGuard, so nothing about it is recorded",
+        value_));
+  }
+  check_usable("zero_grad()");
   if (own_) detail::core(*state_->tape).zero_adjoint(term_slot(0));
 }
 

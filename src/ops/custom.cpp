@@ -85,17 +85,10 @@ Var precomputed(std::string_view name, double value, std::span<const Var> inputs
   }
   Tape* tape = detail::tape_of_vars(inputs, "precomputed");
   if (tape == nullptr || !grad_enabled()) return Var::constant(value);
-  // As sum() does: in higher-order mode every input is a node first, before any operand of
-  // this node is pushed (materialising pushes operands of its own).
-  if (detail::core(*tape).higher_order()) {
-    for (const Var& v : inputs) detail::VarAccess::materialize(v);
-  }
+  // One node whose operands are the inputs' nodes.
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Var& v = inputs[i];
-    for (int k = 0; k < detail::VarAccess::terms(v); ++k)
-      detail::core(*tape).push_operand(
-          detail::VarAccess::term_slot(v, k),
-          detail::chain(detail::VarAccess::term_partial(v, k), partials[i]));
+    if (inputs[i].requires_grad())
+      detail::core(*tape).push_operand(detail::VarAccess::slot(inputs[i]), partials[i]);
   }
   const std::uint32_t slot = detail::core(*tape).finish_node();
   if (detail::core(*tape).higher_order() || anomaly_mode()) {

@@ -611,16 +611,9 @@ Var sum(std::span<const Var> xs) {
   for (const Var& v : xs) total += v.value();
   Tape* tape = detail::tape_of_vars(xs, "sum");
   if (tape == nullptr || !grad_enabled()) return Var::constant(total);
-  // One node whose operands are the inputs' terms (a temporary's combination folds in). In
-  // higher-order mode every input is a node first — before any operand of this node is pushed,
-  // since materialising pushes operands of its own.
-  if (detail::core(*tape).higher_order()) {
-    for (const Var& v : xs) detail::VarAccess::materialize(v);
-  }
+  // One node whose operands are the inputs' nodes.
   for (const Var& v : xs) {
-    for (int k = 0; k < detail::VarAccess::terms(v); ++k)
-      detail::core(*tape).push_operand(detail::VarAccess::term_slot(v, k),
-                                       detail::VarAccess::term_partial(v, k));
+    if (v.requires_grad()) detail::core(*tape).push_operand(detail::VarAccess::slot(v), 1.0);
   }
   const std::uint32_t slot = detail::core(*tape).finish_node();
   if (anomaly_mode()) [[unlikely]] {

@@ -97,10 +97,14 @@ TEST(Handles, AVarOfAnotherThreadsTapeIsRefusedNamingBothThreads) {
   Var x = 2.0;  // this thread's own tape
   const Var y = x * x;
   std::string message, grad_message;
+  double value = 0;
   std::thread([&] {
-    message = tape_error([&] { (void)(y * 3.0); });
+    // An expression touches no tape: its value can be read anywhere, but recording it cannot.
+    value = (y * 3.0).value();
+    message = tape_error([&] { (void)Var(y * 3.0); });
     grad_message = tape_error([&] { (void)x.grad(); });
   }).join();
+  EXPECT_EQ(value, 12.0);
   EXPECT_TRUE(contains(message, "bound to tapegrad thread #")) << message;
   EXPECT_TRUE(contains(message, "used here from thread #")) << message;
   EXPECT_TRUE(contains(grad_message, "grad()")) << grad_message;

@@ -6,6 +6,8 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -356,7 +358,7 @@ TEST(Folding, AStatementIsOneNodeWithItsInputsAsOperands) {
   const std::size_t nodes = tape.scalar_nodes(), operands = tape.operands();
   const Var y = tg::cos(tg::sin(x * x) + 3 * x * x);
   y.backward();
-  EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);  // y's node, made when backward() needed it
+  EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);  // y's node, made when the expression became a Var
   EXPECT_EQ(tape.operands() - operands, 1u);   // x, its four uses merged into one partial
   const double u = std::sin(0.64) + 3 * 0.64;
   EXPECT_NEAR(x.grad(), -std::sin(u) * (2 * 0.8 * std::cos(0.64) + 6 * 0.8), 1e-14);
@@ -412,7 +414,7 @@ TEST(Folding, MoreInputsThanAVarHoldsMakeANode) {
   tg::TapeGuard guard(tape);
   const Var a = 1.0, b = 2.0, c = 3.0, d = 4.0;
   const std::size_t nodes = tape.scalar_nodes();
-  const Var y = a * b + c * d;  // four inputs: more than Var::kTerms
+  const Var y = a * b + c * d;  // four inputs: more than VarExpr::kTerms
   EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);
   y.backward();
   EXPECT_EQ(a.grad(), 2.0);
@@ -437,16 +439,71 @@ TEST(Folding, CompoundAssignmentAndSumsOfTemporaries) {
   }
 }
 
-TEST(Folding, AFoldedVarFromAResetTapeIsStale) {
+TEST(Folding, AnExpressionFromAResetTapeIsStale) {
   tg::Tape tape;
   tg::TapeGuard guard(tape);
   const Var x = 1.0;
-  const Var y = x * x + 1;
+  const auto y = x * x + 1;  // an expression, unrecorded
   tape.reset();
   EXPECT_THROW(y.backward(), tg::TapeError);
+  EXPECT_THROW((void)y.grad(), tg::TapeError);
   EXPECT_THROW((void)(y * 2), tg::TapeError);
-  const Var copy = y;  // copying a stale Var records nothing
+  EXPECT_THROW((void)tg::sin(y), tg::TapeError);
+  const Var stale = y;  // a stale expression becomes a stale Var, recording nothing
   EXPECT_EQ(tape.scalar_nodes(), 0u);
+  EXPECT_THROW(stale.backward(), tg::TapeError);
+  EXPECT_THROW((void)(stale + 1), tg::TapeError);
+  EXPECT_EQ(stale.value(), 2.0);
+}
+
+TEST(Folding, AStaleTemporaryCannotJoinALiveOperand) {
+  // A temporary skips its own liveness check (the op that made it checked): combined with a
+  // live operand, the differing generation is what refuses it.
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 1.0;
+  auto y = x * x;
+  tape.reset();
+  const Var z = 3.0;
+  EXPECT_THROW((void)(std::move(y) + z), tg::TapeError);
+  EXPECT_THROW((void)(z * std::move(y)), tg::TapeError);
+  EXPECT_EQ(tape.scalar_nodes(), 1u);  // z only
+}
+
+TEST(Folding, ExpressionsAreValuesThatKeepTheirTerms) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 3.0;
+  const auto y = x * x;  // kept by value: no reference into the statement that made it
+  const auto z = y + y;  // folds twice into one term
+  const std::size_t nodes = tape.scalar_nodes();
+  EXPECT_EQ(z.value(), 18.0);
+  const Var w = z * x;
+  EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);
+  w.backward();
+  EXPECT_EQ(x.grad(), 6 * 9.0);  // d(2x^3)/dx
+  // c ? expression : Var is a Var; an expression converts, a Var does not turn into one.
+  const Var pick = x.value() > 0 ? x * 2 : x;
+  EXPECT_EQ(pick.value(), 6.0);
+  static_assert(!std::is_convertible_v<Var, tg::VarExpr>);
+  static_assert(std::is_convertible_v<tg::VarExpr, Var>);
+  static_assert(sizeof(Var) == 24);
+}
+
+TEST(Folding, ComparingOrBoundingAnExpressionNeedsNoVar) {
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 3.0, z = 4.0;
+  const std::size_t nodes = tape.scalar_nodes();
+  EXPECT_TRUE(x * x > z);  // comparisons read values, recording nothing
+  EXPECT_FALSE(x * x == z + 5.0 + 1.0);
+  EXPECT_FALSE(tg::isnan(x * z));
+  EXPECT_EQ(tape.scalar_nodes(), nodes);
+  const Var m = tg::max(x * x, z);  // an expression and a Var: tg::max takes both
+  EXPECT_EQ(tape.scalar_nodes() - nodes, 1u);
+  m.backward();
+  EXPECT_EQ(x.grad(), 6.0);
+  EXPECT_EQ(z.grad(), 0.0);
 }
 
 }  // namespace

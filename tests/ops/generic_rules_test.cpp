@@ -76,7 +76,7 @@ TEST(GenericRules, BinaryRulesOnVars) {
   EXPECT_NEAR(dy.value(), std::pow(1.3, 0.6) * std::log(1.3), 1e-15);
   dx.backward();  // d/dx (y x^(y-1)) = y (y-1) x^(y-2)
   EXPECT_NEAR(x.grad(), 0.6 * -0.4 * std::pow(1.3, -1.4), 1e-14);
-  const Var q = rules::Div{}.dy(x, y, x / y);  // -x / y²
+  const Var q = rules::Div{}.dy(x, y, Var(x / y));  // -x / y²
   EXPECT_NEAR(q.value(), -1.3 / 0.36, 1e-14);
 }
 

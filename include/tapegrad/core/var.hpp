@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /// @file
-/// Var: a double-valued scalar on a tape. It holds its value inline and what it is, to first
-/// order, in terms of recorded nodes: a leaf or a named result is a node of its own; an unnamed
-/// intermediate result (a temporary in an expression) is kept as the linear combination of at
-/// most kTerms recorded nodes it stands for, with the partials multiplied in by the chain rule as
-/// the expression is evaluated. So `y = cos(sin(x * x) + 3 * x * x)` records one node for y with
-/// one operand (x, dy/dx), not one node per operation — the statement-level tape of Adept, reached
-/// at run time. A Var becomes a node of its own ("materialises") when it is used by name in an op,
-/// copied, differentiated (grad(), backward()) or when a combination would need more terms.
+/// Var and VarExpr: double-valued scalars on a tape. A Var is a node of its own (a leaf, or a
+/// result given a name) or a constant, and holds its value inline: 24 bytes. An op returns a
+/// VarExpr: its value and what it is, to first order, in terms of recorded nodes — the linear
+/// combination of at most VarExpr::kTerms nodes it stands for, with the partials multiplied in
+/// by the chain rule as the expression is evaluated. So `Var y = cos(sin(x * x) + 3 * x * x);`
+/// records one node for y with one operand (x, dy/dx), not one node per operation — the
+/// statement-level tape of Adept, reached at run time, with no reference to anything inside
+/// the expression: `auto y = x * x;` keeps a value, and is as safe to use later as a Var. An
+/// expression is recorded as a node ("materialises") when it becomes a Var, when it is
+/// differentiated (grad(), backward()) or when a combination would need more terms.
 ///
 /// In code written for double: std::numeric_limits<Var> gives double's limits as constants
 /// (they record nothing), value_of(x) and static_cast<double>(x) the number, and operator<<
@@ -25,39 +27,28 @@
 
 namespace tapegrad {
 
-/// A double-valued scalar recorded on a tape (see the file's comment): a leaf, a constant or the
-/// result of an op. Cheap to copy; valid until its tape is reset or destroyed, after which using
-/// it throws TapeError.
+class VarExpr;
+
+/// A double-valued scalar recorded on a tape (see the file's comment): a leaf, a constant or a
+/// node of its own. 24 bytes, trivially copyable: copies share the node. Valid until its tape is
+/// reset or destroyed, after which using it throws TapeError.
 class Var {
  public:
-  static constexpr int kTerms = 2;  ///< detail::apply's fast paths are written for two
-
   /// A constant 0: records nothing.
   Var() = default;
   /// A leaf on the current tape (a constant under NoGradGuard). Implicit, so `Var x = 1.5;`.
   Var(double value)  // NOLINT(google-explicit-constructor)
       : Var(value, grad_enabled() ? &current_tape() : nullptr) {}
   /// A leaf on an explicit tape, which must be bound to this thread (TapeError otherwise).
-  Var(double value, Tape& tape) : Var(value, grad_enabled() ? bound_here(tape) : nullptr) {}
+  Var(double value, Tape& tape) : Var(value, bound_here(tape)) {}
+  /// An expression as a node of its own: its combination is recorded (once: the expression then
+  /// stands for that node). Implicit, so `Var y = x * x;`. Throws TapeError when its tape is
+  /// bound to another thread; a stale expression gives a stale Var (using it throws).
+  Var(const VarExpr& e);  // NOLINT(google-explicit-constructor)
+  /// As the constructor from an expression.
+  Var& operator=(const VarExpr& e);
   /// A constant: takes part in expressions but never gets a gradient.
-  static Var constant(double value) { return Var(value, nullptr); }
-
-  /// Copies share a node: the source materialises first (a named Var copied is a node). Moves
-  /// (temporaries) carry the combination along unrecorded.
-  Var(const Var& other) { copy_from(other); }
-  /// As the copy constructor: this Var then shares other's node.
-  Var& operator=(const Var& other) {
-    if (this != &other) copy_from(other);
-    return *this;
-  }
-  /// Carries the combination along, unrecorded.
-  Var(Var&& other) noexcept { move_from(other); }
-  /// Carries the combination along, unrecorded.
-  Var& operator=(Var&& other) noexcept {
-    move_from(other);
-    return *this;
-  }
-  ~Var() = default;
+  static Var constant(double value) { return Var(value, static_cast<Tape*>(nullptr)); }
 
   /// The value, computed when the Var was made (reading it records nothing).
   double value() const { return value_; }
@@ -65,26 +56,25 @@ class Var {
   explicit operator double() const { return value_; }
   /// d(root)/d(this) accumulated by backward() calls since the last zero_grad().
   double grad() const {
-    if (own_ && state_->usable(generation_))
-      return detail::core(*state_->tape).adjoint(term_slot(0));
-    return grad_slow();  // a constant, a stale Var (both throw), or a combination to record
+    if (state_ != nullptr && state_->usable(generation_))
+      return detail::core(*state_->tape).adjoint(slot_);
+    return grad_slow();  // a constant or a stale Var: both throw
   }
   /// Reverse sweep from this Var: leaves' gradients accumulate (+=); intermediate adjoints are
   /// recomputed from zero, so a second backward() adds the same gradient to the leaves again.
   void backward() const;
-  /// Zeroes this Var's adjoint (a temporary combination has none); throws TapeError for a
-  /// constant or a stale Var.
+  /// Zeroes this Var's adjoint; throws TapeError for a constant or a stale Var.
   void zero_grad() const;
 
   /// True when this Var is recorded on a tape (not a constant).
-  bool requires_grad() const { return terms_ > 0; }
+  bool requires_grad() const { return state_ != nullptr; }
   /// The tape this Var was recorded on (nullptr for a constant). Valid while check_live() passes:
   /// a Var whose tape was destroyed gives nullptr or another tape.
   Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
   /// Throws TapeError when this Var's tape was reset or destroyed since it was recorded (a handle
-  /// never reads a dead tape). Every op checks this; an op that only folds the Var into a
-  /// temporary touches no tape, so the tape's thread is checked where a tape is written or read:
-  /// check_usable(), materialize(), backward(), grad().
+  /// never reads a dead tape). Every op checks this; an op that only folds the Var into an
+  /// expression touches no tape, so the tape's thread is checked where a tape is written or read:
+  /// check_usable(), recording an expression, backward(), grad().
   void check_live(const char* op) const {
     if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
       throw_unusable(op);
@@ -98,62 +88,113 @@ class Var {
  private:
   /// The recording path (the library's ops, through detail::VarAccess).
   friend struct detail::VarAccess;
-  /// Whether a and b were recorded on the same tape (both live).
-  bool same_tape(const Var& other) const { return state_ == other.state_; }
-  /// The slot of this Var's own node (materialising it first); kNoSlot for a constant.
-  std::uint32_t slot() const {
-    materialize();
-    return term_slot(0);
-  }
-
-  /// check_live() for a Var known to be recorded (requires_grad()): it has a state block.
-  void check_live_recorded(const char* op) const {
-    if (!state_->alive(generation_)) [[unlikely]]
-      throw_unusable(op);
-  }
-  /// Wraps a node just recorded on `tape`.
-  [[gnu::always_inline]] inline static Var recorded(Tape& tape, double value, std::uint32_t slot) {
-    return Var(value, tape, 1, true, slot, 1.0, kNoSlot, 0.0);
-  }
-  /// An unrecorded combination Σ partials[k] · node slots[k], 1 <= n <= kTerms, on the tape of
-  /// `like` (a live operand: its tape and generation are copied, nothing is read from the tape).
-  [[gnu::always_inline]] inline static Var combination(const Var& like, double value,
-                                                       const std::uint32_t* slots,
-                                                       const double* partials, int n) {
-    // Every member set once (not default-initialised, then assigned).
-    return Var(value, like.state_, like.generation_, n, pack(slots[0], n > 1 ? slots[1] : kNoSlot),
-               partials[0], n > 1 ? partials[1] : 0.0);
-  }
-  /// v's combination with its partials replaced by p0, p1 (p1 unused for one term): the same
-  /// terms, its slots copied as one word.
-  [[gnu::always_inline]] inline static Var rescaled(const Var& v, double value, double p0,
-                                                    double p1) {
-    return Var(value, v.state_, v.generation_, v.terms_, v.slots_, p0, p1);
-  }
-  /// Whether this (recorded, live) Var's tape is in higher-order mode.
-  /// Higher-order or anomaly mode: every op on this Var's tape records a node of its own.
-  bool records_every_op() const { return state_->mode_bits() != 0; }
-
-  int terms() const { return terms_; }
-  std::uint32_t term_slot(int k) const { return static_cast<std::uint32_t>(slots_ >> (32 * k)); }
-  double term_partial(int k) const { return k == 0 ? partial_[0] : partial_[1]; }
-  /// Records this Var's combination as a node of its own, unless it is one already, a constant,
-  /// or stale (a stale Var is left as it is: using it throws). Throws TapeError when its tape is
-  /// bound to another thread.
-  [[gnu::always_inline]] inline void materialize() const {
-    if (terms_ > 0 && !own_) {
-      if (state_->usable(generation_)) [[likely]] {
-        materialize_now();
-      } else if (state_->alive(generation_)) {
-        throw_unusable("a Var used by name");
-      }
+  friend class VarExpr;
+  /// A leaf on `tape`, or a constant for nullptr.
+  Var(double value, Tape* tape) : value_(value) {
+    if (tape != nullptr) {
+      state_ = detail::core(*tape).state();
+      generation_ = detail::core(*tape).generation();
+      slot_ = detail::core(*tape).leaf();
     }
   }
+  [[gnu::always_inline]] inline Var(double value, detail::TapeState* state,
+                                    std::uint32_t generation, std::uint32_t slot)
+      : value_(value), state_(state), generation_(generation), slot_(slot) {}
+  /// Records e (unless it is a node already) and takes its node.
+  [[gnu::always_inline]] inline void assign(const VarExpr& e);
+  [[noreturn]] void throw_unusable(const char* op) const;
+  static Tape* bound_here(Tape& tape) {
+    if (!grad_enabled()) return nullptr;
+    tape.check_thread("Var(value, tape)");
+    return &tape;
+  }
+  double grad_slow() const;
+  void require_recorded(const char* what) const;
 
-  // Field by field, each read as wide as it was written: a defaulted move copies the Var in
-  // 16-byte moves, and a load that spans two of the fields' smaller stores stalls on store
-  // forwarding.
-  [[gnu::always_inline]] inline void move_from(const Var& other) {
+  double value_ = 0.0;
+  detail::TapeState* state_ = nullptr;  ///< nullptr: a constant
+  std::uint32_t generation_ = 0;
+  std::uint32_t slot_ = kNoSlot;  ///< its node; kNoSlot for a constant or a stale Var
+};
+
+/// The result of a scalar op: a value and, unrecorded, the linear combination of at most kTerms
+/// nodes it stands for (see the file's comment). `auto y = x * x;` is one; it is safe to keep,
+/// copy and use again, as a value (it holds no reference to its operands). It has a Var's
+/// reading side (value(), grad(), backward()); converting it to a Var, or asking for its
+/// gradient, records it as a node once.
+class VarExpr {
+ public:
+  static constexpr int kTerms = 2;  ///< detail::apply's fast paths are written for two
+
+  /// A constant 0.
+  VarExpr() = default;
+  /// A Var's node as an expression (explicit, so that `c ? x * y : z` is a Var).
+  explicit VarExpr(const Var& v)
+      : value_(v.value_),
+        state_(v.state_),
+        generation_(v.generation_),
+        terms_(v.state_ != nullptr ? 1 : 0),
+        own_(true),
+        slots_(pack(v.slot_, kNoSlot)),
+        partial_{1.0, 0.0} {}
+  /// A constant: takes part in expressions but never gets a gradient.
+  static VarExpr constant(double value) {
+    VarExpr e;
+    e.value_ = value;
+    return e;
+  }
+  /// Copies carry the combination (an expression is a value). Field by field, each read as
+  /// wide as it was written: a defaulted copy moves the 48 bytes in 16-byte loads, and a load
+  /// that spans two of the fields' smaller stores stalls on store forwarding.
+  VarExpr(const VarExpr& other) noexcept { copy_from(other); }
+  /// As the copy constructor.
+  VarExpr& operator=(const VarExpr& other) noexcept {
+    copy_from(other);
+    return *this;
+  }
+  ~VarExpr() = default;
+
+  /// The value, computed when the expression was evaluated (reading it records nothing).
+  double value() const { return value_; }
+  /// The value, for `static_cast<double>(x)` in generic code; records nothing.
+  explicit operator double() const { return value_; }
+  /// d(root)/d(this) accumulated by backward() calls since the last zero_grad(): records the
+  /// expression as a node first (0 until a backward() from a later root passes through it).
+  double grad() const { return Var(*this).grad(); }
+  /// Reverse sweep from this expression (recorded as a node first); see Var::backward().
+  void backward() const { Var(*this).backward(); }
+  /// Zeroes the adjoint of its node, if it has been recorded as one; throws TapeError for a
+  /// constant or a stale expression.
+  void zero_grad() const;
+  /// True when the expression depends on recorded nodes (it is not a constant).
+  bool requires_grad() const { return terms_ > 0; }
+  /// The tape its nodes are on (nullptr for a constant); see Var::tape().
+  Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
+  /// As Var::check_live().
+  void check_live(const char* op) const {
+    if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
+      throw_unusable(op);
+  }
+  /// As Var::check_usable().
+  void check_usable(const char* op) const {
+    if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
+      throw_unusable(op);
+  }
+
+ private:
+  friend struct detail::VarAccess;
+  friend class Var;
+  /// An unrecorded combination, every member set once.
+  [[gnu::always_inline]] inline VarExpr(double value, detail::TapeState* state,
+                                        std::uint32_t generation, int terms, std::uint64_t slots,
+                                        double p0, double p1)
+      : value_(value),
+        state_(state),
+        generation_(generation),
+        terms_(static_cast<std::uint8_t>(terms)),
+        slots_(slots),
+        partial_{p0, p1} {}
+  [[gnu::always_inline]] inline void copy_from(const VarExpr& other) {
     value_ = other.value_;
     state_ = other.state_;
     generation_ = other.generation_;
@@ -163,73 +204,59 @@ class Var {
     partial_[0] = other.partial_[0];
     partial_[1] = other.partial_[1];
   }
-  void copy_from(const Var& other) {
-    other.materialize();
-    move_from(other);
-  }
-  [[gnu::always_inline]] inline void materialize_now() const {
-    Tape* tape = state_->tape;
-    detail::core(*tape).push_operand(term_slot(0), partial_[0]);
-    if (terms_ > 1) detail::core(*tape).push_operand(term_slot(1), partial_[1]);
-    slots_ = pack(detail::core(*tape).finish_node(), kNoSlot);
+  std::uint32_t term_slot(int k) const { return static_cast<std::uint32_t>(slots_ >> (32 * k)); }
+  double term_partial(int k) const { return k == 0 ? partial_[0] : partial_[1]; }
+  /// Records the combination as a node, unless it is one already or a constant; returns the
+  /// node's slot. A stale expression records nothing and gives kNoSlot; one whose tape is bound
+  /// to another thread throws TapeError.
+  [[gnu::always_inline]] inline std::uint32_t materialize() const {
+    if (own_ || terms_ == 0) return term_slot(0);
+    if (!state_->usable(generation_)) [[unlikely]]
+      return unusable_slot();
+    auto& core = detail::core(*state_->tape);
+    const std::uint32_t slot = terms_ > 1 ? core.record(term_slot(0), partial_[0], term_slot(1),
+                                                       partial_[1])
+                                          : core.record(term_slot(0), partial_[0]);
+    slots_ = pack(slot, kNoSlot);
     partial_[0] = 1.0;
     terms_ = 1;
     own_ = true;
+    return slot;
   }
-  /// A leaf on `tape`, or a constant for nullptr.
-  Var(double value, Tape* tape) : value_(value) {
-    if (tape != nullptr) {
-      state_ = detail::core(*tape).state();
-      generation_ = detail::core(*tape).generation();
-      terms_ = 1;
-      own_ = true;
-      slots_ = pack(detail::core(*tape).leaf(), kNoSlot);
-      partial_[0] = 1.0;
-    }
-  }
-  [[gnu::always_inline]] inline Var(double value, Tape& tape, int terms, bool own, std::uint32_t s0,
-                                    double p0, std::uint32_t s1, double p1)
-      : value_(value),
-        state_(detail::core(tape).state()),
-        generation_(detail::core(tape).generation()),
-        terms_(static_cast<std::uint8_t>(terms)),
-        own_(own),
-        slots_(pack(s0, s1)),
-        partial_{p0, p1} {}
-  /// An unrecorded combination (see combination()).
-  [[gnu::always_inline]] inline Var(double value, detail::TapeState* state,
-                                    std::uint32_t generation, int terms, std::uint64_t slots,
-                                    double p0, double p1)
-      : value_(value),
-        state_(state),
-        generation_(generation),
-        terms_(static_cast<std::uint8_t>(terms)),
-        own_(false),
-        slots_(slots),
-        partial_{p0, p1} {}
   static constexpr std::uint64_t pack(std::uint32_t s0, std::uint32_t s1) {
     return s0 | (static_cast<std::uint64_t>(s1) << 32);
   }
+  /// A stale expression's slot (kNoSlot), or TapeError when its tape is another thread's.
+  std::uint32_t unusable_slot() const;
   [[noreturn]] void throw_unusable(const char* op) const;
-  static Tape* bound_here(Tape& tape) {
-    tape.check_thread("Var(value, tape)");
-    return &tape;
-  }
-  double grad_slow() const;
-  void require_recorded(const char* what) const;
 
   double value_ = 0.0;
-  detail::TapeState* state_ = nullptr;
+  detail::TapeState* state_ = nullptr;  ///< nullptr: a constant
   std::uint32_t generation_ = 0;
   mutable std::uint8_t terms_ = 0;  ///< 0: a constant
-  mutable bool own_ = false;        ///< term 0 is this Var's own node (terms_ == 1)
-  /// The terms' slots, two 32-bit slots in one word: written and read whole, so that reading a
-  /// Var just stored never straddles two smaller stores (a store-forwarding stall, measured in
-  /// commit 3d5c05e, which introduced this word).
+  mutable bool own_ = false;        ///< term 0 is a node standing for this expression
+  /// The terms' slots, two 32-bit slots in one word: written and read whole, so that reading an
+  /// expression just stored never straddles two smaller stores (a store-forwarding stall,
+  /// measured in commit 3d5c05e, which introduced this word).
   mutable std::uint64_t slots_ = pack(kNoSlot, kNoSlot);
   /// The terms' partials; partial_[k] for k >= terms_ is never read.
   mutable double partial_[kTerms] = {0.0, 0.0};
 };
+
+[[gnu::always_inline]] inline void Var::assign(const VarExpr& e) {
+  const std::uint32_t slot = e.materialize();
+  value_ = e.value_;
+  state_ = e.state_;
+  generation_ = e.generation_;
+  slot_ = slot;
+}
+inline Var::Var(const VarExpr& e) {
+  assign(e);
+}
+inline Var& Var::operator=(const VarExpr& e) {
+  assign(e);
+  return *this;
+}
 
 /// The number in generic code: x itself for an arithmetic type (double, float, int, ...).
 template <class T>
@@ -241,9 +268,15 @@ constexpr T value_of(T x) noexcept {
 inline double value_of(const Var& x) noexcept {
   return x.value();
 }
+/// The number in generic code: an expression's value (records nothing).
+inline double value_of(const VarExpr& x) noexcept {
+  return x.value();
+}
 
 /// Writes the Var as fmt::format("{}", x) does: "Var(1.5)".
 std::ostream& operator<<(std::ostream& os, const Var& x);
+/// Writes the expression's value as a Var's: "Var(1.5)".
+std::ostream& operator<<(std::ostream& os, const VarExpr& x);
 
 }  // namespace tapegrad
 

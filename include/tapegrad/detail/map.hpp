@@ -47,6 +47,32 @@ inline double number_of(float x) {
 inline double number_of(const Var& x) {
   return x.value();
 }
+inline double number_of(const VarExpr& x) {
+  return x.value();
+}
+
+// A scalar op's operand: a Var or an expression (any reference to one).
+template <class X>
+concept ScalarOperand =
+    std::same_as<std::remove_cvref_t<X>, Var> || std::same_as<std::remove_cvref_t<X>, VarExpr>;
+// A binary scalar op's operands: at least one Var or expression; the other may be a number.
+template <class X, class Y>
+concept ScalarOperands =
+    (ScalarOperand<X> && (ScalarOperand<Y> || std::is_arithmetic_v<std::remove_cvref_t<Y>>)) ||
+    (std::is_arithmetic_v<std::remove_cvref_t<X>> && ScalarOperand<Y>);
+// Whether an op must check an operand of forwarding type X (see apply): everything except a
+// temporary expression, which the op that made it checked.
+template <class X>
+inline constexpr bool checked_operand = !std::is_same_v<X, VarExpr>;
+// A binary op's operand as the scalar path takes it: a number becomes a constant.
+template <class X>
+[[gnu::always_inline]] inline decltype(auto) operand(const X& x) {
+  if constexpr (std::is_arithmetic_v<X>) {
+    return Var::constant(static_cast<double>(x));
+  } else {
+    return (x);
+  }
+}
 // 1 where x > 0 (or x != 0 with `nonzero`), else 0, as a constant of x's kind: for rules whose
 // derivative is piecewise but not constant (elu, pow's exponent), written once as a blend so the
 // same rule runs on numbers, Vars and whole tensors. No gradient flows through the mask.
@@ -366,27 +392,26 @@ Tensor map(const Rule& rule, const Tensor& x, const Tensor& y) {
 [[noreturn]] void throw_domain(const char* op, const char* domain, double x, double y);
 
 // The scalar path: checks the rule's domain, then records on the Var tape. Always inlined (as is
-// apply): an out-of-line call returns the Var through memory and the caller's 16-byte reload
-// stalls on store forwarding — measured at +50% on recording a scalar chain once apply grew the
-// higher-order branch and GCC stopped inlining it.
-// `fused` (for each operand): the operand is a temporary, which may stay folded into the result
-// (see Var); a named operand gets a node of its own first.
-template <class Rule>
-[[gnu::always_inline]] inline Var map(const Rule& rule, const Var& x, bool fused = false) {
+// apply): an out-of-line call returns the expression through memory and the caller's 16-byte
+// reload stalls on store forwarding — measured at +50% on recording a scalar chain once apply
+// grew the higher-order branch and GCC stopped inlining it.
+// kChecked (for each operand): see apply; a named operand is checked, a temporary expression not.
+template <bool kChecked = true, class Rule, ScalarOperand X>
+[[gnu::always_inline]] inline VarExpr map(const Rule& rule, const X& x) {
   if constexpr (requires { rule.ok(0.0); }) {
     if (!rule.ok(x.value())) throw_domain(Rule::name, Rule::domain, x.value());
   }
-  return apply(rule, x, fused);
+  return apply<kChecked>(rule, x);
 }
 
-template <class Rule>
-[[gnu::always_inline]] inline Var map(const Rule& rule, const Var& x, const Var& y,
-                                      bool x_fused = false, bool y_fused = false) {
+template <bool kCheckX = true, bool kCheckY = true, class Rule, ScalarOperand X,
+          ScalarOperand Y>
+[[gnu::always_inline]] inline VarExpr map(const Rule& rule, const X& x, const Y& y) {
   if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
     if (!rule.ok(x.value(), y.value(), y.requires_grad() && grad_enabled()))
       throw_domain(Rule::name, Rule::domain, x.value(), y.value());
   }
-  return apply(rule, x, y, x_fused, y_fused);
+  return apply<kCheckX, kCheckY>(rule, x, y);
 }
 
 }  // namespace tapegrad::detail

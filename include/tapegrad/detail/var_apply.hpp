@@ -19,22 +19,13 @@ namespace tapegrad {
 namespace detail {
 [[noreturn]] void throw_mixed_tapes(const char* op);
 
-// A recorded operand of a binary op (a if it is one), whose tape the result is on; throws
-// TapeError when a and b come from two tapes or one of them is stale. Returns nullptr when
-// neither is recorded.
-[[gnu::always_inline]] inline const Var* recorded_operand(const Var& a, const Var& b,
-                                                          const char* op) {
-  if (!a.requires_grad()) {
-    if (!b.requires_grad()) return nullptr;
-    VarAccess::check_live_recorded(b, op);
-    return &b;
-  }
-  VarAccess::check_live_recorded(a, op);
-  if (b.requires_grad()) {
-    if (!VarAccess::same_tape(b, a)) throw_mixed_tapes(op);
-    VarAccess::check_live_recorded(b, op);
-  }
-  return &a;
+// Two recorded operands of a binary op whose tapes or generations differ: TapeError for the
+// stale one, or for mixing two tapes.
+template <class X, class Y>
+[[noreturn, gnu::noinline, gnu::cold]] void throw_apart(const X& x, const Y& y, const char* op) {
+  x.check_live(op);
+  y.check_live(op);
+  throw_mixed_tapes(op);
 }
 
 // The partials of a rule, run on Vars: how the graph sweep differentiates a node again. The
@@ -96,14 +87,19 @@ template <class Rule>
   const double product = inner * outer;
   return outer != 0.0 ? product : 0.0;
 }
-// v's terms scaled by d (v recorded): the result of an op whose only recorded operand is v.
-[[gnu::always_inline]] inline Var scaled(const Var& v, double value, double d) {
+// v's terms scaled by d (v recorded): the result of an op whose only recorded operand is v. A
+// Var's partial is 1, so the scaled one is d itself.
+[[gnu::always_inline]] inline VarExpr scaled(const Var& v, double value, double d) {
+  return VarAccess::scaled(v, value, d);
+}
+[[gnu::always_inline]] inline VarExpr scaled(const VarExpr& v, double value, double d) {
   return VarAccess::rescaled(v, value, chain(VarAccess::term_partial(v, 0), d),
                              chain(VarAccess::term_partial(v, 1), d));
 }
 
 // x's terms scaled by d, appended to (slots, partials, n) with equal slots merged.
-[[gnu::always_inline]] inline void add_terms(const Var& x, double d, std::uint32_t* slots,
+template <class X>
+[[gnu::always_inline]] inline void add_terms(const X& x, double d, std::uint32_t* slots,
                                              double* partials, int& n) {
   for (int k = 0; k < VarAccess::terms(x); ++k) {
     const std::uint32_t s = VarAccess::term_slot(x, k);
@@ -120,10 +116,6 @@ template <class Rule>
   }
 }
 
-// Records y = rule(x). `fused`: x is a temporary, so y may stay an unrecorded combination of
-// x's terms; a named x materialises first, so that it keeps a node (and a gradient) of its own.
-// In higher-order mode every op is a node with its side-table entry, as the graph sweep needs.
-// Rules are documented in ops/elementwise.hpp.
 // Anomaly mode: notes the op that made `slot` on the tape, or throws AnomalyError when its value
 // is not finite although its operands are.
 // `where`: the return address of the op's call, in the code that recorded it.
@@ -133,26 +125,28 @@ void note_scalar_op(Tape& tape, std::uint32_t slot, const char* op, double x, do
                     const void* where);
 
 // Higher-order and anomaly mode: the op as a node of its own, kept out of line so that the fast
-// paths below stay small (and so that its return address is in the code that used the op).
-template <class Rule>
-[[gnu::noinline]] Var apply_as_node(const Rule& rule, const Var& x, double out) {
+// paths below stay small (and so that its return address is in the code that used the op). The
+// operands are checked here: the fast path may have skipped a temporary's check.
+template <class Rule, class X>
+[[gnu::noinline]] VarExpr apply_as_node(const Rule& rule, const X& x, double out) {
+  x.check_usable(Rule::name);
   Tape& tape = *x.tape();
-  tape.check_thread(Rule::name);
   const std::uint32_t xs = VarAccess::slot(x);
   const std::uint32_t slot = detail::core(tape).record(xs, rule.df(x.value(), out));
   if (detail::core(tape).higher_order()) record_higher_order(tape, rule, slot, x.value(), xs, out);
   if (detail::core(tape).anomaly()) {
     note_scalar_op(tape, slot, Rule::name, x.value(), out, __builtin_return_address(0));
   }
-  return VarAccess::recorded(tape, out, slot);
+  return VarAccess::node(tape, out, slot);
 }
 
-template <class Rule>
-[[gnu::noinline]] Var apply_as_node(const Rule& rule, const Var& x, const Var& y, Tape& tape,
-                                    double out) {
-  tape.check_thread(Rule::name);
+template <class Rule, class X, class Y>
+[[gnu::noinline]] VarExpr apply_as_node(const Rule& rule, const X& x, const Y& y, double out) {
+  x.check_usable(Rule::name);
+  y.check_usable(Rule::name);
+  Tape& tape = x.requires_grad() ? *x.tape() : *y.tape();
   const double a = x.value(), b = y.value();
-  const std::uint32_t xs = VarAccess::slot(x), ys = VarAccess::slot(y);  // kNoSlot for constants
+  const std::uint32_t xs = VarAccess::slot(x), ys = VarAccess::slot(y);  // kNoSlot: constants
   std::uint32_t slot;
   if (ys == kNoSlot) {
     slot = detail::core(tape).record(xs, rule.dx(a, b, out));
@@ -164,39 +158,61 @@ template <class Rule>
   if (detail::core(tape).higher_order()) record_higher_order(tape, rule, slot, a, xs, b, ys, out);
   if (detail::core(tape).anomaly())
     note_scalar_op(tape, slot, Rule::name, a, b, out, __builtin_return_address(0));
-  return VarAccess::recorded(tape, out, slot);
+  return VarAccess::node(tape, out, slot);
 }
 
-template <class Rule>
-[[gnu::always_inline]] inline Var apply(const Rule& rule, const Var& x, bool fused) {
+// Records y = rule(x) as an expression: x's terms scaled by the rule's partial (x is a Var, a
+// node, or an expression, whose terms fold into the result). In higher-order mode every op is a
+// node with its side-table entry, as the graph sweep needs. Rules are documented in
+// ops/elementwise.hpp.
+// kChecked: x may be stale (a named operand), so its tape's generation is checked. A temporary
+// expression skips the check: it was made by an op that checked its operands, and whatever
+// writes or reads the tape for it checks again (recording it, apply_as_node, grad()).
+template <bool kChecked, class Rule, class X>
+[[gnu::always_inline]] inline VarExpr apply(const Rule& rule, const X& x) {
   const double out = rule.f(x.value());
-  if (!x.requires_grad() || !grad_enabled()) return Var::constant(out);
-  VarAccess::check_live_recorded(x, Rule::name);
+  if (!x.requires_grad() || !grad_enabled()) return VarExpr::constant(out);
+  if constexpr (kChecked) VarAccess::check_live_recorded(x, Rule::name);
   if (VarAccess::records_every_op(x)) [[unlikely]]
     return apply_as_node(rule, x, out);
-  if (!fused) VarAccess::materialize(x);
   return scaled(x, out, rule.df(x.value(), out));
 }
 
-template <class Rule>
-[[gnu::always_inline]] inline Var apply(const Rule& rule, const Var& x, const Var& y, bool x_fused,
-                                        bool y_fused) {
+// Records y = rule(x, y); kCheckX, kCheckY as kChecked above. Two recorded operands must have
+// the same tape and generation (one compare of each, in registers); if either is checked, that
+// one check covers both.
+template <bool kCheckX, bool kCheckY, class Rule, class X, class Y>
+[[gnu::always_inline]] inline VarExpr apply(const Rule& rule, const X& x, const Y& y) {
   const double a = x.value(), b = y.value();
   const double out = rule.f(a, b);
-  if (!grad_enabled()) return Var::constant(out);
-  const Var* like = recorded_operand(x, y, Rule::name);
-  if (like == nullptr) return Var::constant(out);
-  if (VarAccess::records_every_op(*like)) [[unlikely]]
-    return apply_as_node(rule, x, y, *like->tape(), out);
-  if (!x_fused) VarAccess::materialize(x);
-  if (!y_fused) VarAccess::materialize(y);
-  // The common shapes first, without arrays (their stores and reloads cost more than the math):
-  // one recorded operand, or one term on each side.
-  const int nx = VarAccess::terms(x), ny = VarAccess::terms(y);
-  if (ny == 0 || nx == 0) {
-    // The recorded operand is `like`.
-    return scaled(*like, out, ny == 0 ? rule.dx(a, b, out) : rule.dy(a, b, out));
+  if (!grad_enabled()) return VarExpr::constant(out);
+  const bool rx = x.requires_grad(), ry = y.requires_grad();
+  if (!rx && !ry) return VarExpr::constant(out);
+  if (rx && ry) {
+    if (VarAccess::state(x) != VarAccess::state(y) ||
+        VarAccess::generation(x) != VarAccess::generation(y)) [[unlikely]]
+      throw_apart(x, y, Rule::name);
+    if constexpr (kCheckX) {
+      VarAccess::check_live_recorded(x, Rule::name);
+    } else if constexpr (kCheckY) {
+      VarAccess::check_live_recorded(y, Rule::name);
+    }
+    if (VarAccess::records_every_op(x)) [[unlikely]]
+      return apply_as_node(rule, x, y, out);
+  } else if (rx) {
+    if constexpr (kCheckX) VarAccess::check_live_recorded(x, Rule::name);
+    if (VarAccess::records_every_op(x)) [[unlikely]]
+      return apply_as_node(rule, x, y, out);
+    return scaled(x, out, rule.dx(a, b, out));
+  } else {
+    if constexpr (kCheckY) VarAccess::check_live_recorded(y, Rule::name);
+    if (VarAccess::records_every_op(y)) [[unlikely]]
+      return apply_as_node(rule, x, y, out);
+    return scaled(y, out, rule.dy(a, b, out));
   }
+  // Both recorded. The common shape first, without arrays (their stores and reloads cost more
+  // than the math): one term on each side.
+  const int nx = VarAccess::terms(x), ny = VarAccess::terms(y);
   if (nx == 1 && ny == 1) {
     const double px = chain(VarAccess::term_partial(x, 0), rule.dx(a, b, out));
     const double py = chain(VarAccess::term_partial(y, 0), rule.dy(a, b, out));
@@ -204,25 +220,25 @@ template <class Rule>
     if (sx == sy) {
       const std::uint32_t slots[1] = {sx};
       const double partials[1] = {px + py};
-      return VarAccess::combination(*like, out, slots, partials, 1);
+      return VarAccess::combination(x, out, slots, partials, 1);
     }
     const std::uint32_t slots[2] = {sx, sy};
     const double partials[2] = {px, py};
-    return VarAccess::combination(*like, out, slots, partials, 2);
+    return VarAccess::combination(x, out, slots, partials, 2);
   }
   // Zeroed although add_terms fills the first n: GCC (-O1, sanitizers) cannot see that n >= 1
   // here and warns that combination() may read them uninitialised.
-  std::uint32_t slots[2 * Var::kTerms] = {};
-  double partials[2 * Var::kTerms] = {};
+  std::uint32_t slots[2 * VarExpr::kTerms] = {};
+  double partials[2 * VarExpr::kTerms] = {};
   int n = 0;
-  if (x.requires_grad()) add_terms(x, rule.dx(a, b, out), slots, partials, n);
-  if (y.requires_grad()) add_terms(y, rule.dy(a, b, out), slots, partials, n);
-  if (n <= Var::kTerms) return VarAccess::combination(*like, out, slots, partials, n);
-  // More terms than a Var holds: the result becomes a node of its own.
-  Tape* tape = like->tape();
-  tape->check_thread(Rule::name);
-  for (int k = 0; k < n; ++k) detail::core(*tape).push_operand(slots[k], partials[k]);
-  return VarAccess::recorded(*tape, out, detail::core(*tape).finish_node());
+  add_terms(x, rule.dx(a, b, out), slots, partials, n);
+  add_terms(y, rule.dy(a, b, out), slots, partials, n);
+  if (n <= VarExpr::kTerms) return VarAccess::combination(x, out, slots, partials, n);
+  // More terms than an expression holds: the result becomes a node of its own.
+  x.check_usable(Rule::name);
+  Tape& tape = *x.tape();
+  for (int k = 0; k < n; ++k) detail::core(tape).push_operand(slots[k], partials[k]);
+  return VarAccess::node(tape, out, detail::core(tape).finish_node());
 }
 }  // namespace detail
 

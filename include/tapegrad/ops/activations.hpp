@@ -74,20 +74,20 @@ struct Elu {
 
 /// step(x, threshold) (rules::Step). The parameters' defaults are the rules'
 /// OpTraits::default_parameter: one value for the C++ call, the CLI and model files.
-inline Var step(const Var& x, double threshold = rules::Step::traits.default_parameter) {
+inline VarExpr step(const Var& x, double threshold = rules::Step::traits.default_parameter) {
   return detail::map(rules::Step{threshold}, x);
 }
 /// step() elementwise on a Tensor. The tensor forms are compiled in the library
 /// (src/ops/activations.cpp), as the elementwise ops' tensor loops are.
 Tensor step(const Tensor& x, double threshold = rules::Step::traits.default_parameter);
 /// leaky_relu(x, slope): x for x > 0, slope · x otherwise (rules::LeakyRelu).
-inline Var leaky_relu(const Var& x, double slope = rules::LeakyRelu::traits.default_parameter) {
+inline VarExpr leaky_relu(const Var& x, double slope = rules::LeakyRelu::traits.default_parameter) {
   return detail::map(rules::LeakyRelu{slope}, x);
 }
 /// leaky_relu() elementwise on a Tensor.
 Tensor leaky_relu(const Tensor& x, double slope = rules::LeakyRelu::traits.default_parameter);
 /// elu(x, alpha): x for x > 0, alpha (e^x - 1) otherwise (rules::Elu).
-inline Var elu(const Var& x, double alpha = rules::Elu::traits.default_parameter) {
+inline VarExpr elu(const Var& x, double alpha = rules::Elu::traits.default_parameter) {
   return detail::map(rules::Elu{alpha}, x);
 }
 /// elu() elementwise on a Tensor.

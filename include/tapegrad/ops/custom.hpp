@@ -32,7 +32,7 @@ namespace tapegrad {
 /// domain` (checked on every element), `static constexpr bool constant_derivative` (the
 /// derivative is piecewise constant: its second derivative is 0).
 template <class Rule>
-Var elementwise(const Rule& rule, const Var& x) {
+VarExpr elementwise(const Rule& rule, const Var& x) {
   return detail::map(rule, x);
 }
 /// The same rule elementwise on a Tensor.
@@ -43,7 +43,7 @@ Tensor elementwise(const Rule& rule, const Tensor& x) {
 /// A binary rule: `T f(T x, T y)`, `T dx(const T& x, const T& y, const T& out)` and `dy`.
 /// Tensor operands broadcast; each gradient is reduced back to its operand's shape.
 template <class Rule>
-Var elementwise(const Rule& rule, const Var& x, const Var& y) {
+VarExpr elementwise(const Rule& rule, const Var& x, const Var& y) {
   return detail::map(rule, x, y);
 }
 /// A binary rule on Tensors, elementwise with broadcasting.

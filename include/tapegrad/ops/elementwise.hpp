@@ -39,16 +39,15 @@ namespace tapegrad {
 #define TAPEGRAD_OP_KERNELS(Loops, Rule) extern template struct detail::Loops<Rule>;
 #endif
 
-// Each scalar op takes a named Var (const Var&: it keeps a node of its own) or a temporary
-// (Var&&: folded into the result, see Var). The op line also registers the op under its rule's
-// name, which must be the function's name, as tapegrad::registered::fn (ops/registry.hpp).
+// Each scalar op takes Vars, expressions (VarExpr, folded into the result) and, for a binary
+// op, numbers, and returns an expression; a temporary expression needs no liveness check (see
+// detail::apply). The op line also registers the op under its rule's name, which must be the
+// function's name, as tapegrad::registered::fn (ops/registry.hpp).
 #define TAPEGRAD_UNARY_OP(fn, Rule)                                                         \
   TAPEGRAD_OP_KERNELS(UnaryLoops, Rule)                                                     \
-  [[gnu::always_inline]] inline Var fn(const Var& x) {                                      \
-    return detail::map(Rule{}, x);                                                          \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(Var&& x) {                                           \
-    return detail::map(Rule{}, x, true);                                                    \
+  template <detail::ScalarOperand X>                                                        \
+  [[gnu::always_inline]] inline VarExpr fn(X&& x) {                                         \
+    return detail::map<detail::checked_operand<X>>(Rule{}, x);                              \
   }                                                                                         \
   inline Tensor fn(const Tensor& x) {                                                       \
     return detail::map(Rule{}, x);                                                          \
@@ -61,29 +60,11 @@ namespace tapegrad {
 
 #define TAPEGRAD_BINARY_OP(fn, Rule)                                                        \
   TAPEGRAD_OP_KERNELS(BinaryLoops, Rule)                                                    \
-  [[gnu::always_inline]] inline Var fn(const Var& x, const Var& y) {                        \
-    return detail::map(Rule{}, x, y);                                                       \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(Var&& x, const Var& y) {                             \
-    return detail::map(Rule{}, x, y, true, false);                                          \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(const Var& x, Var&& y) {                             \
-    return detail::map(Rule{}, x, y, false, true);                                          \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(Var&& x, Var&& y) {                                  \
-    return detail::map(Rule{}, x, y, true, true);                                           \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(const Var& x, double y) {                            \
-    return detail::map(Rule{}, x, Var::constant(y));                                        \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(Var&& x, double y) {                                 \
-    return detail::map(Rule{}, x, Var::constant(y), true, true);                            \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(double x, const Var& y) {                            \
-    return detail::map(Rule{}, Var::constant(x), y);                                        \
-  }                                                                                         \
-  [[gnu::always_inline]] inline Var fn(double x, Var&& y) {                                 \
-    return detail::map(Rule{}, Var::constant(x), y, true, true);                            \
+  template <class X, class Y>                                                               \
+  requires detail::ScalarOperands<X, Y>                                                     \
+  [[gnu::always_inline]] inline VarExpr fn(X&& x, Y&& y) {                                  \
+    return detail::map<detail::checked_operand<X>, detail::checked_operand<Y>>(             \
+        Rule{}, detail::operand(x), detail::operand(y));                                    \
   }                                                                                         \
   inline Tensor fn(const Tensor& x, const Tensor& y) {                                      \
     return detail::map(Rule{}, x, y);                                                       \
@@ -1062,29 +1043,10 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 // ---- operators -------------------------------------------------------------------------------
 /// @cond
 #define TAPEGRAD_OPERATOR(op, fn)                                             \
-  [[gnu::always_inline]] inline Var operator op(const Var& x, const Var& y) { \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(Var&& x, const Var& y) {      \
-    return fn(std::move(x), y);                                               \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(const Var& x, Var&& y) {      \
-    return fn(x, std::move(y));                                               \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(Var&& x, Var&& y) {           \
-    return fn(std::move(x), std::move(y));                                    \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(const Var& x, double y) {     \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(Var&& x, double y) {          \
-    return fn(std::move(x), y);                                               \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(double x, const Var& y) {     \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var operator op(double x, Var&& y) {          \
-    return fn(x, std::move(y));                                               \
+  template <class X, class Y>                                                 \
+  requires detail::ScalarOperands<X, Y>                                       \
+  [[gnu::always_inline]] inline VarExpr operator op(X&& x, Y&& y) {           \
+    return fn(std::forward<X>(x), std::forward<Y>(y));                        \
   }                                                                           \
   inline Tensor operator op(const Tensor& x, const Tensor& y) {               \
     return fn(x, y);                                                          \
@@ -1101,14 +1063,15 @@ Tensor clamp(const Tensor& x, double lo, double hi);
   inline Tensor operator op(const Var& x, const Tensor& y) {                  \
     return fn(x, y);                                                          \
   }                                                                           \
-  [[gnu::always_inline]] inline Var& operator op##=(Var& x, const Var& y) {   \
-    return x = fn(std::move(x), y);                                           \
+  template <class Y>                                                          \
+  requires detail::ScalarOperands<Var, Y>                                     \
+  [[gnu::always_inline]] inline Var& operator op##=(Var& x, Y&& y) {          \
+    return x = fn(x, std::forward<Y>(y));                                     \
   }                                                                           \
-  [[gnu::always_inline]] inline Var& operator op##=(Var& x, Var&& y) {        \
-    return x = fn(std::move(x), std::move(y));                                \
-  }                                                                           \
-  [[gnu::always_inline]] inline Var& operator op##=(Var& x, double y) {       \
-    return x = fn(std::move(x), y);                                           \
+  template <class Y>                                                          \
+  requires detail::ScalarOperands<VarExpr, Y>                                 \
+  [[gnu::always_inline]] inline VarExpr& operator op##=(VarExpr& x, Y&& y) {  \
+    return x = fn(x, std::forward<Y>(y));                                     \
   }                                                                           \
   inline Tensor& operator op##=(Tensor& x, const Tensor& y) {                 \
     return x = fn(x, y);                                                      \
@@ -1126,13 +1089,10 @@ TAPEGRAD_OPERATOR(/, div)
 #undef TAPEGRAD_BINARY_OP
 #undef TAPEGRAD_OP_KERNELS
 
-/// -x: neg(x).
-[[gnu::always_inline]] inline Var operator-(const Var& x) {
-  return neg(x);
-}
-/// -x on a temporary: neg(x), folded into the result.
-[[gnu::always_inline]] inline Var operator-(Var&& x) {
-  return neg(std::move(x));
+/// -x: neg(x), for a Var or an expression.
+template <detail::ScalarOperand X>
+[[gnu::always_inline]] inline VarExpr operator-(X&& x) {
+  return neg(std::forward<X>(x));
 }
 /// -x elementwise: neg(x).
 inline Tensor operator-(const Tensor& x) {
@@ -1142,40 +1102,45 @@ inline Tensor operator-(const Tensor& x) {
 inline Var operator+(const Var& x) {
   return x;
 }
+/// +x: a copy of the expression (records nothing).
+inline VarExpr operator+(const VarExpr& x) {
+  return x;
+}
 
 // ---- comparisons: plain bools for Var, 0/1 masks (no gradient) for Tensor --------------------
-/// Compares the values (records nothing); unordered when one is NaN.
-inline std::partial_ordering operator<=>(const Var& x, const Var& y) {
-  return x.value() <=> y.value();
-}
-/// Compares x's value with y (records nothing).
-inline std::partial_ordering operator<=>(const Var& x, double y) {
-  return x.value() <=> y;
+/// Compares the values of Vars, expressions and numbers (records nothing); unordered when one is
+/// NaN.
+template <class X, class Y>
+requires detail::ScalarOperands<X, Y>
+std::partial_ordering operator<=>(const X& x, const Y& y) {
+  return value_of(x) <=> value_of(y);
 }
 /// Whether the values are equal (not whether x and y are the same node).
-inline bool operator==(const Var& x, const Var& y) {
-  return x.value() == y.value();
-}
-/// Whether x's value equals y.
-inline bool operator==(const Var& x, double y) {
-  return x.value() == y;
+template <class X, class Y>
+requires detail::ScalarOperands<X, Y>
+bool operator==(const X& x, const Y& y) {
+  return value_of(x) == value_of(y);
 }
 
 /// Whether a Var's value is NaN: a plain bool, found by ADL beside std::isnan, so generic code's
 /// `using std::isnan; isnan(x)` works on Var. isinf, isfinite and signbit likewise.
-inline bool isnan(const Var& x) {
+template <detail::ScalarOperand X>
+bool isnan(const X& x) {
   return std::isnan(x.value());
 }
 /// Whether a Var's value is +inf or -inf.
-inline bool isinf(const Var& x) {
+template <detail::ScalarOperand X>
+bool isinf(const X& x) {
   return std::isinf(x.value());
 }
 /// Whether a Var's value is neither infinite nor NaN.
-inline bool isfinite(const Var& x) {
+template <detail::ScalarOperand X>
+bool isfinite(const X& x) {
   return std::isfinite(x.value());
 }
 /// Whether a Var's value has its sign bit set (-0.0 and negative NaNs included).
-inline bool signbit(const Var& x) {
+template <detail::ScalarOperand X>
+bool signbit(const X& x) {
   return std::signbit(x.value());
 }
 /// 1 where x is NaN, else 0; x's dtype and shape, never recorded. isinf, isfinite and signbit
@@ -1188,8 +1153,9 @@ Tensor isfinite(const Tensor& x);
 /// 1 where x's sign bit is set, else 0.
 Tensor signbit(const Tensor& x);
 /// |x|, as std::fabs names it: abs(x), with abs's derivative (0 at 0).
-inline Var fabs(const Var& x) {
-  return abs(x);
+template <detail::ScalarOperand X>
+VarExpr fabs(X&& x) {
+  return abs(std::forward<X>(x));
 }
 /// |x| elementwise: abs(x).
 inline Tensor fabs(const Tensor& x) {
