@@ -212,11 +212,11 @@ class VarExpr {
   [[gnu::always_inline]] inline std::uint32_t materialize() const {
     if (own_ || terms_ == 0) return term_slot(0);
     if (!state_->usable(generation_)) [[unlikely]]
-      return unusable_slot();
+      return VarExpr(*this).unusable_slot();  // from a copy: see detail::apply_as_node
     auto& core = detail::core(*state_->tape);
-    const std::uint32_t slot = terms_ > 1 ? core.record(term_slot(0), partial_[0], term_slot(1),
-                                                       partial_[1])
-                                          : core.record(term_slot(0), partial_[0]);
+    const std::uint32_t slot =
+        terms_ > 1 ? core.record(term_slot(0), partial_[0], term_slot(1), partial_[1])
+                   : core.record(term_slot(0), partial_[0]);
     slots_ = pack(slot, kNoSlot);
     partial_[0] = 1.0;
     terms_ = 1;

@@ -23,14 +23,13 @@ struct VarAccess {
   [[gnu::always_inline]] static TapeState* state(const Var& v) { return v.state_; }
   [[gnu::always_inline]] static TapeState* state(const VarExpr& e) { return e.state_; }
   [[gnu::always_inline]] static std::uint32_t generation(const Var& v) { return v.generation_; }
-  [[gnu::always_inline]] static std::uint32_t generation(const VarExpr& e) {
-    return e.generation_;
-  }
+  [[gnu::always_inline]] static std::uint32_t generation(const VarExpr& e) { return e.generation_; }
   // check_live() for an operand known to be recorded (requires_grad()): it has a state block.
+  // Throws from a copy, so that x's address is not taken (see apply_as_node).
   template <class X>
   [[gnu::always_inline]] static void check_live_recorded(const X& x, const char* op) {
     if (!x.state_->alive(x.generation_)) [[unlikely]]
-      x.throw_unusable(op);
+      X(x).throw_unusable(op);
   }
   // Higher-order or anomaly mode: every op on x's tape (x recorded) records a node. The state
   // block is never freed, so this may be read before x is known to be live.
@@ -56,10 +55,11 @@ struct VarAccess {
   [[gnu::always_inline]] static Var recorded(Tape& tape, double value, std::uint32_t slot) {
     return Var(value, core(tape).state(), core(tape).generation(), slot);
   }
-  // A node just recorded on `tape`, as an expression standing for it.
-  [[gnu::always_inline]] static VarExpr node(Tape& tape, double value, std::uint32_t slot) {
-    VarExpr e(value, core(tape).state(), core(tape).generation(), 1,
-              VarExpr::pack(slot, kNoSlot), 1.0, 0.0);
+  // The node at `slot` just recorded on the tape of `like` (a recorded, usable operand), as an
+  // expression standing for it.
+  template <class X>
+  [[gnu::always_inline]] static VarExpr node_like(const X& like, double value, std::uint32_t slot) {
+    VarExpr e(value, like.state_, like.generation_, 1, VarExpr::pack(slot, kNoSlot), 1.0, 0.0);
     e.own_ = true;
     return e;
   }

@@ -20,7 +20,7 @@ namespace detail {
 [[noreturn]] void throw_mixed_tapes(const char* op);
 
 // Two recorded operands of a binary op whose tapes or generations differ: TapeError for the
-// stale one, or for mixing two tapes.
+// stale one, or for mixing two tapes. Called with copies, as apply_as_node is.
 template <class X, class Y>
 [[noreturn, gnu::noinline, gnu::cold]] void throw_apart(const X& x, const Y& y, const char* op) {
   x.check_live(op);
@@ -126,9 +126,13 @@ void note_scalar_op(Tape& tape, std::uint32_t slot, const char* op, double x, do
 
 // Higher-order and anomaly mode: the op as a node of its own, kept out of line so that the fast
 // paths below stay small (and so that its return address is in the code that used the op). The
-// operands are checked here: the fast path may have skipped a temporary's check.
+// operands are checked here: the fast path may have skipped a temporary's check. Returns the
+// node's slot, for the caller to wrap (VarAccess::node_like).
+// The fast paths pass copies of their operands and take the slot back in a register: a reference
+// to an operand, or a VarExpr returned through memory, would take the address of the fast path's
+// expressions and keep every one of them on the stack instead of in registers.
 template <class Rule, class X>
-[[gnu::noinline]] VarExpr apply_as_node(const Rule& rule, const X& x, double out) {
+[[gnu::noinline]] std::uint32_t apply_as_node(const Rule& rule, const X& x, double out) {
   x.check_usable(Rule::name);
   Tape& tape = *x.tape();
   const std::uint32_t xs = VarAccess::slot(x);
@@ -137,11 +141,12 @@ template <class Rule, class X>
   if (detail::core(tape).anomaly()) {
     note_scalar_op(tape, slot, Rule::name, x.value(), out, __builtin_return_address(0));
   }
-  return VarAccess::node(tape, out, slot);
+  return slot;
 }
 
 template <class Rule, class X, class Y>
-[[gnu::noinline]] VarExpr apply_as_node(const Rule& rule, const X& x, const Y& y, double out) {
+[[gnu::noinline]] std::uint32_t apply_as_node(const Rule& rule, const X& x, const Y& y,
+                                              double out) {
   x.check_usable(Rule::name);
   y.check_usable(Rule::name);
   Tape& tape = x.requires_grad() ? *x.tape() : *y.tape();
@@ -158,7 +163,7 @@ template <class Rule, class X, class Y>
   if (detail::core(tape).higher_order()) record_higher_order(tape, rule, slot, a, xs, b, ys, out);
   if (detail::core(tape).anomaly())
     note_scalar_op(tape, slot, Rule::name, a, b, out, __builtin_return_address(0));
-  return VarAccess::node(tape, out, slot);
+  return slot;
 }
 
 // Records y = rule(x) as an expression: x's terms scaled by the rule's partial (x is a Var, a
@@ -174,7 +179,7 @@ template <bool kChecked, class Rule, class X>
   if (!x.requires_grad() || !grad_enabled()) return VarExpr::constant(out);
   if constexpr (kChecked) VarAccess::check_live_recorded(x, Rule::name);
   if (VarAccess::records_every_op(x)) [[unlikely]]
-    return apply_as_node(rule, x, out);
+    return VarAccess::node_like(x, out, apply_as_node(rule, X(x), out));
   return scaled(x, out, rule.df(x.value(), out));
 }
 
@@ -191,23 +196,23 @@ template <bool kCheckX, bool kCheckY, class Rule, class X, class Y>
   if (rx && ry) {
     if (VarAccess::state(x) != VarAccess::state(y) ||
         VarAccess::generation(x) != VarAccess::generation(y)) [[unlikely]]
-      throw_apart(x, y, Rule::name);
+      throw_apart(X(x), Y(y), Rule::name);
     if constexpr (kCheckX) {
       VarAccess::check_live_recorded(x, Rule::name);
     } else if constexpr (kCheckY) {
       VarAccess::check_live_recorded(y, Rule::name);
     }
     if (VarAccess::records_every_op(x)) [[unlikely]]
-      return apply_as_node(rule, x, y, out);
+      return VarAccess::node_like(x, out, apply_as_node(rule, X(x), Y(y), out));
   } else if (rx) {
     if constexpr (kCheckX) VarAccess::check_live_recorded(x, Rule::name);
     if (VarAccess::records_every_op(x)) [[unlikely]]
-      return apply_as_node(rule, x, y, out);
+      return VarAccess::node_like(x, out, apply_as_node(rule, X(x), Y(y), out));
     return scaled(x, out, rule.dx(a, b, out));
   } else {
     if constexpr (kCheckY) VarAccess::check_live_recorded(y, Rule::name);
     if (VarAccess::records_every_op(y)) [[unlikely]]
-      return apply_as_node(rule, x, y, out);
+      return VarAccess::node_like(y, out, apply_as_node(rule, X(x), Y(y), out));
     return scaled(y, out, rule.dy(a, b, out));
   }
   // Both recorded. The common shape first, without arrays (their stores and reloads cost more
@@ -235,10 +240,10 @@ template <bool kCheckX, bool kCheckY, class Rule, class X, class Y>
   add_terms(y, rule.dy(a, b, out), slots, partials, n);
   if (n <= VarExpr::kTerms) return VarAccess::combination(x, out, slots, partials, n);
   // More terms than an expression holds: the result becomes a node of its own.
-  x.check_usable(Rule::name);
+  X(x).check_usable(Rule::name);  // from a copy: see apply_as_node
   Tape& tape = *x.tape();
   for (int k = 0; k < n; ++k) detail::core(tape).push_operand(slots[k], partials[k]);
-  return VarAccess::node(tape, out, detail::core(tape).finish_node());
+  return VarAccess::node_like(x, out, detail::core(tape).finish_node());
 }
 }  // namespace detail
 
