@@ -3,6 +3,7 @@
 // backward; run on Vars it records the derivative itself, which can then be differentiated
 // again (the route to higher-order derivatives). These tests run the rules on Vars.
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <tapegrad/tapegrad.hpp>
@@ -91,6 +92,39 @@ TEST(GenericRules, ConstantPartialsAreConstantsNotLeaves) {
   EXPECT_EQ(one.value(), 1.0);
   EXPECT_EQ(half.value(), 0.5);
   EXPECT_EQ(tape.scalar_nodes(), before);
+}
+
+// A rule's fused value_and_partial (what the scalar path calls) must give exactly f and df.
+template <class Rule>
+void expect_fused_matches(const Rule& rule) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const double x :
+       {0.0, -0.0, 1e-300, 0.5, -1.25, 3.141592653589793, 1e5, -1e22, 1e300, inf, -inf, nan}) {
+    const auto [value, partial] = rule.value_and_partial(x);
+    const double f = rule.f(x), df = rule.df(x, f);
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(value)) << Rule::name << " at " << x;
+      EXPECT_TRUE(std::isnan(partial)) << Rule::name << " at " << x;
+    } else {
+      EXPECT_EQ(value, f) << Rule::name << " at " << x;  // the same bits, sign of 0 included
+      EXPECT_EQ(std::signbit(value), std::signbit(f)) << Rule::name << " at " << x;
+      EXPECT_EQ(partial, df) << Rule::name << " at " << x;
+    }
+  }
+}
+
+TEST(GenericRules, FusedValueAndPartialAreTheRulesOwn) {
+  expect_fused_matches(rules::Sin{});
+  expect_fused_matches(rules::Cos{});
+  // And the scalar op that uses them records the same value and gradient.
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const Var x = 0.7;
+  const Var y = tg::sin(x) * tg::cos(x);
+  y.backward();
+  EXPECT_EQ(y.value(), std::sin(0.7) * std::cos(0.7));
+  EXPECT_NEAR(x.grad(), std::cos(1.4), 1e-15);
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 // src/ops/map.cpp. A rule is a small trivially copyable struct:
 //   unary:  f(x) -> value,  df(x, out) -> d out/dx
 //   binary: f(x, y),  dx(x, y, out),  dy(x, y, out)
-// optionally with ok(...) and a `domain` text, checked on every element before computing.
+// optionally with ok(...) and a `domain` text, checked on every element before computing, and,
+// for a unary rule whose value and partial share their work, value_and_partial(double x) ->
+// {f(x), df(x, f(x))}, which the scalar path calls instead of the two (see detail::apply).
 #pragma once
 
 #include <concepts>
@@ -57,9 +59,9 @@ concept ScalarOperand =
     std::same_as<std::remove_cvref_t<X>, Var> || std::same_as<std::remove_cvref_t<X>, VarExpr>;
 // A binary scalar op's operands: at least one Var or expression; the other may be a number.
 template <class X, class Y>
-concept ScalarOperands =
-    (ScalarOperand<X> && (ScalarOperand<Y> || std::is_arithmetic_v<std::remove_cvref_t<Y>>)) ||
-    (std::is_arithmetic_v<std::remove_cvref_t<X>> && ScalarOperand<Y>);
+concept ScalarOperands = (ScalarOperand<X> &&
+                          (ScalarOperand<Y> || std::is_arithmetic_v<std::remove_cvref_t<Y>>)) ||
+                         (std::is_arithmetic_v<std::remove_cvref_t<X>> && ScalarOperand<Y>);
 // Whether an op must check an operand of forwarding type X (see apply): everything except a
 // temporary expression, which the op that made it checked.
 template <class X>
@@ -404,8 +406,7 @@ template <bool kChecked = true, class Rule, ScalarOperand X>
   return apply<kChecked>(rule, x);
 }
 
-template <bool kCheckX = true, bool kCheckY = true, class Rule, ScalarOperand X,
-          ScalarOperand Y>
+template <bool kCheckX = true, bool kCheckY = true, class Rule, ScalarOperand X, ScalarOperand Y>
 [[gnu::always_inline]] inline VarExpr map(const Rule& rule, const X& x, const Y& y) {
   if constexpr (requires { rule.ok(0.0, 0.0, true); }) {
     if (!rule.ok(x.value(), y.value(), y.requires_grad() && grad_enabled()))

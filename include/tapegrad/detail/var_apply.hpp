@@ -175,12 +175,26 @@ template <class Rule, class X, class Y>
 // writes or reads the tape for it checks again (recording it, apply_as_node, grad()).
 template <bool kChecked, class Rule, class X>
 [[gnu::always_inline]] inline VarExpr apply(const Rule& rule, const X& x) {
-  const double out = rule.f(x.value());
-  if (!x.requires_grad() || !grad_enabled()) return VarExpr::constant(out);
-  if constexpr (kChecked) VarAccess::check_live_recorded(x, Rule::name);
-  if (VarAccess::records_every_op(x)) [[unlikely]]
-    return VarAccess::node_like(x, out, apply_as_node(rule, X(x), out));
-  return scaled(x, out, rule.df(x.value(), out));
+  if constexpr (requires { rule.value_and_partial(0.0); }) {
+    // Value and partial from one call (sin, cos: one sincos). Left to itself, GCC fuses sin(v)
+    // and cos(v) into sincos only on some of the paths it makes of the branches below.
+    const double v = x.value();
+    if (!x.requires_grad() || !grad_enabled()) return VarExpr::constant(rule.f(v));
+    if constexpr (kChecked) VarAccess::check_live_recorded(x, Rule::name);
+    if (VarAccess::records_every_op(x)) [[unlikely]] {
+      const double out = rule.f(v);
+      return VarAccess::node_like(x, out, apply_as_node(rule, X(x), out));
+    }
+    const auto [out, d] = rule.value_and_partial(v);
+    return scaled(x, out, d);
+  } else {
+    const double out = rule.f(x.value());
+    if (!x.requires_grad() || !grad_enabled()) return VarExpr::constant(out);
+    if constexpr (kChecked) VarAccess::check_live_recorded(x, Rule::name);
+    if (VarAccess::records_every_op(x)) [[unlikely]]
+      return VarAccess::node_like(x, out, apply_as_node(rule, X(x), out));
+    return scaled(x, out, rule.df(x.value(), out));
+  }
 }
 
 // Records y = rule(x, y); kCheckX, kCheckY as kChecked above. Two recorded operands must have

@@ -20,6 +20,7 @@
 #include "tapegrad/core/var.hpp"
 #include "tapegrad/detail/map.hpp"
 #include "tapegrad/detail/sigmoid.hpp"
+#include "tapegrad/detail/sin_cos.hpp"
 #include "tapegrad/detail/vector_math.hpp"
 #include "tapegrad/ops/registry.hpp"
 
@@ -105,7 +106,10 @@ namespace tapegrad {
 ///   element outside the domain throws ValueError naming the op, the value and the domain); `static
 ///   constexpr bool linear` (constant partials) or `constant_derivative` (a piecewise constant
 ///   derivative); `static void f_float(const float*, float*, std::int64_t)`, a vectorised value
-///   loop for float tensors; `static constexpr OpTraits traits` (ops/registry.hpp).
+///   loop for float tensors; `std::pair<double, double> value_and_partial(double x)`, f(x) and
+///   df(x, f(x)) from shared work (one sincos for sin and cos), which the scalar path calls
+///   instead of the two and which must give the same bits; `static constexpr OpTraits traits`
+///   (ops/registry.hpp).
 ///
 /// Each rule's comment gives its derivative and its convention at kinks.
 namespace rules {
@@ -305,6 +309,11 @@ struct Sin {
     using std::cos;
     return cos(x);
   }
+  /// f and df at once, for the scalar path: one sincos call.
+  std::pair<double, double> value_and_partial(double x) const {
+    const auto [s, c] = detail::sin_cos(x);
+    return {s, c};
+  }
 };
 
 /// d cos(x) = -sin(x) dx
@@ -319,6 +328,11 @@ struct Cos {
   T df(const T& x, const T&) const {
     using std::sin;
     return -sin(x);
+  }
+  /// f and df at once, for the scalar path: one sincos call.
+  std::pair<double, double> value_and_partial(double x) const {
+    const auto [s, c] = detail::sin_cos(x);
+    return {c, -s};
   }
 };
 
@@ -1042,42 +1056,42 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 
 // ---- operators -------------------------------------------------------------------------------
 /// @cond
-#define TAPEGRAD_OPERATOR(op, fn)                                             \
-  template <class X, class Y>                                                 \
-  requires detail::ScalarOperands<X, Y>                                       \
-  [[gnu::always_inline]] inline VarExpr operator op(X&& x, Y&& y) {           \
-    return fn(std::forward<X>(x), std::forward<Y>(y));                        \
-  }                                                                           \
-  inline Tensor operator op(const Tensor& x, const Tensor& y) {               \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  inline Tensor operator op(const Tensor& x, double y) {                      \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  inline Tensor operator op(double x, const Tensor& y) {                      \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  inline Tensor operator op(const Tensor& x, const Var& y) {                  \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  inline Tensor operator op(const Var& x, const Tensor& y) {                  \
-    return fn(x, y);                                                          \
-  }                                                                           \
-  template <class Y>                                                          \
-  requires detail::ScalarOperands<Var, Y>                                     \
-  [[gnu::always_inline]] inline Var& operator op##=(Var& x, Y&& y) {          \
-    return x = fn(x, std::forward<Y>(y));                                     \
-  }                                                                           \
-  template <class Y>                                                          \
-  requires detail::ScalarOperands<VarExpr, Y>                                 \
-  [[gnu::always_inline]] inline VarExpr& operator op##=(VarExpr& x, Y&& y) {  \
-    return x = fn(x, std::forward<Y>(y));                                     \
-  }                                                                           \
-  inline Tensor& operator op##=(Tensor& x, const Tensor& y) {                 \
-    return x = fn(x, y);                                                      \
-  }                                                                           \
-  inline Tensor& operator op##=(Tensor& x, double y) {                        \
-    return x = fn(x, y);                                                      \
+#define TAPEGRAD_OPERATOR(op, fn)                                            \
+  template <class X, class Y>                                                \
+  requires detail::ScalarOperands<X, Y>                                      \
+  [[gnu::always_inline]] inline VarExpr operator op(X&& x, Y&& y) {          \
+    return fn(std::forward<X>(x), std::forward<Y>(y));                       \
+  }                                                                          \
+  inline Tensor operator op(const Tensor& x, const Tensor& y) {              \
+    return fn(x, y);                                                         \
+  }                                                                          \
+  inline Tensor operator op(const Tensor& x, double y) {                     \
+    return fn(x, y);                                                         \
+  }                                                                          \
+  inline Tensor operator op(double x, const Tensor& y) {                     \
+    return fn(x, y);                                                         \
+  }                                                                          \
+  inline Tensor operator op(const Tensor& x, const Var& y) {                 \
+    return fn(x, y);                                                         \
+  }                                                                          \
+  inline Tensor operator op(const Var& x, const Tensor& y) {                 \
+    return fn(x, y);                                                         \
+  }                                                                          \
+  template <class Y>                                                         \
+  requires detail::ScalarOperands<Var, Y>                                    \
+  [[gnu::always_inline]] inline Var& operator op##=(Var& x, Y&& y) {         \
+    return x = fn(x, std::forward<Y>(y));                                    \
+  }                                                                          \
+  template <class Y>                                                         \
+  requires detail::ScalarOperands<VarExpr, Y>                                \
+  [[gnu::always_inline]] inline VarExpr& operator op##=(VarExpr& x, Y&& y) { \
+    return x = fn(x, std::forward<Y>(y));                                    \
+  }                                                                          \
+  inline Tensor& operator op##=(Tensor& x, const Tensor& y) {                \
+    return x = fn(x, y);                                                     \
+  }                                                                          \
+  inline Tensor& operator op##=(Tensor& x, double y) {                       \
+    return x = fn(x, y);                                                     \
   }
 /// @endcond
 
@@ -1111,8 +1125,7 @@ inline VarExpr operator+(const VarExpr& x) {
 /// Compares the values of Vars, expressions and numbers (records nothing); unordered when one is
 /// NaN.
 template <class X, class Y>
-requires detail::ScalarOperands<X, Y>
-std::partial_ordering operator<=>(const X& x, const Y& y) {
+requires detail::ScalarOperands<X, Y> std::partial_ordering operator<=>(const X& x, const Y& y) {
   return value_of(x) <=> value_of(y);
 }
 /// Whether the values are equal (not whether x and y are the same node).
