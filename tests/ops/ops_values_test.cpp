@@ -36,6 +36,71 @@ TEST(Matmul, BackwardIsTransposedProducts) {
   EXPECT_EQ(b.grad().to_vector(), (V{1, 10, 2, 20, 3, 30}));  // aᵀ · dout
 }
 
+// Products of a few multiply-adds skip BLAS (kernels/blas.cpp); either side of that size, in both
+// dtypes, forward and both backward products (one transposed operand each) give the definition's
+// values. Small integers keep every sum exact, whatever the order of its additions.
+TEST(Matmul, SmallAndBlasSizedProductsMatchTheDefinition) {
+  const auto entry = [](std::int64_t i, std::int64_t j, int salt) {
+    return static_cast<double>((i * 7 + j * 3 + salt) % 5) - 2.0;
+  };
+  const auto matrix = [&](std::int64_t rows, std::int64_t cols, int salt) {
+    V v;
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t j = 0; j < cols; ++j) v.push_back(entry(i, j, salt));
+    return v;
+  };
+  // C (m, n) = A (m, k) · B (k, n) by its definition, on row-major vectors.
+  const auto product = [](const V& a, const V& b, std::int64_t m, std::int64_t k, std::int64_t n,
+                          bool ta, bool tb) {
+    V c(static_cast<std::size_t>(m * n), 0.0);
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j)
+        for (std::int64_t p = 0; p < k; ++p)
+          c[i * n + j] += a[ta ? p * m + i : i * k + p] * b[tb ? j * k + p : p * n + j];
+    return c;
+  };
+  struct Dims {
+    std::int64_t m, k, n;
+  };
+  // 8 and 64 multiply-adds (small), 125 and 128 (the last small), 150 and 4096 (BLAS).
+  for (const Dims d : {Dims{1, 2, 4}, Dims{4, 4, 4}, Dims{5, 5, 5}, Dims{2, 8, 8}, Dims{5, 5, 6},
+                       Dims{16, 16, 16}}) {
+    for (const tg::DType dtype : {tg::DType::f64, tg::DType::f32}) {
+      SCOPED_TRACE(::testing::Message()
+                   << d.m << "x" << d.k << "x" << d.n << " " << tg::dtype_name(dtype));
+      tg::Tape tape;
+      tg::TapeGuard guard(tape);
+      const V av = matrix(d.m, d.k, 1), bv = matrix(d.k, d.n, 2), gv = matrix(d.m, d.n, 3);
+      const Tensor a = Tensor::from(av, {d.m, d.k}, dtype).requires_grad();
+      const Tensor b = Tensor::from(bv, {d.k, d.n}, dtype).requires_grad();
+      const Tensor c = tg::matmul(a, b);
+      EXPECT_EQ(c.to_vector(), product(av, bv, d.m, d.k, d.n, false, false));
+      c.backward(Tensor::from(gv, {d.m, d.n}, dtype));
+      EXPECT_EQ(a.grad().to_vector(), product(gv, bv, d.m, d.n, d.k, false, true));  // g · bᵀ
+      EXPECT_EQ(b.grad().to_vector(), product(av, gv, d.k, d.m, d.n, true, false));  // aᵀ · g
+    }
+  }
+  // matmul(x, x): the second backward product adds to the first (beta 1), in the small loop.
+  tg::Tape tape;
+  tg::TapeGuard guard(tape);
+  const V xv = matrix(3, 3, 4), ones(9, 1.0);
+  const Tensor x = Tensor::from(xv, {3, 3}).requires_grad();
+  tg::sum(tg::matmul(x, x)).backward();
+  V expected = product(ones, xv, 3, 3, 3, false, true);
+  const V second = product(xv, ones, 3, 3, 3, true, false);
+  for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += second[i];
+  EXPECT_EQ(x.grad().to_vector(), expected);
+}
+
+TEST(Matmul, NanReachesOnlyTheEntriesItFeeds) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const V c = tg::matmul(Tensor::from({{1., nan}, {3., 4.}}), Tensor::from({{1., 0.}, {0., 1.}}))
+                  .to_vector();
+  EXPECT_TRUE(std::isnan(c[0]) && std::isnan(c[1]));
+  EXPECT_EQ(c[2], 3.0);
+  EXPECT_EQ(c[3], 4.0);
+}
+
 TEST(Matmul, EmptyInnerDimensionGivesZeros) {
   EXPECT_EQ(tg::matmul(tg::ones({2, 0}), tg::ones({0, 3})).to_vector(), V(6, 0.0));
 }
