@@ -70,18 +70,18 @@ class Var {
   bool requires_grad() const { return state_ != nullptr; }
   /// The tape this Var was recorded on (nullptr for a constant). Valid while check_live() passes:
   /// a Var whose tape was destroyed gives nullptr or another tape.
-  Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
+  Tape* tape() const { return detail::tape_of(state_); }
   /// Throws TapeError when this Var's tape was reset or destroyed since it was recorded (a handle
   /// never reads a dead tape). Every op checks this; an op that only folds the Var into an
   /// expression touches no tape, so the tape's thread is checked where a tape is written or read:
   /// check_usable(), recording an expression, backward(), grad().
   void check_live(const char* op) const {
-    if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
+    if (!detail::live(state_, generation_)) [[unlikely]]
       throw_unusable(op);
   }
   /// check_live(), and the tape is bound to the calling thread.
   void check_usable(const char* op) const {
-    if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
+    if (!detail::usable(state_, generation_)) [[unlikely]]
       throw_unusable(op);
   }
 
@@ -169,15 +169,15 @@ class VarExpr {
   /// True when the expression depends on recorded nodes (it is not a constant).
   bool requires_grad() const { return terms_ > 0; }
   /// The tape its nodes are on (nullptr for a constant); see Var::tape().
-  Tape* tape() const { return state_ != nullptr ? state_->tape : nullptr; }
+  Tape* tape() const { return detail::tape_of(state_); }
   /// As Var::check_live().
   void check_live(const char* op) const {
-    if (state_ != nullptr && !state_->alive(generation_)) [[unlikely]]
+    if (!detail::live(state_, generation_)) [[unlikely]]
       throw_unusable(op);
   }
   /// As Var::check_usable().
   void check_usable(const char* op) const {
-    if (state_ != nullptr && !state_->usable(generation_)) [[unlikely]]
+    if (!detail::usable(state_, generation_)) [[unlikely]]
       throw_unusable(op);
   }
 

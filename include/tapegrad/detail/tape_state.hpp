@@ -75,6 +75,18 @@ struct TapeState {
   }
   std::uint32_t owner() const { return static_cast<std::uint32_t>(key >> 32); }
 };
+// A handle's key (its state block, nullptr for a constant, and generation), as Var's and
+// VarExpr's tape(), check_live() and check_usable() read it. A constant is always live.
+inline Tape* tape_of(const TapeState* state) {
+  return state != nullptr ? state->tape : nullptr;
+}
+inline bool live(const TapeState* state, std::uint32_t generation) {
+  return state == nullptr || state->alive(generation);
+}
+inline bool usable(const TapeState* state, std::uint32_t generation) {
+  return state == nullptr || state->usable(generation);
+}
+
 // Throws the TapeError that explains why a handle of `generation` cannot use `state` on this
 // thread: its tape was reset or destroyed, or belongs to another thread. (A thread without a
 // token has never made or guarded a tape, so it owns none: no check passes there by mistake.)
