@@ -83,6 +83,25 @@ TEST(Handles, ATensorOfADestroyedTapeStillReadsButCannotBeRecordedWith) {
   EXPECT_EQ((w * 2.0).get(2), 6.0);
 }
 
+// A computed tensor's gradient buffer belongs to the handle, as its values do: after a reset it
+// reads what the last backward through it gave, and a backward on the new tape leaves it alone.
+TEST(Handles, ATensorOfAResetTapeKeepsTheGradientItsLastBackwardGave) {
+  const Tensor w = Tensor::from({1., 2., 3.}).requires_grad();
+  Tape tape;
+  TapeGuard guard(tape);
+  const Tensor y = w * w;
+  tg::sum(y * y).backward();
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{2., 8., 18.}));  // 2y
+  tape.reset();
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{2., 8., 18.}));
+  tg::sum(w * 5.0).backward();  // the new step's graph does not reach y
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{2., 8., 18.}));
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{9., 37., 113.}));  // 4w³ + 5
+  y.zero_grad();
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{0., 0., 0.}));
+  (void)tape_error([&] { (void)(y + 1.0); });
+}
+
 TEST(Handles, AVarFromAThreadThatHasEndedThrows) {
   std::optional<Var> x;
   std::thread([&] {

@@ -64,8 +64,9 @@ class Tensor {
 
   /// False for an empty handle (default-constructed).
   bool defined() const { return impl_ != nullptr; }
-  /// The extents; like every accessor below, throws ValueError on an empty handle and TapeError
-  /// on a recorded tensor whose tape was reset or destroyed since.
+  /// The extents; like every accessor below, throws ValueError on an empty handle. A recorded
+  /// tensor whose tape was reset or destroyed since still reads (values, extents, gradient: they
+  /// belong to the handle); using it in an op or backward() throws TapeError.
   const Shape& shape() const;
   DType dtype() const;                                    ///< the element type
   std::int64_t numel() const { return shape().numel(); }  ///< the number of elements
