@@ -20,9 +20,9 @@ namespace detail {
 [[noreturn]] void throw_mixed_tapes(const char* op);
 
 // Two recorded operands of a binary op whose tapes or generations differ: TapeError for the
-// stale one, or for mixing two tapes. Called with the operands themselves, not with copies as
-// apply_as_node is: copies here made the sum workload slower (GCC's register allocation around
-// its sincos calls), and the chain only a little faster.
+// stale one, or for mixing two tapes. Called with copies, as apply_as_node is: passed the
+// operands themselves, it takes their addresses, and GCC then keeps every temporary expression
+// of the statement in memory instead of in registers.
 template <class X, class Y>
 [[noreturn, gnu::noinline, gnu::cold]] void throw_apart(const X& x, const Y& y, const char* op) {
   x.check_live(op);
@@ -89,6 +89,14 @@ template <class Rule>
   const double product = inner * outer;
   return outer != 0.0 ? product : 0.0;
 }
+// The partial of x's term k in the result of an op whose partial in x is d. A Var stands for its
+// node with partial exactly 1, so its term's partial is d itself, with no guard to pay for.
+[[gnu::always_inline]] inline double term_chain(const Var&, int, double d) {
+  return d;
+}
+[[gnu::always_inline]] inline double term_chain(const VarExpr& x, int k, double d) {
+  return chain(VarAccess::term_partial(x, k), d);
+}
 // v's terms scaled by d (v recorded): the result of an op whose only recorded operand is v. A
 // Var's partial is 1, so the scaled one is d itself.
 [[gnu::always_inline]] inline VarExpr scaled(const Var& v, double value, double d) {
@@ -105,7 +113,7 @@ template <class X>
                                              double* partials, int& n) {
   for (int k = 0; k < VarAccess::terms(x); ++k) {
     const std::uint32_t s = VarAccess::term_slot(x, k);
-    const double p = chain(VarAccess::term_partial(x, k), d);
+    const double p = term_chain(x, k, d);
     int j = 0;
     while (j < n && slots[j] != s) ++j;
     if (j < n) {
@@ -212,7 +220,7 @@ template <bool kCheckX, bool kCheckY, class Rule, class X, class Y>
   if (rx && ry) {
     if (VarAccess::state(x) != VarAccess::state(y) ||
         VarAccess::generation(x) != VarAccess::generation(y)) [[unlikely]]
-      throw_apart(x, y, Rule::name);
+      throw_apart(X(x), Y(y), Rule::name);
     if constexpr (kCheckX) {
       VarAccess::check_live_recorded(x, Rule::name);
     } else if constexpr (kCheckY) {
@@ -235,8 +243,8 @@ template <bool kCheckX, bool kCheckY, class Rule, class X, class Y>
   // than the math): one term on each side.
   const int nx = VarAccess::terms(x), ny = VarAccess::terms(y);
   if (nx == 1 && ny == 1) {
-    const double px = chain(VarAccess::term_partial(x, 0), rule.dx(a, b, out));
-    const double py = chain(VarAccess::term_partial(y, 0), rule.dy(a, b, out));
+    const double px = term_chain(x, 0, rule.dx(a, b, out));
+    const double py = term_chain(y, 0, rule.dy(a, b, out));
     const std::uint32_t sx = VarAccess::term_slot(x, 0), sy = VarAccess::term_slot(y, 0);
     if (sx == sy) {
       const std::uint32_t slots[1] = {sx};
