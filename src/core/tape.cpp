@@ -264,6 +264,18 @@ std::size_t Tape::bytes_reserved() const {
          higher_order_index_.capacity() * sizeof(std::uint32_t) + arena_.capacity();
 }
 
+void detail::TapeCore::grow_slots() {
+  if (operand_end_.size() >= kMaxSlots) throw_full();
+  operand_end_.grow_within(kMaxSlots);
+}
+
+void detail::throw_operands_full(std::size_t operands) {
+  throw TapeError(fmt::format(
+      "the tape is full ({} scalar operands, a node's operands end at a 32-bit index): reset() "
+      "it between steps",
+      operands));
+}
+
 void detail::TapeCore::throw_full() const {
   throw TapeError(fmt::format("the tape is full ({} scalar nodes): reset() it between steps",
                               operand_end_.size()));

@@ -527,3 +527,53 @@ TEST(Umbrella, TheRandomNumberGeneratorIsPartOfTheOneInclude) {
   EXPECT_NE(first, c.next());
 }
 }  // namespace
+
+// The tape's arrays check their limits only when they grow (tapegrad/detail/tape_state.hpp).
+// The real limits (2^32 - 16 slots, 2^32 - 1 operands) take tens of GiB to reach, so these use
+// small ones.
+TEST(TapeArrays, OperandsBeyondTheLimitThrowAndLeaveTheStackAsItWas) {
+  tg::detail::BasicOperandStack<3000> operands;
+  for (std::uint32_t k = 0; k < 3000; ++k) operands.push_back(k, 0.5 * k);
+  EXPECT_EQ(operands.capacity(), 3000u);
+  try {
+    operands.push_back(3000, 1.0);
+    FAIL() << "an operand beyond the limit was taken";
+  } catch (const tg::TapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("the tape is full (3000 scalar operands"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(operands.reserve_more(1), tg::TapeError);
+  ASSERT_EQ(operands.size(), 3000u);
+  EXPECT_EQ(operands.input(2999), 2999u);
+  EXPECT_EQ(operands.partial(2999), 1499.5);
+  operands.clear();
+  operands.push_back(7, 2.0);  // usable again at its old capacity
+  EXPECT_EQ(operands.input(0), 7u);
+}
+
+TEST(TapeArrays, GrowingWithinALimitNeverExceedsIt) {
+  tg::detail::PodStack<std::uint32_t> slots;
+  for (std::uint32_t k = 0; k < 1500; ++k) {
+    if (slots.full()) slots.grow_within(1500);
+    ASSERT_LE(slots.capacity(), 1500u);
+    slots.push_unchecked(k);
+  }
+  EXPECT_TRUE(slots.full());
+  EXPECT_EQ(slots.capacity(), 1500u);
+  EXPECT_EQ(slots[1499], 1499u);
+  EXPECT_EQ(slots[1023], 1023u);  // kept across the growth
+}
+
+TEST(TapeArrays, SlotsStayNumberedInOrderAcrossTheArraysGrowth) {
+  tg::Tape tape;
+  std::vector<Var> leaves;
+  for (int k = 0; k < 5000; ++k) leaves.emplace_back(static_cast<double>(k), tape);
+  Var y = leaves[0] * leaves[4999] + leaves[2048] * leaves[1024];
+  y.backward();
+  EXPECT_EQ(tape.scalar_nodes(), 5001u);
+  EXPECT_EQ(leaves[0].grad(), 4999.0);
+  EXPECT_EQ(leaves[4999].grad(), 0.0);
+  EXPECT_EQ(leaves[2048].grad(), 1024.0);
+  EXPECT_EQ(leaves[1024].grad(), 2048.0);
+}

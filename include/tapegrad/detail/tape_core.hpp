@@ -217,13 +217,16 @@ class TapeCore {
   static void check_saved(const TensorNode& node);
 
  protected:
+  // The slot limit is checked only when the array is full: it grows to at most kMaxSlots.
   [[gnu::always_inline]] inline std::uint32_t push_slot() {
+    if (operand_end_.full()) [[unlikely]]
+      grow_slots();
     const std::size_t slot = operand_end_.size();
-    if (slot >= kMaxSlots) [[unlikely]]
-      throw_full();
-    operand_end_.push_back(static_cast<std::uint32_t>(operands_.size()));
+    operand_end_.push_unchecked(static_cast<std::uint32_t>(operands_.size()));
     return static_cast<std::uint32_t>(slot);
   }
+  // Room for one more slot, or TapeError when the tape holds kMaxSlots.
+  [[gnu::noinline]] void grow_slots();
   // Gives every recorded slot its adjoint (zero for the slots recorded since the last sweep).
   void allocate_adjoints() { adjoint_.extend_to(operand_end_.size()); }
   [[noreturn]] void throw_other_thread(const char* op) const;

@@ -124,6 +124,12 @@ class PodStack {
       grow(n);
   }
   void push_unchecked(const T& v) { *end_++ = v; }
+  // True when the next push must grow the array.
+  bool full() const { return end_ == cap_; }
+  // Room for one more push, the capacity growing to at most `limit` (> size()): a caller that
+  // grows only through here never holds more than `limit` elements, so it checks its limit only
+  // when the array is full, off the hot path.
+  void grow_within(std::size_t limit) { grow(1, limit); }
   // Grows to n elements, the new ones value-initialised (zero); never shrinks.
   void extend_to(std::size_t n) {
     if (n <= size()) return;
@@ -134,33 +140,39 @@ class PodStack {
   void clear() { end_ = data_; }
 
  private:
-  [[gnu::noinline]] void grow(std::size_t n) {
+  [[gnu::noinline]] void grow(std::size_t n, std::size_t limit = kMaxElements) {
     const std::size_t size = this->size();
-    std::size_t cap = capacity() * 2;
+    if (n > limit - size) throw std::bad_alloc();  // the callers check their limits first
+    std::size_t cap = capacity() < limit / 2 ? capacity() * 2 : limit;
     if (cap < size + n) cap = size + n;
-    if (cap < 1024) cap = 1024;
+    if (cap < 1024) cap = std::min<std::size_t>(1024, limit);
     void* p = std::realloc(data_, cap * sizeof(T));
     if (p == nullptr) throw std::bad_alloc();
     data_ = static_cast<T*>(p);
     end_ = data_ + size;
     cap_ = data_ + cap;
   }
+  static constexpr std::size_t kMaxElements = SIZE_MAX / sizeof(T);
   T* data_ = nullptr;
   T* end_ = nullptr;
   T* cap_ = nullptr;
 };
 
+[[noreturn]] void throw_operands_full(std::size_t operands);
+
 // The scalar nodes' operands, (input slot, partial) pairs, as two parallel arrays growing
 // together under one capacity check: 12 bytes an operand where a struct of both is padded to 16.
-class OperandStack {
+// At most kLimit of them (TapeError beyond): a node's operands end at a 32-bit index.
+template <std::size_t kLimit = 0xffffffffu>
+class BasicOperandStack {
  public:
-  OperandStack() = default;
-  ~OperandStack() {
+  BasicOperandStack() = default;
+  ~BasicOperandStack() {
     std::free(partial_);
     std::free(input_);
   }
-  OperandStack(const OperandStack&) = delete;
-  OperandStack& operator=(const OperandStack&) = delete;
+  BasicOperandStack(const BasicOperandStack&) = delete;
+  BasicOperandStack& operator=(const BasicOperandStack&) = delete;
 
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return cap_; }
@@ -187,9 +199,10 @@ class OperandStack {
 
  private:
   [[gnu::noinline]] void grow(std::size_t n) {
-    std::size_t cap = cap_ * 2;
+    if (n > kLimit - size_) throw_operands_full(size_);
+    std::size_t cap = cap_ < kLimit / 2 ? cap_ * 2 : kLimit;
     if (cap < size_ + n) cap = size_ + n;
-    if (cap < 1024) cap = 1024;
+    if (cap < 1024) cap = std::min<std::size_t>(1024, kLimit);
     // A failed realloc leaves its block as it was, and cap_ changes only once both grew: a
     // bad_alloc leaves the stack usable at its old capacity.
     void* p = std::realloc(partial_, cap * sizeof(double));
@@ -205,6 +218,7 @@ class OperandStack {
   std::size_t size_ = 0;
   std::size_t cap_ = 0;
 };
+using OperandStack = BasicOperandStack<>;
 
 // Bump allocator in fixed chunks. reset() keeps the chunks for the next step.
 class Arena {
